@@ -1,0 +1,3 @@
+from vllmgen.cli import main
+
+main()
