@@ -1,0 +1,146 @@
+"""The `vllm serve` command line a spec implies, per role. One function serves the values (plain mode puts
+these arguments in the pod) and the supervisor (which starts vLLM with them), so they cannot disagree."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Mapping
+
+from vllmgen.errors import InputError
+
+#: Flags the spec controls; `engine.extraArgs` may not repeat them (value: the field to set instead).
+CONTROLLED_FLAGS = {
+    "--model": "model.source",
+    "--served-model-name": "model.name",
+    "--revision": "model.revision",
+    "--port": "routing.servicePort / routing.targetPort",
+    "--tensor-parallel-size": "engine.tensorParallelSize",
+    "-tp": "engine.tensorParallelSize",
+    "--data-parallel-size": "engine.dataParallelSize",
+    "-dp": "engine.dataParallelSize",
+    "--data-parallel-size-local": "engine.dataParallelSizeLocal",
+    "--max-model-len": "engine.maxModelLen",
+    "--gpu-memory-utilization": "engine.gpuMemoryUtilization",
+    "--api-key": "engine.apiKeySecretName (the key stays in a Secret)",
+    "--shutdown-timeout": "engine.shutdownTimeoutSeconds",
+    "--data-parallel-address": "the LeaderWorkerSet leader address (wide-ep)",
+    "--data-parallel-start-rank": "LWS_WORKER_INDEX x dataParallelSizeLocal (wide-ep)",
+    "--data-parallel-rpc-port": "wideEP.rpcPort",
+    "--all2all-backend": "wideEP.all2allBackend",
+    "--enable-expert-parallel": "wideEP.expertParallel",
+}
+
+#: dtypes vLLM takes as `--dtype` (compute types); fp8/int8/int4 are checkpoint quantizations it detects itself.
+COMPUTE_DTYPES = ("bfloat16", "float16", "float32")
+#: Where the model volume is mounted in the pod (llm-d-modelservice's modelArtifacts.mountPath default).
+MODEL_MOUNT_PATH = "/model-cache"
+#: vLLM connector class per sidecar connector name, for `--kv-transfer-config` on prefill/decode pods.
+KV_CONNECTORS = {"nixl": "NixlConnector", "nixlv2": "NixlConnector", "lmcache": "LMCacheConnectorV1"}
+#: Environment the LeaderWorkerSet controller injects into every container of a group (llm-d.md section 5).
+LWS_ENV = ("LWS_LEADER_ADDRESS", "LWS_GROUP_SIZE", "LWS_WORKER_INDEX")
+
+
+def has_sidecar(spec: dict, role: str) -> bool:
+    """Decode pods sit behind the routing sidecar unless it is turned off (Triton has no P/D sidecar)."""
+    return role == "decode" and spec["routing"]["sidecar"]["enabled"] and spec["server"] == "vllm"
+
+
+def vllm_port(spec: dict, role: str) -> int:
+    """Port vLLM listens on: behind the sidecar (8200) on decode pods, the service port (8000) otherwise."""
+    return spec["routing"]["targetPort"] if has_sidecar(spec, role) else spec["routing"]["servicePort"]
+
+
+def model_arg(spec: dict) -> str:
+    """What vLLM loads: the hub id for hf://, the mounted path for pvc://, the path itself otherwise."""
+    source = spec["model"]["source"]
+    if source.startswith("hf://"):
+        return source[len("hf://"):]
+    if source.startswith("pvc://"):
+        rest = source[len("pvc://"):].split("/", 1)
+        return MODEL_MOUNT_PATH + ("/" + rest[1].strip("/") if len(rest) > 1 and rest[1].strip("/") else "")
+    return source
+
+
+def simulator_args(spec: dict, role: str) -> list[str]:
+    """The llm-d inference simulator's flags (its image entrypoint runs the simulator)."""
+    name = spec["model"]["name"]
+    return ["--model", name, "--port", str(vllm_port(spec, role)), "--served-model-name", name]
+
+
+def vllm_args(spec: dict, role: str, env: Mapping[str, str] | None = None) -> list[str]:
+    """Arguments after `vllm serve`, model first. For wide-ep, the group's numbers come from the
+    LeaderWorkerSet environment in `env` (LWS_GROUP_SIZE, LWS_WORKER_INDEX, LWS_LEADER_ADDRESS)."""
+    dp_args: list[str] = []
+    if spec["layout"] == "wide-ep":
+        env = env or {}
+        missing = [k for k in LWS_ENV if not env.get(k)]
+        if missing:
+            raise InputError("<environment>", "", f"{', '.join(missing)} not set: wide-ep pods run inside a "
+                             "LeaderWorkerSet, whose controller sets them")
+        try:
+            group, index = int(env["LWS_GROUP_SIZE"]), int(env["LWS_WORKER_INDEX"])
+        except ValueError:
+            raise InputError("<environment>", "", "LWS_GROUP_SIZE and LWS_WORKER_INDEX must be integers") from None
+        local = spec["engine"]["dataParallelSizeLocal"]
+        dp_args = _wide_ep_args(spec, role, str(group * local), str(index * local), env["LWS_LEADER_ADDRESS"])
+    return _common_args(spec, role, dp_args)
+
+
+def vllm_shell_command(spec: dict, role: str) -> str:
+    """wide-ep in plain mode: a shell line that computes the group's numbers from the LWS environment
+    at start (as llm-d's wide-EP manifests do) and execs vLLM. Clears stale /dev/shm files first (llm-d #352)."""
+    local = spec["engine"]["dataParallelSizeLocal"]
+    marker = {"size": "__DP_SIZE__", "rank": "__START_RANK__", "addr": "__LEADER__"}
+    args = _common_args(spec, role, _wide_ep_args(spec, role, marker["size"], marker["rank"], marker["addr"]))
+    line = " ".join(shlex.quote(a) for a in ["vllm", "serve", *args])
+    line = (line.replace(marker["size"], f"$((LWS_GROUP_SIZE * {local}))")
+                .replace(marker["rank"], f"$((LWS_WORKER_INDEX * {local}))")
+                .replace(marker["addr"], '"${LWS_LEADER_ADDRESS}"'))
+    return f"find /dev/shm -type f -delete 2>/dev/null; exec {line}"
+
+
+def _wide_ep_args(spec: dict, role: str, size: str, rank: str, leader: str) -> list[str]:
+    wide, engine = spec["wideEP"], spec["engine"]
+    args = [
+        "--data-parallel-hybrid-lb",  # each pod serves its own ranks' traffic; the leader coordinates
+        "--data-parallel-size", size,
+        "--data-parallel-size-local", str(engine["dataParallelSizeLocal"]),
+        "--data-parallel-address", leader,
+        "--data-parallel-rpc-port", str(wide["rpcPort"]),
+        "--data-parallel-start-rank", rank,
+    ]
+    if wide["expertParallel"]:
+        args.append("--enable-expert-parallel")
+    backend = wide["all2allBackend"].get(role)
+    if backend:
+        args += ["--all2all-backend", backend]
+    return args
+
+
+def _common_args(spec: dict, role: str, dp_args: list[str]) -> list[str]:
+    model, engine = spec["model"], spec["engine"]
+    args = [model_arg(spec), "--served-model-name", model["name"], "--port", str(vllm_port(spec, role))]
+    if model.get("revision"):
+        args += ["--revision", model["revision"]]
+    if model["dtype"] in COMPUTE_DTYPES:
+        args += ["--dtype", model["dtype"]]
+    if engine["tensorParallelSize"] > 1:
+        args += ["--tensor-parallel-size", str(engine["tensorParallelSize"])]
+    if dp_args:
+        args += dp_args
+    elif engine["dataParallelSize"] > 1:
+        args += ["--data-parallel-size", str(engine["dataParallelSize"]),
+                 "--data-parallel-size-local", str(engine["dataParallelSizeLocal"])]
+    if "maxModelLen" in engine:
+        args += ["--max-model-len", str(engine["maxModelLen"])]
+    if "gpuMemoryUtilization" in engine:
+        args += ["--gpu-memory-utilization", f"{engine['gpuMemoryUtilization']:g}"]
+    if engine["shutdownTimeoutSeconds"] > 0:
+        # drain in-flight requests on SIGTERM instead of aborting them (vLLM's default is 0: abort)
+        args += ["--shutdown-timeout", str(engine["shutdownTimeoutSeconds"])]
+    connector = KV_CONNECTORS.get(spec["routing"]["sidecar"]["connector"])
+    if role in ("prefill", "decode") and connector and spec["server"] == "vllm":
+        args += ["--kv-transfer-config", json.dumps({"kv_connector": connector, "kv_role": "kv_both"},
+                                                    separators=(",", ":"))]
+    return args + list(engine["extraArgs"])

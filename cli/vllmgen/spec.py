@@ -1,0 +1,270 @@
+"""The model spec: load, validate (schema + cross-field checks), fill defaults.
+
+A spec is a plain dict. `parse_spec` returns it with every default filled and CLI overrides applied, so the
+values, the chart and the supervisor all read the same numbers. Parsing a filled spec again gives it back.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from vllmgen import layouts
+from vllmgen.errors import InputError, InputErrors, pointer
+from vllmgen.yamlio import Document, load_document, parse_document
+
+EMBEDDED = "<embedded default spec>"
+
+#: Bytes per parameter by dtype, to derive the weights size from a parameter count.
+BYTES_PER_PARAM = {
+    "auto": 2.0,  # vLLM's "auto" loads the checkpoint's dtype; today's checkpoints are almost all bf16
+    "bfloat16": 2.0,
+    "float16": 2.0,
+    "float32": 4.0,
+    "fp8": 1.0,
+    "int8": 1.0,
+    "int4": 0.5,
+}
+GIB = 1024**3
+
+
+@lru_cache(maxsize=None)
+def schema() -> dict:
+    return json.loads(resources.files("vllmgen").joinpath("schemas/model-spec.schema.json").read_text())
+
+
+@lru_cache(maxsize=1)
+def default_spec_text() -> str:
+    return resources.files("vllmgen").joinpath("data/default-spec.yaml").read_text()
+
+
+def load_spec(path=None, *, layout: str | None = None, server: str | None = None) -> dict:
+    """Load a spec file (None: the embedded default) and return the effective spec."""
+    if path is None:
+        return parse_spec(default_spec_text(), EMBEDDED, layout=layout, server=server, trusted=True)
+    return _effective(load_document(path), layout=layout, server=server)
+
+
+def parse_spec(text: str, file: str, *, layout: str | None = None, server: str | None = None,
+               trusted: bool = False) -> dict:
+    """Parse spec text. `trusted` skips JSON-schema validation (the embedded spec, checked by tests)."""
+    return _effective(parse_document(text, file), layout=layout, server=server, trusted=trusted)
+
+
+def effective(spec: dict, layout: str | None = None, server: str | None = None) -> dict:
+    """Validate an already-parsed spec dict (for example the `spec` block of a values file)."""
+    return _effective(Document(copy.deepcopy(spec), "<spec>", {}), layout=layout, server=server)
+
+
+def _effective(doc: Document, *, layout, server, trusted: bool = False) -> dict:
+    if not isinstance(doc.data, dict):
+        raise doc.error((), f"a spec is a mapping with at least `model`, not {_kind(doc.data)}")
+    if not trusted:
+        validate_schema(doc)
+    spec = copy.deepcopy(doc.data)
+    if layout is not None:
+        spec["layout"] = layout
+    if server is not None:
+        spec["server"] = server
+    fill_defaults(spec, schema(), schema())
+    derive(spec)
+    errors = cross_check(spec)
+    if errors:
+        raise InputErrors([doc.error(path, msg) for path, msg in errors]) if len(errors) > 1 else \
+            doc.error(*errors[0])
+    return spec
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean",
+            type(None): "empty"}.get(type(value), type(value).__name__)
+
+
+def validate_schema(doc: Document) -> None:
+    """Every schema error, each with its JSON pointer and line."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schema())
+    found = sorted(validator.iter_errors(doc.data), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    if not found:
+        return
+    errors = [doc.error(tuple(err.absolute_path), _message(err)) for err in found]
+    raise errors[0] if len(errors) == 1 else InputErrors(errors)
+
+
+def _message(err) -> str:
+    """jsonschema messages, made shorter and pointed at the offending key where possible."""
+    if err.validator == "additionalProperties":
+        extra = re.findall(r"'([^']*)'", err.message.split("(")[-1])
+        allowed = sorted(err.schema.get("properties", {}))
+        names = ", ".join(repr(x) for x in extra) or err.message
+        hint = f"; allowed: {', '.join(allowed)}" if allowed else ""
+        return f"unknown field {names}{hint}"
+    if err.validator == "enum":
+        return f"{err.instance!r} is not one of {', '.join(map(repr, err.validator_value))}"
+    if err.validator == "type":
+        return f"expected {err.validator_value}, got {_kind(err.instance)} ({_short(err.instance)})"
+    if err.validator == "pattern":
+        return f"{_short(err.instance)} does not match the expected form {err.validator_value}"
+    if err.validator == "const":
+        return f"must be {err.validator_value!r}"
+    return err.message if len(err.message) <= 300 else err.message[:300] + "..."
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _resolve(node: dict, root: dict) -> dict:
+    ref = node.get("$ref")
+    if ref and ref.startswith("#/"):
+        target = root
+        for part in ref[2:].split("/"):
+            target = target[part]
+        return target
+    return node
+
+
+def fill_defaults(data: dict, node: dict, root: dict) -> None:
+    """Fill schema `default`s into `data` in place, descending into objects that exist or have a default."""
+    node = _resolve(node, root)
+    for key, sub in node.get("properties", {}).items():
+        sub = _resolve(sub, root)
+        if key not in data and "default" in sub:
+            data[key] = copy.deepcopy(sub["default"])
+        if isinstance(data.get(key), dict) and "properties" in sub:
+            fill_defaults(data[key], sub, root)
+
+
+def derive(spec: dict) -> None:
+    """Defaults that depend on other fields (the schema cannot express them)."""
+    lay = layouts.layout(spec["layout"])
+    model, engine, acc = spec["model"], spec["engine"], spec["accelerator"]
+    if isinstance(model.get("parameters"), float) and model["parameters"].is_integer():
+        model["parameters"] = int(model["parameters"])  # 8.2e9 reads as a float; show it as the count it is
+    source = model["source"]
+    model.setdefault("name", source.rstrip("/").rsplit("/", 1)[-1].lower() or "model")
+    spec["startup"].setdefault("cached", not source.startswith("hf://"))
+    # Triton answers model-aware probes itself and runs no supervisor
+    spec["probes"].setdefault("mode", "plain" if spec["server"] == "triton" else lay.probe_mode)
+    local = engine["dataParallelSizeLocal"]
+    if spec["layout"] == "wide-ep":
+        engine.setdefault("dataParallelSize", spec["wideEP"]["groupSize"] * local)
+    else:
+        engine.setdefault("dataParallelSize", local)
+    acc.setdefault("resource", layouts.ACCELERATOR_RESOURCES[acc["type"]])
+    acc.setdefault("countPerPod", engine["tensorParallelSize"] * local)
+    roles = spec.setdefault("roles", {})
+    for role, replicas in lay.default_roles.items():
+        roles.setdefault(role, {}).setdefault("replicas", replicas)
+    for role in list(roles):
+        roles[role].setdefault("replicas", 0)
+    a2a = spec["wideEP"].setdefault("all2allBackend", {})
+    a2a.setdefault("decode", "deepep_low_latency")  # llm-d wide-EP guide: decode favours latency
+    a2a.setdefault("prefill", "deepep_high_throughput")  # prefill favours throughput
+
+
+def ordered(spec: dict) -> dict:
+    """The spec with keys in schema order (unknown keys last), for humans reading a mounted spec."""
+
+    def walk(data, node):
+        node = _resolve(node, schema())
+        if not isinstance(data, dict):
+            return data
+        props = node.get("properties", {})
+        keys = [k for k in props if k in data] + [k for k in data if k not in props]
+        return {k: walk(data[k], props.get(k, node.get("additionalProperties") if isinstance(
+            node.get("additionalProperties"), dict) else {})) for k in keys}
+
+    return walk(spec, schema())
+
+
+def weights_bytes(spec: dict) -> float | None:
+    """Size of the weights in bytes: given, or parameters x bytes per parameter; None when unknown."""
+    model = spec["model"]
+    if "weightsGiB" in model:
+        return model["weightsGiB"] * GIB
+    if "parameters" in model:
+        return model["parameters"] * BYTES_PER_PARAM[model["dtype"]]
+    return None
+
+
+def cross_check(spec: dict) -> list[tuple[tuple, str]]:
+    """Combinations the schema cannot express. Returns [(path, message)]."""
+    from vllmgen.engine import CONTROLLED_FLAGS
+
+    errors: list[tuple[tuple, str]] = []
+    engine, acc, lay = spec["engine"], spec["accelerator"], spec["layout"]
+    tp, dp, local = engine["tensorParallelSize"], engine["dataParallelSize"], engine["dataParallelSizeLocal"]
+    if dp % local:
+        errors.append((("engine", "dataParallelSize"),
+                       f"data-parallel size {dp} is not divisible by the local size {local} "
+                       f"(engine.dataParallelSizeLocal)"))
+    if lay == "wide-ep":
+        group = spec["wideEP"]["groupSize"]
+        if dp != group * local:
+            errors.append((("engine", "dataParallelSize"),
+                           f"wide-ep needs data-parallel size = wideEP.groupSize x dataParallelSizeLocal = "
+                           f"{group} x {local} = {group * local}, not {dp}"))
+    elif dp != local:
+        errors.append((("engine", "dataParallelSize"),
+                       f"layout {lay} runs all data-parallel ranks in one pod, so dataParallelSize ({dp}) must "
+                       f"equal dataParallelSizeLocal ({local}); use layout wide-ep to spread ranks across pods"))
+    if acc["countPerPod"] != tp * local:
+        errors.append((("accelerator", "countPerPod"),
+                       f"{acc['countPerPod']} accelerators per pod, but tensorParallelSize x "
+                       f"dataParallelSizeLocal = {tp} x {local} = {tp * local} ranks each need one"))
+    ports = {
+        ("routing", "servicePort"): spec["routing"]["servicePort"],
+        ("routing", "targetPort"): spec["routing"]["targetPort"],
+        ("probes", "healthPort"): spec["probes"]["healthPort"],
+    }
+    if lay == "wide-ep":
+        ports[("wideEP", "rpcPort")] = spec["wideEP"]["rpcPort"]
+    seen: dict[int, tuple] = {}
+    for path, port in ports.items():
+        if port in seen:
+            errors.append((path, f"port {port} is already used by {'.'.join(seen[port])}; ports must be distinct"))
+        else:
+            seen[port] = path
+    if spec["server"] == "triton" and lay != "single-node":
+        errors.append((("server",), f"server triton supports the single-node layout only, not {lay}"))
+    if spec["server"] == "triton" and spec["probes"]["mode"] == "supervised":
+        errors.append((("probes", "mode"), "Triton answers model-aware probes itself (/v2/models/NAME/ready) "
+                                           "and runs no supervisor: use probes.mode plain"))
+    if weights_bytes(spec) is None and "budgetSeconds" not in spec["startup"] and lay != "simulated":
+        errors.append((("model",), "the startup budget needs the weights size: set model.weightsGiB, or "
+                                   "model.parameters (with model.dtype), or startup.budgetSeconds"))
+    for i, arg in enumerate(engine["extraArgs"]):
+        flag = arg.split("=", 1)[0]
+        if flag in CONTROLLED_FLAGS:
+            errors.append((("engine", "extraArgs", i),
+                           f"{flag} is set by the spec ({CONTROLLED_FLAGS[flag]}); set that field instead"))
+    if spec["probes"]["mode"] == "supervised" and lay == "simulated":
+        errors.append((("probes", "mode"), "the simulator image has no supervisor: use probes.mode plain"))
+    total = sum(r.get("replicas", 0) for r in spec["roles"].values())
+    if total == 0:
+        errors.append((("roles",), "every role has 0 replicas: nothing would be deployed"))
+    return errors
+
+
+def role_replicas(spec: dict, role: str) -> int:
+    return spec["roles"].get(role, {}).get("replicas", 0)
+
+
+def active_roles(spec: dict) -> list[str]:
+    """Roles with replicas, in the canonical order."""
+    return [r for r in layouts.ROLES if role_replicas(spec, r) > 0]
+
+
+def to_pointer(path) -> str:
+    return pointer(path)
+
+
+__all__ = ["load_spec", "parse_spec", "effective", "weights_bytes", "active_roles", "role_replicas",
+           "InputError", "EMBEDDED"]
