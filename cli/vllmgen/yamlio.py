@@ -127,6 +127,39 @@ def _check_expansion(nodes, file: str) -> None:
             size(node, 0)
 
 
+def _find_duplicate(nodes) -> tuple[tuple, str, int] | None:
+    """Path, key and line of the first duplicate mapping key in composed YAML nodes."""
+    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+    def walk(node, path, seen_nodes):
+        if id(node) in seen_nodes:
+            return None
+        seen_nodes.add(id(node))
+        if isinstance(node, MappingNode):
+            keys = set()
+            for k, v in node.value:
+                name = k.value if isinstance(k, ScalarNode) else None
+                if name is not None and name in keys:
+                    return path, name, k.start_mark.line + 1
+                keys.add(name)
+                found = walk(v, path + ((name if name is not None else "?"),), seen_nodes)
+                if found:
+                    return found
+        elif isinstance(node, SequenceNode):
+            for i, v in enumerate(node.value):
+                found = walk(v, path + (i,), seen_nodes)
+                if found:
+                    return found
+        return None
+
+    for node in nodes:
+        if node is not None:
+            found = walk(node, (), set())
+            if found:
+                return found
+    return None
+
+
 def _plain(node, file: str, path: tuple, lines: dict, depth: int, active: set):
     """ruamel round-trip data -> plain JSON-like data; records lines; rejects what JSON cannot hold."""
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -184,6 +217,7 @@ def parse_documents(text: str, file: str) -> list[Document]:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     y = _yaml()
+    nodes: list = []
     try:
         nodes = list(y.compose_all(io.StringIO(text)))
         _check_expansion(nodes, file)
@@ -191,9 +225,14 @@ def parse_documents(text: str, file: str) -> list[Document]:
     except InputError:
         raise
     except MarkedYAMLError as exc:
-        kind = "duplicate key" if "duplicate key" in str(exc) else "invalid YAML"
+        if "duplicate key" in str(exc):
+            found = _find_duplicate(nodes)
+            if found:
+                path, key, line = found
+                raise InputError(file, pointer(path + (key,)), f"duplicate key {key!r} (a later value would "
+                                 "silently replace the first)", line) from None
         problem = exc.problem or exc.context or "syntax error"
-        raise InputError(file, "", f"{kind}: {_first_line(problem)}", _mark_line(exc)) from None
+        raise InputError(file, "", f"invalid YAML: {_first_line(problem)}", _mark_line(exc)) from None
     except YAMLError as exc:
         raise InputError(file, "", f"invalid YAML: {_first_line(str(exc))}", _mark_line(exc)) from None
     except RecursionError:

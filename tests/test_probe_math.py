@@ -1,0 +1,99 @@
+"""Probe math with hand-checked numbers (worked out on paper from the constants' reasons)."""
+
+import pytest
+
+from vllmgen import probes
+from vllmgen.budget import startup_budget
+from vllmgen.spec import load_spec, parse_spec
+
+QWEN8B = "model: {source: hf://Qwen/Qwen3-8B, parameters: 8.2e9, dtype: bfloat16}\n"
+
+
+def spec(extra: str = "", **kw) -> dict:
+    return parse_spec(QWEN8B + extra, "t.yaml", **kw)
+
+
+def test_budget_of_the_default_spec_is_download_plus_load_plus_compile_plus_start_times_safety():
+    # 8.2e9 params x 2 bytes = 16.4 GB; 16.4 GB / 100 MB/s = 164 s; / 500 MB/s = 32.8 s; + 90 + 60 = 346.8 s
+    budget = startup_budget(load_spec())
+    assert budget.estimate == pytest.approx(346.8)
+    assert budget.seconds == 521  # 346.8 x 1.5 = 520.2, rounded up
+    assert budget.arithmetic() == "(164 download + 33 load + 90 compile + 60 start) x 1.5 = 521 s"
+
+
+def test_cached_weights_download_nothing():
+    # pvc:// is cached: 32.8 + 90 + 60 = 182.8 s x 1.5 = 274.2 -> 275
+    s = parse_spec("model: {source: pvc://models/qwen, parameters: 8.2e9, dtype: bfloat16}\n", "t.yaml")
+    assert s["startup"]["cached"] is True
+    assert startup_budget(s).seconds == 275
+
+
+def test_weights_gib_and_float32_parameters():
+    # 10 GiB = 10.737 GB: /100 MB/s = 107.37 s, /500 MB/s = 21.47 s; + 150 = 278.85 x 1.5 = 418.3 -> 419
+    s = parse_spec("model: {source: hf://a/b, weightsGiB: 10}\n", "t.yaml")
+    assert startup_budget(s).seconds == 419
+    # 1e9 float32 params = 4 GB: 40 + 8 + 150 = 198 x 2 = 396
+    s = parse_spec("model: {source: hf://a/b, parameters: 1.0e9, dtype: float32}\nstartup: {safetyFactor: 2}\n",
+                   "t.yaml")
+    assert startup_budget(s).seconds == 396
+
+
+def test_wide_ep_adds_group_setup():
+    # (346.8 + 600) x 1.5 = 1420.2 -> 1421
+    assert startup_budget(spec(layout="wide-ep")).seconds == 1421
+
+
+def test_explicit_budget_replaces_the_estimate():
+    s = spec("startup: {budgetSeconds: 1800}\nprobes: {mode: plain}\n")
+    assert startup_budget(s).seconds == 1800
+    p = probes.probes_for(s, "standalone")
+    assert p.startup["failureThreshold"] == 1800 and p.startup["periodSeconds"] == 1
+
+
+def test_plain_probes_follow_the_model_within_a_second():
+    p = probes.probes_for(spec("probes: {mode: plain}\n"), "standalone")
+    assert p.startup == {"httpGet": {"path": "/v1/models", "port": "vllm"}, "initialDelaySeconds": 0,
+                         "periodSeconds": 1, "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 521}
+    # readiness timeout: ceil(21.5 ms x 50) = 2 s; liveness: ceil(21.5 ms x 200) = 5 s
+    assert p.readiness["httpGet"]["path"] == "/v1/models"
+    assert (p.readiness["periodSeconds"], p.readiness["timeoutSeconds"], p.readiness["failureThreshold"]) == (5, 2, 2)
+    assert p.liveness["httpGet"] == {"path": "/health", "port": "vllm"}
+    assert (p.liveness["periodSeconds"], p.liveness["timeoutSeconds"], p.liveness["failureThreshold"]) == (10, 5, 3)
+
+
+def test_plain_probes_use_health_under_an_api_key():
+    # /v1/models answers 401 under --api-key: the pod would never turn Ready
+    p = probes.probes_for(spec("probes: {mode: plain}\nengine: {apiKeySecretName: vllm-key}\n"), "standalone")
+    assert p.startup["httpGet"]["path"] == "/health"
+    assert p.readiness["httpGet"]["path"] == "/health"
+
+
+def test_supervised_probes_long_poll_startupz():
+    p = probes.probes_for(spec(), "decode")
+    # timeout = period = 10 s; ceil(521 / 10) = 53 periods cover the budget
+    assert p.startup == {"httpGet": {"path": "/startupz", "port": "health"}, "initialDelaySeconds": 0,
+                         "periodSeconds": 10, "timeoutSeconds": 10, "successThreshold": 1, "failureThreshold": 53}
+    assert p.readiness["httpGet"] == {"path": "/readyz", "port": "health"}
+    assert p.liveness["httpGet"] == {"path": "/livez", "port": "health"}
+    assert probes.startup_hold_seconds(10) == pytest.approx(9.75)
+
+
+def test_seed_guide_lag_versus_generated():
+    """The seed guide probes startup every 30 s; the generated plain probes every 1 s."""
+    plain = probes.probes_for(spec("probes: {mode: plain}\n"), "standalone")
+    assert plain.startup["periodSeconds"] < 30 and plain.startup["periodSeconds"] == 1
+
+
+def test_drain_window_sets_the_grace_period():
+    sup = probes.drain_window(spec())
+    assert (sup.total, sup.pre_stop_sleep_s) == (55, 0)  # 10 endpoint + 30 vLLM drain + 10 teardown + 5 kill
+    plain = probes.drain_window(spec("probes: {mode: plain}\n"))
+    assert (plain.total, plain.pre_stop_sleep_s) == (50, 10)  # the preStop sleep waits the endpoint drain
+    custom = probes.drain_window(spec("engine: {shutdownTimeoutSeconds: 120, endpointDrainSeconds: 15}\n"))
+    assert custom.total == 15 + 120 + 10 + 5
+
+
+def test_simulated_budget():
+    s = parse_spec("model: {source: hf://random/random}\n", "t.yaml", layout="simulated")
+    assert startup_budget(s).seconds == 15  # 10 s simulator start x 1.5
+    assert probes.probes_for(s, "decode").startup["failureThreshold"] == 15
