@@ -134,3 +134,50 @@ def schema_cmd(
     from vllmgen.spec import schema
 
     sys.stdout.write(json.dumps(schema(), indent=2) + "\n")
+# --- vllmgen lint (owner: lint) -------------------------------------------------------------------------
+
+@app.command("lint")
+def lint_command(
+    paths: List[str] = typer.Argument(..., metavar="PATH...",
+                                      help="Values files, Kubernetes manifests or directories ('-' = stdin)."),
+    output_format: str = typer.Option("text", "--format", "-o",
+                                      help="text (file:line: RULE severity: message), json, or github (annotations)."),
+    disable: List[str] = typer.Option([], "--disable", "-d", metavar="ID",
+                                      help="Turn a rule off (id or name, repeatable, comma lists allowed)."),
+    fail_on: str = typer.Option("warning", "--fail-on",
+                                help="Lowest severity that makes the exit code 1: error, warning or info."),
+    schema: Optional[Path] = typer.Option(None, "--schema",
+                                          help="Values schema to check against (default: the chart's)."),
+    list_rules: bool = typer.Option(False, "--list-rules", help="Print the rules and exit."),
+) -> None:
+    """Lint values files and Kubernetes manifests for vLLM probe, port and parallelism mistakes.
+    Exit 0 clean, 1 findings, 2 unusable input."""
+    from vllmgen.lint import reporters, suppress
+    from vllmgen.lint.findings import SEVERITIES
+    from vllmgen.lint.rules import R
+    from vllmgen.lint.runner import Linter
+    from vllmgen.lint.schema_check import chart_values_schema
+
+    if list_rules:
+        for r in R.values():
+            typer.echo(f"{r.id} {r.name} [{r.severity}]: {r.reason}. Fix: {r.fix}")
+        raise typer.Exit(0)
+    if output_format not in reporters.REPORTERS:
+        fail_input(InputError("--format", "", f"unknown format {output_format!r}; use text, json or github"))
+    if fail_on not in SEVERITIES:
+        fail_input(InputError("--fail-on", "", f"unknown severity {fail_on!r}; use error, warning or info"))
+    disabled, unknown = suppress.resolve(disable)
+    if unknown:
+        fail_input(InputError("--disable", "", f"no such rule: {', '.join(unknown)} (see --list-rules)"))
+    try:
+        values_schema = chart_values_schema(str(schema) if schema else None)
+        result = Linter(disabled, values_schema, str(schema or "")).lint_paths(paths)
+    except (InputError, InputErrors) as exc:
+        fail_input(exc)
+    sys.stdout.write(reporters.REPORTERS[output_format](result))
+    if output_format == "text":
+        typer.echo(reporters.summary(result), err=True)
+    if result.unusable:
+        raise typer.Exit(EXIT_INPUT)
+    failing = SEVERITIES[: SEVERITIES.index(fail_on) + 1]
+    raise typer.Exit(1 if any(f.severity in failing for f in result.findings) else 0)

@@ -1,0 +1,58 @@
+"""What a lint run produces: findings (rule hits), unusable inputs, and the result that collects both."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+#: Severities, most serious first. `info` never fails a run by default: it explains, it does not block.
+SEVERITIES = ("error", "warning", "info")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A lint rule: id (as written in `--disable` and disable comments), severity, one-line reason, the fix."""
+
+    id: str
+    name: str
+    severity: str
+    reason: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    file: str
+    line: Optional[int]
+    rule: str
+    severity: str
+    message: str
+    fix: str
+    pointer: str = ""  # JSON pointer of the field inside its YAML document ("" = the document)
+    document: int = 0  # 0-based index of the document in a multi-document file
+
+    def sort_key(self):
+        return (self.file, self.document, self.line or 0, self.rule, self.message)
+
+
+@dataclass(frozen=True)
+class Unusable:
+    """A path that could not be linted at all (missing, unreadable, not YAML): exit code 2."""
+
+    file: str
+    line: Optional[int]
+    message: str
+
+
+@dataclass
+class Result:
+    findings: list[Finding] = field(default_factory=list)
+    unusable: list[Unusable] = field(default_factory=list)
+    files_checked: int = 0
+    documents_checked: int = 0
+
+    def counts(self) -> dict[str, int]:
+        out = {s: 0 for s in SEVERITIES}
+        for f in self.findings:
+            out[f.severity] += 1
+        return out

@@ -1,0 +1,116 @@
+"""Finding the files to lint and sorting each YAML document into what it is.
+
+A path is a file, a directory (searched for *.yaml / *.yml, hidden folders skipped) or "-" (stdin). Every
+document of a multi-document file is classified on its own. Unreadable or unparseable files come back as
+values (`LoadedFile.unusable`), never as exceptions, so one bad file does not hide the findings in the others.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional
+
+from vllmgen.errors import InputError
+from vllmgen.yamlio import Document, parse_documents, read_text
+
+#: File name endings searched for inside directories (a named file is read whatever its name).
+YAML_SUFFIXES = (".yaml", ".yml")
+
+#: Kubernetes kinds whose pod template is linted, and where the pod spec sits in each.
+POD_SPEC_PATHS = {
+    "Pod": ("spec",),
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "LeaderWorkerSet": ("spec", "leaderWorkerTemplate", "workerTemplate", "spec"),
+}
+
+#: Top-level keys of a vllmgen values file (docs/architecture.md, "Values contract"). One of them is enough
+#: to treat a mapping as values: a values file with a misspelled key must still be schema-checked.
+VALUES_KEYS = frozenset({
+    "layout", "server", "probeMode", "multinode", "modelArtifacts", "image", "accelerator", "routing",
+    "supervisor", "apiKey", "spec", "decode", "prefill", "standalone",
+})
+ROLES = ("standalone", "prefill", "decode")
+
+# Document kinds (LoadedDoc.kind)
+KUBERNETES = "kubernetes"        # a workload object: Deployment, StatefulSet, Pod, LeaderWorkerSet, ...
+VALUES = "values"                # vllmgen values (what `vllmgen values` emits, what charts/vllm reads)
+MODELSERVICE = "modelservice"    # llm-d-modelservice values: role blocks holding `containers` lists
+POD_SPEC = "pod-spec"            # a bare pod-spec fragment: a top-level `containers` list (as in guides)
+OTHER = "other"                  # anything else (Service, ConfigMap, CI files, ...): not linted
+
+
+@dataclass
+class LoadedDoc:
+    index: int
+    kind: str
+    doc: Document
+
+    @property
+    def data(self):
+        return self.doc.data
+
+
+@dataclass
+class LoadedFile:
+    file: str
+    text: str = ""
+    docs: list[LoadedDoc] = field(default_factory=list)
+    unusable: Optional[InputError] = None
+
+
+def classify(data) -> str:
+    if not isinstance(data, dict):
+        return OTHER
+    kind = data.get("kind")
+    if isinstance(kind, str) and "apiVersion" in data:
+        return KUBERNETES if kind in POD_SPEC_PATHS else OTHER
+    if isinstance(data.get("containers"), list):
+        return POD_SPEC
+    if any(isinstance(data.get(r), dict) and isinstance(data[r].get("containers"), list) for r in ROLES):
+        return MODELSERVICE
+    if VALUES_KEYS.intersection(data):
+        return VALUES
+    return OTHER
+
+
+def expand_paths(paths: Iterable[str]) -> tuple[list[str], list[InputError]]:
+    """Files to read, in a stable order, and errors for paths that do not exist or hold no YAML."""
+    files: list[str] = []
+    errors: list[InputError] = []
+    for raw in paths:
+        if raw == "-":
+            files.append("-")
+            continue
+        p = Path(raw)
+        if p.is_dir():
+            found = []
+            for root, dirs, names in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found.extend(os.path.join(root, n) for n in sorted(names) if n.endswith(YAML_SUFFIXES))
+            if not found:
+                errors.append(InputError(raw, "", "directory holds no .yaml or .yml files"))
+            files.extend(found)
+        elif p.exists():
+            files.append(raw)
+        else:
+            errors.append(InputError(raw, "", "no such file or directory"))
+    seen = set()
+    unique = [f for f in files if not (f in seen or seen.add(f))]
+    return unique, errors
+
+
+def load_file(path: str) -> LoadedFile:
+    name = "<stdin>" if path == "-" else path
+    try:
+        text = read_text(path)
+        docs = parse_documents(text, name)
+    except InputError as exc:
+        return LoadedFile(name, unusable=exc)
+    loaded = [LoadedDoc(i, classify(d.data), d) for i, d in enumerate(docs) if d.data is not None]
+    return LoadedFile(name, text, loaded)

@@ -1,0 +1,75 @@
+"""Writing a lint result: text (`file:line: VG001 error: message`), JSON, or GitHub workflow annotations."""
+
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+from vllmgen.lint.findings import Result
+from vllmgen.lint.rules import R
+
+#: GitHub annotation level per severity (workflow commands know error, warning and notice).
+GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
+
+
+def _where(file: str, line) -> str:
+    return file if line is None else f"{file}:{line}"
+
+
+def summary(result: Result) -> str:
+    c = result.counts()
+    n = len(result.findings)
+    parts = [f"{c[s]} {s}{'s' if c[s] != 1 and s != 'info' else ''}" for s in ("error", "warning", "info") if c[s]]
+    head = "no findings" if n == 0 else f"{n} finding{'s' if n != 1 else ''} ({', '.join(parts)})"
+    tail = f"{result.files_checked} file{'s' if result.files_checked != 1 else ''} checked"
+    if result.unusable:
+        tail += f", {len(result.unusable)} unusable"
+    return f"{head}; {tail}"
+
+
+def text(result: Result) -> str:
+    lines = [f"{_where(u.file, u.line)}: input-error: {u.message}" for u in result.unusable]
+    for f in result.findings:
+        lines.append(f"{_where(f.file, f.line)}: {f.rule} {f.severity}: {f.message}. Fix: {f.fix}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def as_json(result: Result) -> str:
+    status = "error" if result.unusable else ("fail" if result.findings else "ok")
+    doc = {
+        "status": status,
+        "summary": {**result.counts(), "files_checked": result.files_checked,
+                    "documents_checked": result.documents_checked},
+        "findings": [
+            {"file": f.file, "line": f.line, "document": f.document, "pointer": f.pointer, "rule": f.rule,
+             "name": R[f.rule].name, "severity": f.severity, "message": f.message, "fix": f.fix}
+            for f in result.findings
+        ],
+        "unusable": [{"file": u.file, "line": u.line, "message": u.message} for u in result.unusable],
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def _escape_data(s: str) -> str:
+    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(s: str) -> str:
+    return _escape_data(s).replace(":", "%3A").replace(",", "%2C")
+
+
+def github(result: Result) -> str:
+    """GitHub Actions workflow commands: `::error file=F,line=L,title=VG001 probe-port::message`."""
+    lines = []
+    for u in result.unusable:
+        props = f"file={_escape_property(u.file)}" + (f",line={u.line}" if u.line else "")
+        lines.append(f"::error {props},title=vllmgen lint: unusable input::{_escape_data(u.message)}")
+    for f in result.findings:
+        props = f"file={_escape_property(f.file)}" + (f",line={f.line}" if f.line else "")
+        title = _escape_property(f"{f.rule} {R[f.rule].name}")
+        lines.append(f"::{GITHUB_LEVEL[f.severity]} {props},title={title}::"
+                     f"{_escape_data(f'{f.message}. Fix: {f.fix}')}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+REPORTERS: dict[str, Callable[[Result], str]] = {"text": text, "json": as_json, "github": github}

@@ -1,0 +1,324 @@
+"""The lint rules. Each is data (id, severity, one-line reason, fix) plus a pure check over a
+`ContainerView` (or, for document-wide rules, over a document). The facts each rests on are cited.
+
+Sources (workplace `reference/`): vllm-endpoints.md (what /health and /v1/models answer when), llm-d.md
+(sidecar 8000 -> vLLM 8200, LWS sizes), kubelet-probes.md (probe timing and defaults), peers.md (incidents).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Optional
+
+from vllmgen.lint.findings import Rule
+from vllmgen.lint.view import PROBE_KINDS, ContainerView, Probe
+
+#: Ready may trail the loaded model by up to one period of the probe that gates it (kubelet-probes.md §2:
+#: readiness is re-run at once after startup succeeds). 10 s is the kubelet's default period; the llm-d
+#: guide's 30 s startup period costs up to 30 s of idle, loaded GPUs per pod per rollout and per CI run.
+READY_LAG_BOUND_S = 10
+#: With no model spec to estimate from, the least time any vLLM start takes: the slowest start of a
+#: 243k-parameter model measured on 2 CPU cores (vllm-cpu.md: 43-94 s); real models only take longer.
+UNKNOWN_LOAD_FLOOR_S = 90
+#: Paths vLLM's auth middleware guards under --api-key (vllm-endpoints.md §2): probes there get 401.
+API_KEY_GUARDED = ("/v1/", "/v1", "/inference/")
+#: Paths vLLM's normal server answers 404 (vllm-endpoints.md §2): they exist on the supervisor's port (or
+#: vLLM's DP supervisor mode, or some simulator versions), never on `vllm serve`'s own port.
+NOT_ON_VLLM = ("/ready", "/readyz", "/livez", "/startupz", "/healthz", "/health/ready")
+#: Environment variables the Hugging Face hub client reads a token from.
+HF_TOKEN_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_HUB_TOKEN", "HF_HUB_TOKEN",
+                 "HUGGINGFACE_TOKEN")
+#: A Hugging Face user access token (`hf_` + 34 letters and digits; 30+ accepted).
+HF_TOKEN_RE = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
+
+R = {r.id: r for r in (
+    Rule("VG000", "values-schema", "error",
+         "the file does not match the chart's values schema, so `helm install` refuses it",
+         "fix the named field (`vllmgen values` writes a file that matches)"),
+    Rule("VG001", "probe-port", "error",
+         "a probe must reach vLLM itself or the supervisor's `health` port; on decode pods 8000 is the routing "
+         "sidecar, which answers /health itself",
+         "target the port named `vllm` (or `health` for supervised probes)"),
+    Rule("VG002", "health-not-model-aware", "info",
+         "/health on current vLLM means 'loaded' (the port only listens after loading) but stays 200 while the "
+         "engine sleeps or drains",
+         "fine for plain vLLM; supervised probes (/readyz on port `health`) also see sleep and drain"),
+    Rule("VG003", "liveness-on-models", "warning",
+         "/v1/models is a static list: it stays 200 after the engine dies and answers 401 under --api-key",
+         "put liveness on /health (or /livez on port `health`)"),
+    Rule("VG004", "models-probe-with-api-key", "error",
+         "with --api-key vLLM answers 401 on /v1/*, so a /v1/models probe never succeeds",
+         "probe /health (not behind the key) or use supervised probes, which authenticate themselves"),
+    Rule("VG005", "missing-startup-probe", "error",
+         "without a startupProbe, liveness runs during the load and restarts the pod before the model is served",
+         "add a startupProbe whose failureThreshold x periodSeconds covers the load time"),
+    Rule("VG006", "startup-budget-short", "error",
+         "the startupProbe gives up before the estimated load time, so the pod is restarted mid-load",
+         "raise failureThreshold (vllmgen values computes it from the spec)"),
+    Rule("VG007", "timeout-over-period", "warning",
+         "timeoutSeconds > periodSeconds: the kubelet runs one probe at a time, so a hanging endpoint stretches "
+         "every period and failures count more slowly than failureThreshold x periodSeconds says",
+         "keep timeoutSeconds <= periodSeconds (the supervisor's /startupz long-poll uses timeout == period)"),
+    Rule("VG008", "ready-lag", "warning",
+         f"the probe that gates Ready looks so rarely that Ready trails the loaded model by more than "
+         f"{READY_LAG_BOUND_S} s",
+         "periodSeconds: 1 on the startupProbe (raise failureThreshold to keep the budget), or the supervisor's "
+         "/startupz long-poll"),
+    Rule("VG009", "accelerator-count", "error",
+         "accelerators per pod must equal tensor x data-local parallel size: fewer and vLLM cannot start, more "
+         "and they sit idle",
+         "request tensor x dataLocal accelerators (vllmgen values fills it in)"),
+    Rule("VG010", "wide-ep-data-parallel", "error",
+         "in a LeaderWorkerSet the data-parallel size must equal group size x local size, or ranks wait for peers "
+         "that never come",
+         "--data-parallel-size $((LWS_GROUP_SIZE * DP_SIZE_LOCAL)), or make the numbers agree"),
+    Rule("VG011", "hf-token-cleartext", "error",
+         "a Hugging Face token in clear text is readable by anyone who can read the manifest or its Git history",
+         "keep it in a Secret: env valueFrom.secretKeyRef (vllmgen: model.authSecretName)"),
+    Rule("VG012", "endpoint-not-on-vllm", "error",
+         "vLLM's own server answers 404 on this path, so the probe never succeeds",
+         "use /health on port `vllm`, or the supervisor's /startupz, /readyz, /livez on port `health`"),
+)}
+
+
+@dataclass
+class Hit:
+    rule: str
+    path: tuple
+    message: str
+    fix: Optional[str] = None   # a fix specific to this hit (default: the rule's)
+
+
+def _probe_name(p: Probe) -> str:
+    return f"{p.kind}Probe"
+
+
+def _on_vllm(v: ContainerView, p: Probe) -> bool:
+    port = v.resolve_port(p.port)
+    return port is not None and port == v.vllm_port and port not in v.sidecar_ports
+
+
+
+def estimated_load(v: ContainerView) -> Optional[tuple[int, str]]:
+    """Seconds the model needs from container start to served, and where that number comes from."""
+    if v.simulator:
+        return None  # the simulator has nothing to load
+    if v.spec is not None:
+        try:
+            from vllmgen.budget import startup_budget
+        except ImportError:
+            startup_budget = None
+        if startup_budget is not None:
+            try:
+                budget = startup_budget(v.spec)
+            except Exception:  # a spec the schema check already reported; no estimate from it
+                budget = None
+            if budget is not None:
+                return int(budget.seconds), "the spec's startup budget (`vllmgen values` shows its terms)"
+    return UNKNOWN_LOAD_FLOOR_S, (f"no model spec here: {UNKNOWN_LOAD_FLOOR_S} s is the least any vLLM start "
+                                  f"takes, measured on a tiny model; yours takes longer")
+
+
+# --- the checks ---------------------------------------------------------------------------------------
+
+def check_probe_port(v: ContainerView) -> Iterator[Hit]:
+    for p in v.probes.values():
+        raw = p.port
+        if raw is None:
+            continue
+        port = v.resolve_port(raw)
+        name = _probe_name(p)
+        if port is None:
+            yield Hit("VG001", p.port_path,
+                      f"{v.role} {name} targets port name {raw!r}, which the container does not declare: the "
+                      f"kubelet cannot resolve it and the probe never succeeds")
+        elif port in v.sidecar_ports:
+            yield Hit("VG001", p.port_path,
+                      f"{v.role} {name} targets port {port}, the routing sidecar: it answers /health itself and "
+                      f"proxies other paths, so the probe says nothing about vLLM on {v.vllm_port}",
+                      f"target port `vllm` ({v.vllm_port})")
+        elif v.vllm_port is not None and port not in (v.vllm_port, v.health_port):
+            yield Hit("VG001", p.port_path,
+                      f"{v.role} {name} targets port {port}, but vLLM listens on {v.vllm_port} "
+                      f"({v.vllm_port_reason})",
+                      f"target port `vllm` ({v.vllm_port})")
+
+
+def check_health_startup_readiness(v: ContainerView) -> Iterator[Hit]:
+    for kind in ("startup", "readiness"):
+        p = v.probes.get(kind)
+        if p is None or p.http_path != "/health" or not _on_vllm(v, p):
+            continue
+        if v.simulator:
+            msg = (f"{_probe_name(p)} on /health: the llm-d simulator answers /health as soon as it starts; "
+                   f"with --startup-duration only /health/ready (simulator v0.9+) waits")
+        else:
+            msg = (f"{_probe_name(p)} on /health: on current vLLM the port only listens once the model is "
+                   f"loaded, so 200 does mean loaded (the llm-d guide's '200 before loading' is wrong for current "
+                   f"vLLM); it does not see a sleeping engine or a drain after SIGTERM (both stay 200)")
+        yield Hit("VG002", p.path + ("httpGet", "path"), msg)
+
+
+def check_liveness_on_models(v: ContainerView) -> Iterator[Hit]:
+    p = v.probes.get("liveness")
+    if p is not None and p.http_path and p.http_path.rstrip("/") == "/v1/models" and _on_vllm(v, p):
+        yield Hit("VG003", p.path + ("httpGet", "path"),
+                  "livenessProbe on /v1/models: a static list that stays 200 after the engine dies (only /health "
+                  "turns 503) and answers 401 under --api-key, which would restart a healthy pod")
+
+
+def check_models_with_api_key(v: ContainerView) -> Iterator[Hit]:
+    if not v.api_key:
+        return
+    for p in v.probes.values():
+        path = p.http_path
+        if path and path.startswith(API_KEY_GUARDED) and _on_vllm(v, p) and not p.has_auth_header():
+            never = "restarts the pod forever" if p.kind in ("liveness", "startup") else "never turns Ready"
+            yield Hit("VG004", p.path + ("httpGet", "path"),
+                      f"{_probe_name(p)} on {path} while the server runs with {v.api_key}: vLLM answers 401 to "
+                      f"the kubelet, so the pod {never}")
+
+
+def check_missing_startup(v: ContainerView) -> Iterator[Hit]:
+    live = v.probes.get("liveness")
+    if live is None or "startup" in v.probes:
+        return
+    need = estimated_load(v)
+    if need is None:
+        return
+    seconds, source = need
+    d, f, per = live.get("initialDelaySeconds"), live.get("failureThreshold"), live.get("periodSeconds")
+    tolerated = d + (f - 1) * per
+    if tolerated < seconds:
+        yield Hit("VG005", live.path,
+                  f"no startupProbe, and livenessProbe can restart the pod {tolerated} s after start "
+                  f"({d} + ({f} - 1) x {per}), before the {seconds} s the model needs ({source})",
+                  f"add a startupProbe with failureThreshold x periodSeconds >= {seconds} s")
+
+
+def check_startup_budget(v: ContainerView) -> Iterator[Hit]:
+    p = v.probes.get("startup")
+    if p is None:
+        return
+    need = estimated_load(v)
+    if need is None:
+        return
+    seconds, source = need
+    d, f, per = p.get("initialDelaySeconds"), p.get("failureThreshold"), p.get("periodSeconds")
+    if p.budget() < seconds:
+        needed_f = max(1, math.ceil((seconds - d) / per))
+        yield Hit("VG006", p.path,
+                  f"startupProbe allows {p.budget()} s ({d} + {f} x {per}), less than the {seconds} s "
+                  f"the model needs ({source})",
+                  f"failureThreshold: {needed_f} (with periodSeconds {per})")
+
+
+def check_timeout_period(v: ContainerView) -> Iterator[Hit]:
+    for p in v.probes.values():
+        t, per = p.get("timeoutSeconds"), p.get("periodSeconds")
+        if t > per:
+            yield Hit("VG007", p.path,
+                      f"{_probe_name(p)} timeoutSeconds {t} > periodSeconds {per}: a hanging endpoint makes every "
+                      f"period {t} s, so {p.get('failureThreshold')} failures take up to "
+                      f"{p.get('failureThreshold') * t} s, not {p.get('failureThreshold') * per} s")
+
+
+def check_ready_lag(v: ContainerView) -> Iterator[Hit]:
+    gate = v.probes.get("startup") or v.probes.get("readiness")
+    if gate is None:
+        return
+    port = v.resolve_port(gate.port)
+    if gate.http_path == "/startupz" and port is not None and port == v.health_port:
+        return  # long-poll: the held request returns the moment the model is ready, whatever the period
+    per = gate.get("periodSeconds")
+    if per > READY_LAG_BOUND_S:
+        yield Hit("VG008", gate.path + (("periodSeconds",) if "periodSeconds" in gate.data else ()),
+                  f"{_probe_name(gate)} periodSeconds {per}: Ready can trail the loaded model by up to {per} s "
+                  f"(bound {READY_LAG_BOUND_S} s), and a CI job waiting for Ready waits that long too",
+                  f"periodSeconds: 1 and failureThreshold: {gate.budget() - gate.get('initialDelaySeconds')} "
+                  f"(same budget), or the supervisor's /startupz long-poll")
+
+
+def check_accelerators(v: ContainerView) -> Iterator[Hit]:
+    if v.simulator or v.tensor is None:
+        return
+    local = v.data_parallel_local
+    if local is None:
+        local = v.data_parallel if (v.data_parallel is not None and not v.multinode) else 1
+    expected = v.tensor * local
+    have = v.accelerator_count
+    if v.accelerator_resource is None:
+        if expected > 1:
+            yield Hit("VG009", v.resources_path or v.base,
+                      f"{v.where} requests no accelerators, but tensor x data-local parallel = {v.tensor} x {local} "
+                      f"= {expected}: vLLM cannot start")
+        return
+    if have is not None and have != expected:
+        effect = "vLLM cannot start" if have < expected else f"{have - expected} sit idle"
+        yield Hit("VG009", v.resources_path,
+                  f"{v.where} requests {have} {v.accelerator_resource}, but tensor x data-local parallel = "
+                  f"{v.tensor} x {local} = {expected}: {effect}",
+                  f"{v.accelerator_resource}: {expected} in limits and requests")
+
+
+def check_wide_ep(v: ContainerView) -> Iterator[Hit]:
+    if not v.multinode or v.group_size is None or v.data_parallel is None:
+        return
+    local = v.data_parallel_local or 1
+    if v.data_parallel != v.group_size * local:
+        yield Hit("VG010", v.parallelism_path or v.base,
+                  f"{v.where}: data-parallel size {v.data_parallel} != group size {v.group_size} x local size "
+                  f"{local} = {v.group_size * local}")
+
+
+def check_not_on_vllm(v: ContainerView) -> Iterator[Hit]:
+    if v.simulator:
+        return
+    for p in v.probes.values():
+        if p.http_path in NOT_ON_VLLM and _on_vllm(v, p) and v.vllm_port != v.health_port:
+            yield Hit("VG012", p.path + ("httpGet", "path"),
+                      f"{_probe_name(p)} on {p.http_path} at vLLM's port {v.vllm_port}: `vllm serve` answers 404 "
+                      f"there, so the probe never succeeds")
+
+
+VIEW_CHECKS: tuple[Callable[[ContainerView], Iterable[Hit]], ...] = (
+    check_probe_port, check_health_startup_readiness, check_liveness_on_models, check_models_with_api_key,
+    check_missing_startup, check_startup_budget, check_timeout_period, check_ready_lag, check_accelerators,
+    check_wide_ep, check_not_on_vllm,
+)
+
+
+
+
+# --- document-wide rules ------------------------------------------------------------------------------
+
+def _literal(value) -> bool:
+    return isinstance(value, str) and value.strip() != "" and not value.strip().startswith("$")
+
+
+def check_hf_token(data, path: tuple = ()) -> Iterator[Hit]:
+    """Clear-text Hugging Face tokens anywhere in a document (not inside a Secret object)."""
+    if path == () and isinstance(data, dict) and data.get("kind") == "Secret":
+        return
+    if isinstance(data, dict):
+        name = data.get("name")
+        if name in HF_TOKEN_VARS and _literal(data.get("value")):
+            yield Hit("VG011", path + ("value",), f"env {name} holds the Hugging Face token in clear text")
+            return
+        for key, value in data.items():
+            if key in HF_TOKEN_VARS and _literal(value):
+                yield Hit("VG011", path + (key,), f"{key} holds the Hugging Face token in clear text")
+            else:
+                yield from check_hf_token(value, path + (key,))
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            if item in ("--hf-token",) and i + 1 < len(data) and _literal(data[i + 1]):
+                yield Hit("VG011", path + (i + 1,), "--hf-token passes the Hugging Face token in clear text")
+            elif isinstance(item, str) and item.startswith("--hf-token=") and _literal(item.split("=", 1)[1]):
+                yield Hit("VG011", path + (i,), "--hf-token passes the Hugging Face token in clear text")
+            else:
+                yield from check_hf_token(item, path + (i,))
+    elif isinstance(data, str) and HF_TOKEN_RE.search(data):
+        yield Hit("VG011", path, "a string holds what looks like a Hugging Face token (hf_...) in clear text")

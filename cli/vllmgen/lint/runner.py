@@ -1,0 +1,78 @@
+"""One lint run: expand paths, load each file, schema-check values, run the rules, collect every finding.
+
+Collect first, report once (as check-jsonschema does): nothing is printed here.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from vllmgen.errors import InputError, pointer
+from vllmgen.lint import loader, rules, suppress
+from vllmgen.lint.findings import Finding, Result, Unusable
+from vllmgen.lint.schema_check import SchemaChecker
+from vllmgen.lint.view import views_of
+
+
+class Linter:
+    """Holds what is built once per run (the schema validator) and lints file after file."""
+
+    def __init__(self, disabled: Iterable[str] = (), schema: Optional[dict] = None, schema_source: str = ""):
+        self.disabled = set(disabled)
+        self._schema = schema
+        self._schema_source = schema_source or "values schema"
+        self._checker: Optional[SchemaChecker] = None
+
+    def _schema_checker(self) -> Optional[SchemaChecker]:
+        if self._checker is None and self._schema is not None:
+            self._checker = SchemaChecker(self._schema, self._schema_source)
+        return self._checker
+
+    def lint_paths(self, paths: Iterable[str]) -> Result:
+        result = Result()
+        files, missing = loader.expand_paths(paths)
+        result.unusable.extend(Unusable(e.file, e.line, e.message) for e in missing)
+        for path in files:
+            self.lint_file(loader.load_file(path), result)
+        result.findings.sort(key=Finding.sort_key)
+        return result
+
+    def lint_file(self, lf: loader.LoadedFile, result: Result) -> None:
+        if lf.unusable is not None:
+            e = lf.unusable
+            msg = e.message if not e.pointer else f"{e.pointer}: {e.message}"
+            result.unusable.append(Unusable(e.file, e.line, msg))
+            return
+        result.files_checked += 1
+        file_off, unknown = suppress.file_disables(lf.text)
+        for line, name in unknown:
+            result.unusable.append(Unusable(lf.file, line, f"vllmgen-lint disable comment names no rule: {name!r}"))
+        off = self.disabled | file_off
+
+        def add(ld: loader.LoadedDoc, hit: rules.Hit) -> None:
+            if suppress.is_disabled(hit.rule, off):
+                return
+            rule = rules.R[hit.rule]
+            result.findings.append(Finding(lf.file, ld.doc.line(hit.path), rule.id, rule.severity, hit.message,
+                                           hit.fix or rule.fix, pointer(hit.path), ld.index))
+
+        for ld in lf.docs:
+            result.documents_checked += 1
+            if ld.kind == loader.VALUES and not suppress.is_disabled("VG000", off):
+                checker = self._schema_checker()
+                if checker is not None:
+                    for err in checker.errors(ld.doc):
+                        where = pointer(err.path) or "(document)"
+                        add(ld, rules.Hit("VG000", err.path, f"{where}: {err.message}"))
+            for hit in rules.check_hf_token(ld.data):
+                add(ld, hit)
+            if ld.kind == loader.OTHER:
+                continue
+            for view in views_of(ld):
+                for check in rules.VIEW_CHECKS:
+                    for hit in check(view):
+                        add(ld, hit)
+
+
+def lint(paths: Iterable[str], disabled: Iterable[str] = (), schema: Optional[dict] = None) -> Result:
+    return Linter(disabled, schema).lint_paths(paths)

@@ -1,0 +1,65 @@
+"""Schema errors of values files against the chart's values schema.
+
+The validator is built once and reused for every file of the run: that, and parsing YAML in-process, is
+why one `vllmgen lint` over a repository beats one `check-jsonschema` process per file. Errors come from
+`iter_errors` (all of them, as check-jsonschema reports them), each with its JSON pointer and YAML line.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from vllmgen.errors import InputError, pointer
+from vllmgen.yamlio import Document
+
+#: Where the chart's values schema lives when `vllmgen.schemas.chart_values_schema()` is not available.
+PACKAGED_SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "values.schema.json"
+
+
+@dataclass(frozen=True)
+class SchemaError:
+    path: tuple
+    json_path: str      # check-jsonschema's location syntax ($.a[0].b), for comparison with it
+    message: str
+
+
+def chart_values_schema(path: Optional[str] = None) -> Optional[dict]:
+    """The schema to check values against: an explicit file, the chart's (from vllmgen.schemas), or none."""
+    if path is not None:
+        from vllmgen.yamlio import read_text
+        text = read_text(path)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(path, "", f"not a JSON schema: {exc.msg}", exc.lineno) from None
+    try:
+        from vllmgen import schemas
+        return schemas.chart_values_schema()
+    except (ImportError, AttributeError, FileNotFoundError, OSError):
+        pass
+    if PACKAGED_SCHEMA.exists():
+        return json.loads(PACKAGED_SCHEMA.read_text(encoding="utf-8"))
+    return None
+
+
+class SchemaChecker:
+    def __init__(self, schema: dict, source: str = "values schema"):
+        import jsonschema
+        from jsonschema.exceptions import SchemaError as BadSchema
+
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        try:
+            cls.check_schema(schema)
+        except BadSchema as exc:
+            raise InputError(source, pointer(exc.path), f"invalid JSON schema: {exc.message}") from None
+        self._validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+    def errors(self, doc: Document) -> list[SchemaError]:
+        out = []
+        for err in self._validator.iter_errors(doc.data):
+            out.append(SchemaError(tuple(err.absolute_path), err.json_path, err.message))
+        out.sort(key=lambda e: (doc.line(e.path) or 0, e.json_path, e.message))
+        return out
