@@ -134,6 +134,8 @@ def schema_cmd(
     from vllmgen.spec import schema
 
     sys.stdout.write(json.dumps(schema(), indent=2) + "\n")
+
+
 # --- vllmgen lint (owner: lint) -------------------------------------------------------------------------
 
 @app.command("lint")

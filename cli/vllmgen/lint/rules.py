@@ -175,7 +175,7 @@ def check_models_with_api_key(v: ContainerView) -> Iterator[Hit]:
     for p in v.probes.values():
         path = p.http_path
         if path and path.startswith(API_KEY_GUARDED) and _on_vllm(v, p) and not p.has_auth_header():
-            never = "restarts the pod forever" if p.kind in ("liveness", "startup") else "never turns Ready"
+            never = "is restarted forever" if p.kind in ("liveness", "startup") else "never turns Ready"
             yield Hit("VG004", p.path + ("httpGet", "path"),
                       f"{_probe_name(p)} on {path} while the server runs with {v.api_key}: vLLM answers 401 to "
                       f"the kubelet, so the pod {never}")
@@ -313,9 +313,13 @@ def check_hf_token(data, path: tuple = ()) -> Iterator[Hit]:
             else:
                 yield from check_hf_token(value, path + (key,))
     elif isinstance(data, list):
+        skip = -1
         for i, item in enumerate(data):
-            if item in ("--hf-token",) and i + 1 < len(data) and _literal(data[i + 1]):
+            if i == skip:
+                continue
+            if item == "--hf-token" and i + 1 < len(data) and _literal(data[i + 1]):
                 yield Hit("VG011", path + (i + 1,), "--hf-token passes the Hugging Face token in clear text")
+                skip = i + 1
             elif isinstance(item, str) and item.startswith("--hf-token=") and _literal(item.split("=", 1)[1]):
                 yield Hit("VG011", path + (i,), "--hf-token passes the Hugging Face token in clear text")
             else:

@@ -1,0 +1,166 @@
+"""`vllmgen lint`: every rule fires on a bad file (at the right line) and stays quiet on good ones; the
+llm-d guide's blocks lint the way the guide intends; vllmgen's own values lint clean."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from vllmgen.lint.rules import R
+from vllmgen.lint.runner import Linter
+
+DATA = Path(__file__).parent / "data" / "lint"
+EXPECT = re.compile(r"#\s*expect:\s*((?:VG\d{3}\s*)+)")
+FIXTURES = sorted((DATA / "good").glob("*.yaml")) + sorted((DATA / "bad").glob("*.yaml"))
+
+
+def expected(path: Path) -> set[tuple[int, str]]:
+    """(line, rule) pairs a fixture announces with `# expect: VG001 [VG002]` comments."""
+    out = set()
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        m = EXPECT.search(line)
+        if m:
+            out |= {(lineno, rule) for rule in m.group(1).split()}
+    return out
+
+
+def lint(*paths, **kw):
+    return Linter(**kw).lint_paths([str(p) for p in paths])
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_fixture_findings_match_expect_comments(path):
+    result = lint(path)
+    assert not result.unusable
+    assert {(f.line, f.rule) for f in result.findings} == expected(path)
+
+
+def test_every_rule_has_a_bad_fixture_and_good_fixtures_are_clean():
+    fired = {rule for p in (DATA / "bad").glob("*.yaml") for _, rule in expected(p)}
+    assert set(R) - {"VG000"} <= fired  # VG000 (schema) is covered against the chart's schema below
+    for p in (DATA / "good").glob("*.yaml"):
+        assert all(rule == "VG002" for _, rule in expected(p)), p  # info at most
+
+
+def test_bad_fixture_file_names_name_their_rule():
+    for p in (DATA / "bad").glob("*.yaml"):
+        assert p.name[:5] in {rule for _, rule in expected(p)}, p
+
+
+# --- the llm-d guide's own blocks (shared/seeds/001), copied verbatim into tests/data/lint/seed ----------
+
+def test_seed_guide_blocks_lint_as_the_guide_intends():
+    """The guide wants model-aware probes on the serving port: vllmgen agrees with ports and paths (no VG001,
+    VG003, VG004) and only objects to the 30 s startup period (Ready lags the model by up to 30 s)."""
+    result = lint(DATA / "seed")
+    assert result.files_checked == 3 and not result.unusable
+    by_file = {}
+    for f in result.findings:
+        by_file.setdefault(Path(f.file).name, []).append(f.rule)
+    assert by_file == {"recommended-probes.yaml": ["VG008"], "simulated-decode-values.yaml": ["VG008"]}
+
+
+def test_seed_decode_values_with_probes_on_the_sidecar_port_are_caught(tmp_path):
+    """The guide's table says decode is '8200 -> 8000'; a reader who believes it probes 8000 on decode."""
+    text = (DATA / "seed" / "simulated-decode-values.yaml").read_text().replace("port: 8200", "port: 8000")
+    f = tmp_path / "values.yaml"
+    f.write_text(text)
+    rules = [x.rule for x in lint(f).findings]
+    assert rules.count("VG001") == 3
+
+
+# --- vllmgen's own values: clean; each mutation a reviewer would catch is caught -------------------------
+
+SPECS = {
+    "default": "",
+    "plain": "probes: {mode: plain}\n",
+    "plain-api-key": "probes: {mode: plain}\nengine: {apiKeySecretName: vllm-key, tensorParallelSize: 2}\n",
+    "supervised-api-key": "engine: {apiKeySecretName: vllm-key}\n",
+}
+
+
+def generated_values(tmp_path, layout: str, extra: str) -> Path:
+    from vllmgen.spec import parse_spec
+    from vllmgen.values import render
+
+    text = "model: {source: hf://Qwen/Qwen3-8B, parameters: 8.2e9, dtype: bfloat16}\n" + extra
+    spec = parse_spec(text, "spec.yaml", layout=layout)
+    out = tmp_path / f"{layout}.yaml"
+    out.write_text(render(spec))
+    return out
+
+
+@pytest.mark.parametrize("layout", ["simulated", "single-node", "wide-ep"])
+@pytest.mark.parametrize("variant", sorted(SPECS))
+def test_generated_values_lint_clean(tmp_path, layout, variant):
+    path = generated_values(tmp_path, layout, SPECS[variant])
+    result = lint(path)
+    assert not result.unusable
+    assert [f for f in result.findings if f.severity != "info"] == []
+    # plain + API key uses /health for startup/readiness: the info note says what /health does not see
+    from vllmgen.yamlio import load_document
+
+    values = load_document(path).data
+    plain_with_key = values["probeMode"] == "plain" and values["apiKey"]["secretName"] != ""
+    assert {f.rule for f in result.findings} == ({"VG002"} if plain_with_key else set())
+
+
+def mutate(path: Path, fn) -> Path:
+    from vllmgen.yamlio import dump, load_document
+
+    data = load_document(path).data
+    fn(data)
+    path.write_text(dump(data))
+    return path
+
+
+MUTATIONS = {
+    # decode probes pointed at the sidecar's port
+    "VG001": ("plain", "simulated", lambda v: v["decode"]["probes"]["readiness"]["httpGet"].update(port=8000)),
+    # liveness moved to /v1/models
+    "VG003": ("plain", "single-node",
+              lambda v: v["standalone"]["probes"]["liveness"]["httpGet"].update(path="/v1/models")),
+    # an API key switched on after the values were generated with /v1/models probes
+    "VG004": ("plain", "single-node", lambda v: v["apiKey"].update(secretName="vllm-key")),
+    # startup probe dropped
+    "VG005": ("plain", "single-node", lambda v: v["standalone"]["probes"].pop("startup")),
+    # startup budget cut below the spec's estimate
+    "VG006": ("default", "single-node",
+              lambda v: v["standalone"]["probes"]["startup"].update(failureThreshold=10)),
+    "VG007": ("plain", "single-node",
+              lambda v: v["standalone"]["probes"]["readiness"].update(timeoutSeconds=30)),
+    "VG008": ("plain", "single-node",
+              lambda v: v["standalone"]["probes"]["startup"].update(periodSeconds=30)),
+    "VG009": ("default", "single-node",
+              lambda v: v["standalone"]["parallelism"].update(tensor=4)),
+    "VG010": ("default", "wide-ep", lambda v: v["decode"]["parallelism"].update(data=8)),
+    "VG011": ("default", "single-node",
+              lambda v: v["standalone"]["env"].append({"name": "HF_TOKEN", "value": "hf_" + "x1" * 17})),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(MUTATIONS))
+def test_values_mutation_is_caught(tmp_path, rule):
+    variant, layout, fn = MUTATIONS[rule]
+    path = mutate(generated_values(tmp_path, layout, SPECS[variant]), fn)
+    rules = {f.rule for f in lint(path).findings if f.severity != "info"}
+    assert rules == {rule}
+
+
+def test_startup_budget_rule_uses_the_specs_estimate(tmp_path):
+    from vllmgen.budget import startup_budget
+    from vllmgen.yamlio import load_document
+
+    path = generated_values(tmp_path, "single-node", "")
+    spec = load_document(path).data["spec"]
+    need = startup_budget(spec).seconds
+    probe = load_document(path).data["standalone"]["probes"]["startup"]
+    ok = -(-need // probe["periodSeconds"])  # the smallest threshold that covers the budget
+    mutate(path, lambda v: v["standalone"]["probes"]["startup"].update(failureThreshold=ok))
+    assert lint(path).findings == []
+    mutate(path, lambda v: v["standalone"]["probes"]["startup"].update(failureThreshold=ok - 1))
+    (finding,) = lint(path).findings
+    assert finding.rule == "VG006" and f"{need} s" in finding.message
+    assert f"failureThreshold: {ok}" in finding.fix
