@@ -1,0 +1,277 @@
+"""Triton Inference Server serving vLLM through NVIDIA's vLLM backend: what one model spec implies.
+
+Pure functions from an effective spec (`vllmgen.spec`, defaults filled) to
+- the model repository: `NAME/config.pbtxt` (`backend: "vllm"`, engine health check, vLLM metrics) and
+  `NAME/1/model.json` (vLLM engine arguments, spelled as `vllm.engine.arg_utils.AsyncEngineArgs` fields);
+- the Triton command line (explicit model control, the model loaded at start, ports 8000/8001/8002, a
+  Python shared-memory prefix distinct per pod);
+- the probes: startup and readiness on `/v2/models/NAME/ready`, liveness on `/v2/health/live`.
+
+Facts behind the choices (reference/triton.md, measured here with the real tritonserver 2.51):
+- A model named by `--load-model` loads before HTTP listens: the port refuses connections until then, then
+  `/v2/models/NAME/ready` answers 200 within milliseconds. So Triton probes look like vLLM's plain ones.
+- `/v2/health/ready` is not model-aware: after an unload (which is what the vLLM backend does itself when its
+  engine health check fails) it answers 200 again while the model is gone. `/v2/models/NAME/ready` stays 400.
+- `/v2/health/live` stays 200 while a model loads, fails to load or is unloaded: the only safe liveness target.
+- `ENABLE_VLLM_HEALTH_CHECK` calls Triton's unload API, which needs `--model-control-mode=explicit`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from vllmgen.errors import InputError
+
+# --- image and ports --------------------------------------------------------------------------------------------
+#: NGC's Triton image with the vLLM backend preinstalled (`<yy.mm>-vllm-python-py3`), pinned to one release so
+#: a redeploy never changes the vLLM version underneath; override with the spec's `image`.
+NGC_REPOSITORY = "nvcr.io/nvidia/tritonserver"
+NGC_RELEASE = "25.12"
+NGC_TAG = f"{NGC_RELEASE}-vllm-python-py3"
+#: Triton's default ports, as NVIDIA's docs and clients expect them.
+HTTP_PORT = 8000
+GRPC_PORT = 8001
+METRICS_PORT = 8002
+#: Container port names. HTTP keeps the name every vllmgen role uses for its server (`vllm`), so the Service
+#: and the probes target it the same way for both servers.
+HTTP_PORT_NAME = "vllm"
+GRPC_PORT_NAME = "grpc"
+METRICS_PORT_NAME = "metrics"
+
+# --- model repository -----------------------------------------------------------------------------------------
+#: Where the chart mounts the generated model repository (a ConfigMap) in the Triton container.
+MODEL_REPOSITORY_PATH = "/models"
+#: The one model version the repository holds (Triton serves the latest numeric version directory).
+MODEL_VERSION = "1"
+#: Where the model volume is mounted (same as the vLLM server's, so pvc:// sources resolve the same way).
+MODEL_MOUNT_PATH = "/model-cache"
+#: Downward-API variable holding the pod name; Kubernetes expands `$(POD_NAME)` in container args.
+POD_NAME_ENV = "POD_NAME"
+#: dtypes vLLM takes as `dtype` (compute types); fp8/int8/int4 are checkpoint quantizations it detects itself.
+COMPUTE_DTYPES = ("bfloat16", "float16", "float32")
+
+#: config.pbtxt parameters that turn on the backend's behaviour vllmgen relies on (seeds 000 and 002):
+#: - ENABLE_VLLM_HEALTH_CHECK: on each request the backend checks vLLM's engine; when it is dead the backend
+#:   unloads the model, so /v2/models/NAME/ready turns 400 and readiness takes the pod out of the Service;
+#: - REPORT_CUSTOM_METRICS: vLLM's own metrics (`vllm:*`) on Triton's metrics port (needs disable_log_stats false).
+BACKEND_PARAMETERS = {"ENABLE_VLLM_HEALTH_CHECK": "true", "REPORT_CUSTOM_METRICS": "true"}
+
+#: Spec fields whose engine arguments vllmgen sets itself; `engine.extraArgs` may not repeat them.
+CONTROLLED_ENGINE_ARGS = {
+    "model": "model.source",
+    "served_model_name": "model.name",
+    "revision": "model.revision",
+    "dtype": "model.dtype",
+    "tensor_parallel_size": "engine.tensorParallelSize",
+    "data_parallel_size": "engine.dataParallelSize",
+    "max_model_len": "engine.maxModelLen",
+    "gpu_memory_utilization": "engine.gpuMemoryUtilization",
+    "disable_log_stats": "always false: vLLM metrics are reported through Triton",
+}
+
+#: What a Triton model name may hold: it is a directory name in the repository and a URL path segment in
+#: /v2/models/NAME/ready; ConfigMap keys allow the same characters.
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+#: An engine-argument flag in `engine.extraArgs`.
+_FLAG = re.compile(r"^--([a-z0-9][a-z0-9-]*)$")
+
+
+def model_name(spec: dict) -> str:
+    """Triton's name for the model (directory, URL segment): the served model name with any other
+    character than letters, digits, `.`, `_`, `-` replaced by `-` (`org/model` -> `org-model`)."""
+    return _NAME_UNSAFE.sub("-", spec["model"]["name"])
+
+
+def _model_arg(spec: dict) -> str:
+    """What vLLM loads: the hub id for hf://, the mounted path for pvc://, the path itself otherwise."""
+    source = spec["model"]["source"]
+    if source.startswith("hf://"):
+        return source[len("hf://"):]
+    if source.startswith("pvc://"):
+        rest = source[len("pvc://"):].split("/", 1)
+        sub = rest[1].strip("/") if len(rest) > 1 else ""
+        return MODEL_MOUNT_PATH + ("/" + sub if sub else "")
+    return source
+
+
+def _json_value(text: str):
+    """A flag value as vLLM would type it: JSON when it parses as JSON (numbers, true/false, objects), else text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _is_value(token: str) -> bool:
+    """A token after a flag is its value unless it is itself a flag (`-x`, `--x`); `-1` is a value."""
+    return not token.startswith("-") or isinstance(_json_value(token), (int, float))
+
+
+def extra_engine_args(extra: list[str]) -> dict:
+    """`engine.extraArgs` (`vllm serve` flags) as engine arguments: `--enable-prefix-caching` -> true,
+    `--no-enable-prefix-caching` -> false, `--max-num-seqs 64` / `--max-num-seqs=64` -> 64,
+    `--kv-cache-dtype fp8` -> "fp8". Raises InputError on anything else (short flags, positionals)."""
+    out: dict = {}
+    i = 0
+    while i < len(extra):
+        token = extra[i]
+        flag, eq, value = token.partition("=")
+        match = _FLAG.match(flag)
+        if not match:
+            raise InputError("<spec>", f"/engine/extraArgs/{i}",
+                             f"{token!r}: Triton's model.json takes engine arguments; write long flags "
+                             "(`--name value`, `--name=value` or `--flag`)")
+        name = match.group(1).replace("-", "_")
+        if eq:
+            out[name] = _json_value(value)
+        elif i + 1 < len(extra) and _is_value(extra[i + 1]):
+            out[name] = _json_value(extra[i + 1])
+            i += 1
+        elif name.startswith("no_"):
+            out[name[3:]] = False
+        else:
+            out[name] = True
+        i += 1
+    return out
+
+
+def check(spec: dict) -> list[tuple[tuple, str]]:
+    """Spec combinations Triton's vLLM backend cannot honour: [(path, message)]."""
+    errors: list[tuple[tuple, str]] = []
+    if spec["engine"].get("apiKeySecretName"):
+        errors.append((("engine", "apiKeySecretName"),
+                       "Triton does not check vLLM's API key (its endpoints are Triton's own); protect the "
+                       "Service with a gateway or NetworkPolicy and drop apiKeySecretName"))
+    return errors
+
+
+def engine_args(spec: dict) -> dict:
+    """The content of model.json: vLLM engine arguments the spec implies, named as AsyncEngineArgs fields."""
+    model, engine = spec["model"], spec["engine"]
+    # served_model_name as a list: what vLLM's own parser makes of `--served-model-name NAME`
+    args: dict = {"model": _model_arg(spec), "served_model_name": [model["name"]]}
+    if model.get("revision"):
+        args["revision"] = model["revision"]
+    if model["dtype"] in COMPUTE_DTYPES:
+        args["dtype"] = model["dtype"]
+    args["tensor_parallel_size"] = engine["tensorParallelSize"]
+    if engine.get("dataParallelSize", 1) > 1:
+        args["data_parallel_size"] = engine["dataParallelSize"]
+    if "maxModelLen" in engine:
+        args["max_model_len"] = engine["maxModelLen"]
+    if "gpuMemoryUtilization" in engine:
+        args["gpu_memory_utilization"] = engine["gpuMemoryUtilization"]
+    # vLLM collects stats only when this is false; REPORT_CUSTOM_METRICS needs them (seed 002)
+    args["disable_log_stats"] = False
+    for name, value in extra_engine_args(list(engine.get("extraArgs", []))).items():
+        if name in args:
+            raise InputError("<spec>", "/engine/extraArgs",
+                             f"--{name.replace('_', '-')} is set by the spec "
+                             f"({CONTROLLED_ENGINE_ARGS.get(name, 'a spec field')}); set that field instead")
+        args[name] = value
+    return args
+
+
+def model_json(spec: dict) -> str:
+    return json.dumps(engine_args(spec), indent=2) + "\n"
+
+
+def config_pbtxt(spec: dict) -> str:
+    """config.pbtxt of the model: NVIDIA's sample configuration (decoupled, no Triton batching, one
+    KIND_MODEL instance so vLLM places its tensor-parallel ranks itself) plus the backend parameters."""
+    params = "\n".join(
+        f'parameters: {{\n  key: "{key}"\n  value: {{ string_value: "{value}" }}\n}}'
+        for key, value in BACKEND_PARAMETERS.items()
+    )
+    return (
+        f'# Generated by vllmgen from the model spec; Triton model "{model_name(spec)}" serves '
+        f'"{spec["model"]["name"]}".\n'
+        f'name: "{model_name(spec)}"\n'
+        'backend: "vllm"\n'
+        "# vLLM batches itself\n"
+        "max_batch_size: 0\n"
+        "# the backend streams responses from vLLM's async engine\n"
+        "model_transaction_policy {\n  decoupled: true\n}\n"
+        "# one engine; KIND_MODEL leaves GPU placement (tensor parallel) to vLLM\n"
+        "instance_group [\n  {\n    count: 1\n    kind: KIND_MODEL\n  }\n]\n"
+        f"{params}\n"
+    )
+
+
+def repository_files(spec: dict) -> dict[str, str]:
+    """The model repository: path inside the repository -> file content."""
+    name = model_name(spec)
+    return {f"{name}/config.pbtxt": config_pbtxt(spec), f"{name}/{MODEL_VERSION}/model.json": model_json(spec)}
+
+
+def shm_prefix(spec: dict) -> str:
+    """Python-backend shared-memory region prefix, distinct per model and pod (`$(POD_NAME)` is expanded by
+    Kubernetes): Triton servers sharing one /dev/shm hang or crash on colliding regions (seed 002)."""
+    return f"vllmgen-{model_name(spec)}-$({POD_NAME_ENV})"
+
+
+def command(spec: dict) -> list[str]:
+    return ["tritonserver"]
+
+
+def args(spec: dict, *, repository: str = MODEL_REPOSITORY_PATH) -> list[str]:
+    """tritonserver arguments: explicit model control (the vLLM health check's unload needs it) with the one
+    model loaded at start, Triton's standard ports, and a drain that matches the spec's shutdown timeout."""
+    return [
+        f"--model-repository={repository}",
+        "--model-control-mode=explicit",
+        f"--load-model={model_name(spec)}",
+        f"--http-port={HTTP_PORT}",
+        f"--grpc-port={GRPC_PORT}",
+        f"--metrics-port={METRICS_PORT}",
+        # SIGTERM: Triton waits this long for in-flight requests (the vLLM drain of `vllm serve --shutdown-timeout`)
+        f"--exit-timeout-secs={spec['engine']['shutdownTimeoutSeconds']}",
+        f"--backend-config=python,shm-region-prefix-name={shm_prefix(spec)}",
+    ]
+
+
+def env(spec: dict) -> list[dict]:
+    """Container environment: the pod name for the shared-memory prefix, and the spec's engine.env."""
+    out = [{"name": POD_NAME_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
+    out += [{"name": k, "value": v} for k, v in spec["engine"].get("env", {}).items()]
+    return out
+
+
+def ready_path(spec: dict) -> str:
+    return f"/v2/models/{model_name(spec)}/ready"
+
+
+#: Triton's liveness endpoint: 200 whenever the server process serves HTTP, whatever its models do.
+LIVE_PATH = "/v2/health/live"
+
+
+def probes(spec: dict):
+    """The three probes (vllmgen.probes.RoleProbes): the plain-mode numbers, Triton's endpoints.
+
+    Startup polls the model's ready endpoint every second (Triton refuses connections while `--load-model`
+    loads, then answers in milliseconds), with failureThreshold covering the same startup budget as vLLM's.
+    """
+    from vllmgen import probes as pr
+
+    budget = pr.startup_budget(spec)
+    path = ready_path(spec)
+    r_timeout, l_timeout = pr.timeout_for(pr.READINESS_TIMEOUT_MARGIN), pr.timeout_for(pr.LIVENESS_TIMEOUT_MARGIN)
+    s_fail = pr.startup_failures(budget.seconds, pr.PLAIN_STARTUP_PERIOD_S)
+    return pr.RoleProbes(
+        startup=pr.http_probe(path, HTTP_PORT_NAME, pr.PLAIN_STARTUP_PERIOD_S, pr.PLAIN_STARTUP_TIMEOUT_S, s_fail),
+        readiness=pr.http_probe(path, HTTP_PORT_NAME, pr.PLAIN_READINESS_PERIOD_S, r_timeout,
+                                pr.PLAIN_READINESS_FAILURES),
+        liveness=pr.http_probe(LIVE_PATH, HTTP_PORT_NAME, pr.LIVENESS_PERIOD_S, l_timeout, pr.LIVENESS_FAILURES),
+        budget=budget,
+        notes={
+            "startup": f"{path} every {pr.PLAIN_STARTUP_PERIOD_S} s: Triton refuses connections until --load-model "
+                       f"has loaded the model, so Ready follows the model within ~1 s; failureThreshold {s_fail} x "
+                       f"{pr.PLAIN_STARTUP_PERIOD_S} s covers the startup budget {budget.arithmetic()}",
+            "readiness": f"{path}, not /v2/health/ready (200 again after the backend unloads a model whose vLLM "
+                         f"engine died); NotReady after {pr.PLAIN_READINESS_FAILURES} x {pr.PLAIN_READINESS_PERIOD_S} s",
+            "liveness": f"{LIVE_PATH}: 200 while loading, after a failed load and after an unload, so it never "
+                        f"restarts a loading pod; restart after {pr.LIVENESS_FAILURES} x {pr.LIVENESS_PERIOD_S} s "
+                        "without an answer",
+        },
+    )
