@@ -1,0 +1,402 @@
+{{/*
+Helpers of the vllm chart. Every helper is prefixed `vllm.` so it cannot collide in an umbrella chart.
+
+Calling convention: per-role helpers take one dict,
+  (dict "root" $ "role" "decode" "cfg" $.Values.decode)
+where `root` is the chart's top scope, `role` one of standalone|prefill|decode and `cfg` that role's values.
+
+Declared helpers:
+  vllm.name, vllm.fullname, vllm.chart          names (standard pair)
+  vllm.roles                                    JSON list of the roles present in values
+  vllm.roleName                                 object name of a role: FULLNAME-ROLE
+  vllm.labels, vllm.selectorLabels              labels of a role's objects / its pod selector
+  vllm.proxyEnabled                             "true" when the role gets the routing sidecar
+  vllm.servingPortName, vllm.servingPort        the port the role's Service targets
+  vllm.probePort                                resolve a probe port (name or number) to a number
+  vllm.specConfigMapName, vllm.serviceAccountName
+  vllm.checkRole                                fail on values that would break a pod (sidecar port probed, ...)
+  vllm.podTemplate                              the pod template shared by Deployment and LeaderWorkerSet
+*/}}
+
+{{/* Chart name, or nameOverride. */}}
+{{- define "vllm.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* RELEASE-CHART (or just RELEASE when it already contains the chart name), or fullnameOverride. */}}
+{{- define "vllm.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* chart label value: NAME-VERSION. */}}
+{{- define "vllm.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The roles present in values, in a fixed order, as a JSON list (use: fromJsonArray). */}}
+{{- define "vllm.roles" -}}
+{{- $present := list }}
+{{- range $role := list "standalone" "prefill" "decode" }}
+{{- if index $.Values $role }}
+{{- $present = append $present $role }}
+{{- end }}
+{{- end }}
+{{- toJson $present }}
+{{- end }}
+
+{{/* Object name of a role. Role names are short, so the fullname is cut to leave room for them. */}}
+{{- define "vllm.roleName" -}}
+{{- printf "%s-%s" (include "vllm.fullname" .root | trunc 52 | trimSuffix "-") .role }}
+{{- end }}
+
+{{/* Pod selector of a role. */}}
+{{- define "vllm.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "vllm.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .role }}
+{{- end }}
+
+{{/*
+Labels of a role's objects. `llm-d.ai/role` follows llm-d's vocabulary so its inference scheduler can pick
+prefill and decode pods (a standalone pod does both: `both`).
+*/}}
+{{- define "vllm.labels" -}}
+{{ include "vllm.selectorLabels" . }}
+helm.sh/chart: {{ include "vllm.chart" .root }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+llm-d.ai/inference-serving: "true"
+llm-d.ai/role: {{ ternary "both" .role (eq .role "standalone") }}
+{{- end }}
+
+{{/* "true" when this role's pods get the routing sidecar (decode only), else "". */}}
+{{- define "vllm.proxyEnabled" -}}
+{{- if and (eq .role "decode") .root.Values.routing.proxy.enabled }}true{{ end }}
+{{- end }}
+
+{{/* Name of the port the role's Service targets: `proxy` (the sidecar) on decode with the sidecar, else `vllm`. */}}
+{{- define "vllm.servingPortName" -}}
+{{- ternary "proxy" "vllm" (eq (include "vllm.proxyEnabled" .) "true") }}
+{{- end }}
+
+{{/* Number of the port the role's Service targets. */}}
+{{- define "vllm.servingPort" -}}
+{{- if eq (include "vllm.proxyEnabled" .) "true" }}
+{{- .root.Values.routing.servicePort }}
+{{- else }}
+{{- .cfg.port }}
+{{- end }}
+{{- end }}
+
+{{/*
+A probe's port as a number: `vllm` -> the role's port, `health` -> the supervisor's, `proxy` -> the sidecar's,
+a number -> itself. Call with (dict "root" $ "role" ROLE "cfg" CFG "port" PORT).
+*/}}
+{{- define "vllm.probePort" -}}
+{{- $port := toString .port }}
+{{- if eq $port "vllm" }}{{ .cfg.port }}
+{{- else if eq $port "health" }}{{ .root.Values.supervisor.port }}
+{{- else if eq $port "proxy" }}{{ .root.Values.routing.servicePort }}
+{{- else }}{{ $port }}
+{{- end }}
+{{- end }}
+
+{{/* The ConfigMap holding the model spec. */}}
+{{- define "vllm.specConfigMapName" -}}
+{{- printf "%s-spec" (include "vllm.fullname" . | trunc 58 | trimSuffix "-") }}
+{{- end }}
+
+{{/* The model-cache claim created by modelCache.create. */}}
+{{- define "vllm.modelCacheClaimName" -}}
+{{- default (printf "%s-model-cache" (include "vllm.fullname" . | trunc 51 | trimSuffix "-")) .Values.modelCache.claimName }}
+{{- end }}
+
+{{/* ServiceAccount of the pods ("" = the namespace default). */}}
+{{- define "vllm.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "vllm.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when the pods read the spec from the ConfigMap (supervised mode with a spec), else "". */}}
+{{- define "vllm.mountSpec" -}}
+{{- if and (eq .Values.probeMode "supervised") .Values.spec }}true{{ end }}
+{{- end }}
+
+{{/*
+Fail loudly on role values that would give a pod that can never work:
+- a probe on the routing sidecar's port (its /health answers 200 without asking vLLM: llm-d-benchmark#1435);
+- decode vLLM listening on the sidecar's own port;
+- a LeaderWorkerSet whose data-parallel size is not workers x dataLocal.
+*/}}
+{{- define "vllm.checkRole" -}}
+{{- $root := .root }}
+{{- $ctx := . }}
+{{- if eq (include "vllm.proxyEnabled" .) "true" }}
+{{- if eq (int .cfg.port) (int $root.Values.routing.servicePort) }}
+{{- fail (printf "%s.port (%v) equals routing.servicePort: the routing sidecar listens there; vLLM must listen on routing.proxy.targetPort" .role .cfg.port) }}
+{{- end }}
+{{- range $kind, $probe := (default dict .cfg.probes) }}
+{{- $action := default dict (default $probe.tcpSocket $probe.httpGet) }}
+{{- if hasKey $action "port" }}
+{{- $port := include "vllm.probePort" (dict "root" $root "role" $ctx.role "cfg" $ctx.cfg "port" $action.port) }}
+{{- if eq $port (toString $root.Values.routing.servicePort) }}
+{{- fail (printf "%s.probes.%s targets port %v, the routing sidecar's: it answers /health itself, so the probe would say nothing about vLLM. Probe the port `vllm` (%v) or `health`." $ctx.role $kind $action.port $ctx.cfg.port) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if $root.Values.multinode }}
+{{- $p := .cfg.parallelism }}
+{{- if ne (int $p.data) (mul $p.dataLocal $p.workers | int) }}
+{{- fail (printf "%s.parallelism: data (%v) must equal dataLocal (%v) x workers (%v) in a LeaderWorkerSet" .role $p.data $p.dataLocal $p.workers) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The server container's securityContext: containerSecurityContext, plus IPC_LOCK only when the role asks for RDMA. */}}
+{{- define "vllm.serverSecurityContext" -}}
+{{- $sc := deepCopy (default dict .root.Values.containerSecurityContext) }}
+{{- if .cfg.rdma }}
+{{- $caps := default dict $sc.capabilities }}
+{{- $_ := set $caps "add" (append (default list $caps.add) "IPC_LOCK" | uniq) }}
+{{- $_ := set $sc "capabilities" $caps }}
+{{- end }}
+{{- toYaml $sc }}
+{{- end }}
+
+{{/* The server container's resources: the role's, plus the RDMA resource (requests = limits) when asked. */}}
+{{- define "vllm.serverResources" -}}
+{{- $res := deepCopy (default dict .cfg.resources) }}
+{{- with .cfg.rdma }}
+{{- range $side := list "limits" "requests" }}
+{{- $list := default dict (index $res $side) }}
+{{- if not (hasKey $list $.cfg.rdma.resource) }}
+{{- $_ := set $list $.cfg.rdma.resource $.cfg.rdma.count }}
+{{- end }}
+{{- $_ := set $res $side $list }}
+{{- end }}
+{{- end }}
+{{- toYaml $res }}
+{{- end }}
+
+{{/* The server container's env: Secret references first, then HF_HOME for downloads, then the role's env verbatim. */}}
+{{- define "vllm.serverEnv" -}}
+{{- $root := .root }}
+{{- $names := list }}
+{{- range (default list .cfg.env) }}{{ $names = append $names .name }}{{ end }}
+{{- with $root.Values.modelArtifacts.authSecretName }}
+- name: HF_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $root.Values.modelArtifacts.authSecretKey }}
+{{- end }}
+{{- with $root.Values.apiKey.secretName }}
+- name: VLLM_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $root.Values.apiKey.secretKey }}
+{{- end }}
+{{- if and (hasPrefix "hf://" $root.Values.modelArtifacts.uri) (not (has "HF_HOME" $names)) }}
+- name: HF_HOME
+  value: {{ $root.Values.modelArtifacts.mountPath | quote }}
+{{- end }}
+{{- with .cfg.env }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The pod template (metadata + spec) of a role, shared by the Deployment and the LeaderWorkerSet. */}}
+{{- define "vllm.podTemplate" -}}
+{{- $root := .root }}
+{{- $cfg := .cfg }}
+{{- $values := $root.Values }}
+{{- $art := $values.modelArtifacts }}
+{{- $supervised := eq $values.probeMode "supervised" }}
+{{- $mountSpec := eq (include "vllm.mountSpec" $root) "true" }}
+{{- $hf := hasPrefix "hf://" $art.uri }}
+{{- $pvc := and (hasPrefix "pvc://" $art.uri) $art.pvc.claimName -}}
+metadata:
+  labels:
+    {{- include "vllm.labels" . | nindent 4 }}
+    {{- with $values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- if or $mountSpec $values.monitoring.scrapeAnnotations $values.podAnnotations }}
+  annotations:
+    {{- if $mountSpec }}
+    checksum/spec: {{ toYaml $values.spec | sha256sum }}
+    {{- end }}
+    {{- if $values.monitoring.scrapeAnnotations }}
+    prometheus.io/scrape: "true"
+    prometheus.io/port: {{ $cfg.port | quote }}
+    prometheus.io/path: {{ $values.monitoring.path | quote }}
+    {{- end }}
+    {{- with $values.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- end }}
+spec:
+  automountServiceAccountToken: false
+  {{- with include "vllm.serviceAccountName" $root }}
+  serviceAccountName: {{ . }}
+  {{- end }}
+  {{- with $values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- if hasKey $cfg "terminationGracePeriodSeconds" }}
+  terminationGracePeriodSeconds: {{ $cfg.terminationGracePeriodSeconds }}
+  {{- end }}
+  securityContext:
+    {{- toYaml $values.podSecurityContext | nindent 4 }}
+  {{- with $values.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $values.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $values.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- if eq (include "vllm.proxyEnabled" .) "true" }}
+  initContainers:
+    # The llm-d routing sidecar as a native sidecar: started before vLLM and kept running beside it. It listens
+    # on routing.servicePort and forwards to vLLM on the port `vllm`. No probes: its /health answers by itself.
+    - name: routing-proxy
+      image: {{ $values.routing.proxy.image }}
+      imagePullPolicy: {{ $values.routing.proxy.pullPolicy }}
+      restartPolicy: Always
+      args:
+        {{- toYaml $values.routing.proxy.args | nindent 8 }}
+      ports:
+        - name: proxy
+          containerPort: {{ $values.routing.servicePort }}
+          protocol: TCP
+      resources:
+        {{- toYaml (default dict $values.routing.proxy.resources) | nindent 8 }}
+      securityContext:
+        {{- toYaml $values.containerSecurityContext | nindent 8 }}
+  {{- end }}
+  containers:
+    - name: vllm
+      image: "{{ $values.image.repository }}:{{ $values.image.tag }}"
+      imagePullPolicy: {{ $values.image.pullPolicy }}
+      {{- with $cfg.command }}
+      command:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $cfg.args }}
+      args:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with include "vllm.serverEnv" . | trim }}
+      env:
+        {{- . | nindent 8 }}
+      {{- end }}
+      ports:
+        - name: vllm
+          containerPort: {{ $cfg.port }}
+          protocol: TCP
+        {{- if $supervised }}
+        - name: health
+          containerPort: {{ $values.supervisor.port }}
+          protocol: TCP
+        {{- end }}
+      resources:
+        {{- include "vllm.serverResources" . | nindent 8 }}
+      securityContext:
+        {{- include "vllm.serverSecurityContext" . | nindent 8 }}
+      {{- with $cfg.probes }}
+      {{- with .startup }}
+      startupProbe:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with .readiness }}
+      readinessProbe:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with .liveness }}
+      livenessProbe:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- end }}
+      {{- if $cfg.preStopSleepSeconds }}
+      lifecycle:
+        preStop:
+          sleep:
+            seconds: {{ $cfg.preStopSleepSeconds }}
+      {{- end }}
+      {{- if or $hf $pvc $cfg.dshm $mountSpec }}
+      volumeMounts:
+        {{- if or $hf $pvc }}
+        - name: model-storage
+          mountPath: {{ $art.mountPath }}
+          {{- if $pvc }}
+          readOnly: true
+          {{- with $art.pvc.subPath }}
+          subPath: {{ . }}
+          {{- end }}
+          {{- end }}
+        {{- end }}
+        {{- if $cfg.dshm }}
+        - name: dshm
+          mountPath: /dev/shm
+        {{- end }}
+        {{- if $mountSpec }}
+        - name: spec
+          mountPath: {{ dir $values.supervisor.specPath }}
+          readOnly: true
+        {{- end }}
+      {{- end }}
+  {{- if or $hf $pvc $cfg.dshm $mountSpec }}
+  volumes:
+    {{- if $pvc }}
+    - name: model-storage
+      persistentVolumeClaim:
+        claimName: {{ $art.pvc.claimName }}
+        readOnly: true
+    {{- else if and $hf $values.modelCache.create }}
+    - name: model-storage
+      persistentVolumeClaim:
+        claimName: {{ include "vllm.modelCacheClaimName" $root }}
+    {{- else if $hf }}
+    - name: model-storage
+      emptyDir:
+        {{- with $art.size }}
+        sizeLimit: {{ . }}
+        {{- else }} {}
+        {{- end }}
+    {{- end }}
+    {{- with $cfg.dshm }}
+    - name: dshm
+      emptyDir:
+        medium: Memory
+        sizeLimit: {{ .sizeLimit }}
+    {{- end }}
+    {{- if $mountSpec }}
+    - name: spec
+      configMap:
+        name: {{ include "vllm.specConfigMapName" $root }}
+        items:
+          - key: spec.yaml
+            path: {{ base $values.supervisor.specPath }}
+    {{- end }}
+  {{- end }}
+{{- end }}

@@ -1,0 +1,221 @@
+"""Render charts/vllm with the real Helm engine and validate what it renders, for the chart tests and the benchmark.
+
+- `render_objects(values)`: helm-python-sdk render (values schema enforced as `helm install` does) -> objects.
+- `lint(values)`: Helm lint in strict mode -> error strings.
+- `Validators`: Kubernetes' own schemas (kubernetes-validate's bundled files, strict) built once per version and
+  kind and reused (each `kubernetes_validate.validate()` call re-reads a 1-2 MB file); LeaderWorkerSets against
+  `schemas/lws-v1.schema.json` plus their pod templates against PodTemplateSpec; Prometheus Operator monitors
+  against the small schema below.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+CHART = REPO / "charts" / "vllm"
+
+#: Oldest Kubernetes the chart supports (native sidecars and the preStop sleep action are on by default).
+OLDEST_KUBE = "1.30.0"
+
+#: The Prometheus Operator CRDs are not bundled with kubernetes-validate; these are the fields the chart sets
+#: (monitoring.coreos.com/v1 PodMonitor and ServiceMonitor), strict like the rest.
+_ENDPOINT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["port"],
+    "properties": {
+        "port": {"type": "string"},
+        "path": {"type": "string", "pattern": "^/"},
+        "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
+    },
+}
+MONITOR_SCHEMAS = {
+    kind: {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": "monitoring.coreos.com/v1"},
+            "kind": {"const": kind},
+            "metadata": {"type": "object"},
+            "spec": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["selector", endpoints],
+                "properties": {
+                    "selector": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {"matchLabels": {"type": "object", "additionalProperties": {"type": "string"}}},
+                    },
+                    endpoints: {"type": "array", "minItems": 1, "items": _ENDPOINT},
+                },
+            },
+        },
+    }
+    for kind, endpoints in (("PodMonitor", "podMetricsEndpoints"), ("ServiceMonitor", "endpoints"))
+}
+
+
+def newest_kube() -> str:
+    import kubernetes_validate.utils as kvu
+
+    latest = kvu.latest_version()
+    return latest if latest.count(".") == 2 else latest + ".0"
+
+
+def kube_versions() -> tuple[str, str]:
+    """The versions every object must pass: the oldest supported and the newest kubernetes-validate ships."""
+    return (OLDEST_KUBE, newest_kube())
+
+
+@lru_cache(maxsize=1)
+def chart():
+    import helm_python as helm
+
+    return helm.Chart.load(str(CHART))
+
+
+def render_texts(values: dict, name: str = "rel", namespace: str = "ns") -> dict[str, str]:
+    """{template path: text} from the real Helm engine; raises HelmValuesError / HelmRenderError."""
+    return chart().render(values=values, name=name, namespace=namespace)
+
+
+def parse_objects(texts: dict[str, str]) -> list[dict]:
+    objs = []
+    for path, text in sorted(texts.items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        objs.extend(doc for doc in yaml.safe_load_all(text) if doc is not None)
+    return objs
+
+
+def render_objects(values: dict, name: str = "rel", namespace: str = "ns") -> list[dict]:
+    return parse_objects(render_texts(values, name, namespace))
+
+
+def notes(values: dict, name: str = "rel", namespace: str = "ns") -> str:
+    return next(text for path, text in render_texts(values, name, namespace).items() if path.endswith("NOTES.txt"))
+
+
+def lint(values: dict, kube_version: str = "v" + OLDEST_KUBE) -> list[str]:
+    """Helm lint (strict: warnings are errors) of the chart with these values; [] when clean."""
+    import helm_python as helm
+
+    report = helm.lint(str(CHART), values=values, strict=True, kube_version=kube_version)
+    problems = list(report.get("errors") or [])
+    problems += [f"{m.get('severity')}: {m.get('path')}: {m.get('error')}" for m in report.get("messages") or []
+                 if str(m.get("severity", "")).upper() not in ("INFO", "1")]
+    return problems
+
+
+class Validators:
+    """jsonschema validators built once and reused: Kubernetes (strict) per version and kind, LWS, monitors."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str], Any] = {}
+        self._registries: dict[str, Any] = {}
+
+    @staticmethod
+    def _schema_dir(version: str) -> Path:
+        import kubernetes_validate
+
+        base = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+        major_minor = ".".join(version.lstrip("v").split(".")[:2])
+        return base / f"v{major_minor}.0-local-strict"
+
+    def _kube(self, version: str, filename: str):
+        key = (version, filename)
+        if key not in self._cache:
+            from jsonschema import Draft202012Validator
+            from referencing import Registry, Resource
+
+            folder = self._schema_dir(version)
+            if version not in self._registries:
+                defs = json.loads((folder / "_definitions.json").read_text())
+                self._registries[version] = Resource.from_contents(defs) @ Registry()
+            path = folder / filename
+            if not path.exists():
+                raise LookupError(f"no Kubernetes {version} schema {filename}")
+            schema = json.loads(path.read_text())
+            registry = Resource.from_contents(schema) @ self._registries[version]
+            self._cache[key] = Draft202012Validator(schema, registry=registry)
+        return self._cache[key]
+
+    def kube_file(self, obj: dict) -> str:
+        """kubernetes-validate's file naming: KIND-GROUP-VERSION.json (core group: KIND-VERSION.json)."""
+        api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", obj["apiVersion"])
+        return f"{obj['kind'].lower()}-{api}.json"
+
+    def _lws(self):
+        if ("lws", "") not in self._cache:
+            from vllmgen import schemas
+
+            self._cache[("lws", "")] = schemas.validator("lws-v1")
+        return self._cache[("lws", "")]
+
+    def _monitor(self, kind: str):
+        if ("monitor", kind) not in self._cache:
+            from jsonschema import Draft202012Validator
+
+            self._cache[("monitor", kind)] = Draft202012Validator(MONITOR_SCHEMAS[kind])
+        return self._cache[("monitor", kind)]
+
+    def errors(self, obj: dict, version: str) -> Iterator[str]:
+        """Every schema error of one rendered object for one Kubernetes version, as `KIND/NAME: path: message`."""
+        name = f"{obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}"
+
+        def report(validator, instance, prefix=""):
+            for err in validator.iter_errors(instance):
+                where = prefix + "/".join(str(p) for p in err.absolute_path)
+                yield f"{name} (k8s {version}): {where}: {err.message}"
+
+        kind = obj.get("kind")
+        if kind == "LeaderWorkerSet":
+            yield from report(self._lws(), obj)
+            templates = (obj.get("spec") or {}).get("leaderWorkerTemplate") or {}
+            for key in ("leaderTemplate", "workerTemplate"):
+                if key in templates:
+                    pod_template = self._kube(version, "podtemplatespec-v1.json")
+                    yield from report(pod_template, templates[key], f"spec/leaderWorkerTemplate/{key}/")
+        elif kind in MONITOR_SCHEMAS:
+            yield from report(self._monitor(kind), obj)
+        else:
+            yield from report(self._kube(version, self.kube_file(obj)), obj)
+
+    def check(self, objs: list[dict], versions: tuple[str, ...]) -> list[str]:
+        return [e for obj in objs for v in versions for e in self.errors(obj, v)]
+
+
+# --- views of rendered objects used by assertions ---------------------------------------------------------------
+
+def workloads(objs: list[dict]) -> list[dict]:
+    return [o for o in objs if o["kind"] in ("Deployment", "LeaderWorkerSet")]
+
+
+def pod_spec(workload: dict) -> dict:
+    if workload["kind"] == "Deployment":
+        return workload["spec"]["template"]["spec"]
+    return workload["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]
+
+
+def role_of(obj: dict) -> str:
+    return obj["metadata"]["labels"]["app.kubernetes.io/component"]
+
+
+def container(spec: dict, name: str) -> dict:
+    return next(c for c in spec.get("containers", []) + spec.get("initContainers", []) if c["name"] == name)
+
+
+def port_number(cont: dict, port: Any) -> int:
+    """A probe's port as a number, resolving a port name against the container's ports."""
+    if isinstance(port, int):
+        return port
+    return next(p["containerPort"] for p in cont.get("ports", []) if p.get("name") == port)

@@ -1,0 +1,417 @@
+"""charts/vllm through the real Helm engine: every values file renders, lints strictly and passes Kubernetes'
+own schemas (strict, oldest supported and newest shipped version); the rendered pods give users what they rely
+on (probe targets, sidecar, GPUs, LeaderWorkerSet groups, security defaults, secrets only by reference)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import posixpath
+import re
+
+import pytest
+import yaml
+
+import chartcheck as cc
+from chartcheck import container, pod_spec, port_number, role_of, workloads
+
+VALUES_DIR = cc.CHART / "tests" / "values"
+
+
+def hand_written_cases() -> list[tuple[str, dict]]:
+    return [(f"file:{f.stem}", yaml.safe_load(f.read_text())) for f in sorted(VALUES_DIR.glob("*.yaml"))]
+
+
+ROLE_SETS = (("standalone",), ("prefill",), ("decode",), ("prefill", "decode"))
+LAYOUTS = ("simulated", "single-node", "wide-ep")
+MODES = ("plain", "supervised")
+#: Specs that vary what the chart must render differently (source kind, secrets, RDMA, parallel sizes).
+VARIED_SPECS = {
+    "pvc-source": "model: {source: pvc://model-cache/Qwen3-0.6B}\n",
+    "api-key": "model: {source: hf://Qwen/Qwen3-0.6B}\nengine: {apiKeySecretName: vllm-api-key}\n",
+    "hf-token": "model: {source: hf://Qwen/Qwen3-0.6B, authSecretName: hf-token}\n",
+    "rdma": "layout: wide-ep\nmodel: {source: hf://Qwen/Qwen3-0.6B}\nwideEP: {rdmaResource: rdma/ib}\n",
+    "tp4": "model: {source: hf://Qwen/Qwen3-0.6B}\nengine: {tensorParallelSize: 4}\n",
+    "dp-local-2": "layout: wide-ep\nmodel: {source: hf://Qwen/Qwen3-0.6B}\nengine: {dataParallelSizeLocal: 2}\n",
+}
+
+
+def generated_cases() -> list[tuple[str, dict]]:
+    """Every values file `vllmgen values` can emit: role sets x layouts x probe modes, the defaults, varied specs."""
+    try:
+        from vllmgen import spec as specmod
+        from vllmgen.values import values_dict
+    except ImportError:  # the spine is not on this branch yet
+        return []
+    cases = []
+    default = specmod.load_spec(None)
+    cases.append(("vllmgen:defaults:decode", values_dict(default, ["decode"])))
+    for layout in LAYOUTS:
+        for mode in MODES:
+            spec = specmod.parse_spec(f"model: {{source: hf://Qwen/Qwen3-0.6B}}\nprobes: {{mode: {mode}}}\n", "<test>")
+            for roles in ROLE_SETS:
+                cases.append((f"vllmgen:{layout}:{mode}:{'+'.join(roles)}", values_dict(spec, list(roles), layout=layout)))
+    for name, text in VARIED_SPECS.items():
+        spec = specmod.parse_spec(text, f"<{name}>")
+        cases.append((f"vllmgen:{name}", values_dict(spec, ["prefill", "decode"])))
+    return cases
+
+
+CASES = hand_written_cases() + generated_cases()
+CASE_IDS = [name for name, _ in CASES]
+
+
+@pytest.fixture(scope="module")
+def validators() -> cc.Validators:
+    return cc.Validators()
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, list[dict]]:
+    return {name: cc.render_objects(values) for name, values in CASES}
+
+
+def roles_in(values: dict) -> list[str]:
+    return [r for r in ("standalone", "prefill", "decode") if values.get(r)]
+
+
+def proxy_on(values: dict, role: str) -> bool:
+    return role == "decode" and bool(((values.get("routing") or {}).get("proxy") or {}).get("enabled"))
+
+
+# --- the schema: one source of truth ----------------------------------------------------------------------------
+
+def test_chart_schema_is_generated_from_schemas():
+    from vllmgen import schemas
+
+    committed = (cc.CHART / "values.schema.json").read_text(encoding="utf-8")
+    assert committed == schemas.chart_values_schema_text(), (
+        "charts/vllm/values.schema.json is stale: regenerate it with "
+        "`python -c 'from vllmgen import schemas; print(schemas.chart_values_schema_text(), end=\"\")' "
+        "> charts/vllm/values.schema.json`")
+
+
+def _refs(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item)
+
+
+def test_chart_schema_is_self_contained():
+    schema = json.loads((cc.CHART / "values.schema.json").read_text())
+    refs = set(_refs(schema))
+    assert refs and all(ref.startswith("#/") for ref in refs), sorted(r for r in refs if not r.startswith("#/"))
+    # every local reference resolves
+    for ref in refs:
+        node = schema
+        for part in ref[2:].split("/"):
+            node = node[part]
+
+
+def _undocumented(schema: dict, where: str = "") -> list[str]:
+    missing = []
+    for key, sub in (schema.get("properties") or {}).items():
+        if "description" not in sub:
+            missing.append(f"{where}.{key}")
+        missing += _undocumented(sub, f"{where}.{key}")
+    for name, sub in (schema.get("$defs") or {}).items():
+        missing += _undocumented(sub, f"{where}$defs.{name}")
+    return missing
+
+
+@pytest.mark.parametrize("name", ["values", "lws-v1"])
+def test_every_schema_key_is_documented(name):
+    from vllmgen import schemas
+
+    assert _undocumented(schemas.load(name)) == []
+
+
+def test_chart_defaults_are_valid_and_commented():
+    from vllmgen import schemas
+
+    text = (cc.CHART / "values.yaml").read_text()
+    defaults = yaml.safe_load(text)
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in schemas.validator("values").iter_errors(defaults)]
+    assert errors == []
+    # cert-manager style: the comment right above a key is its documentation
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if re.match(r"^\s*[A-Za-z][\w.-]*:", line):
+            assert i > 0 and lines[i - 1].strip().startswith("#"), f"values.yaml:{i + 1}: no comment above {line.strip()!r}"
+
+
+def test_chart_defaults_render_no_workload_and_explain_why():
+    assert cc.render_objects({}) == []
+    assert cc.lint({}) == []
+    assert "vllmgen values --role decode" in cc.notes({})
+
+
+# --- every values file: render, lint, Kubernetes schemas --------------------------------------------------------
+
+@pytest.mark.parametrize("name,values", CASES, ids=CASE_IDS)
+def test_renders_lints_and_passes_kubernetes_schemas(name, values, rendered, validators):
+    objs = rendered[name]
+    assert workloads(objs), "no workload rendered"
+    assert cc.lint(values) == []
+    assert validators.check(objs, cc.kube_versions()) == []
+
+
+# --- what users rely on -----------------------------------------------------------------------------------------
+
+SUPERVISED_PATHS = {"startupProbe": "/startupz", "readinessProbe": "/readyz", "livenessProbe": "/livez"}
+
+
+@pytest.mark.parametrize("name,values", CASES, ids=CASE_IDS)
+def test_probes_target_vllm_or_health_never_the_sidecar(name, values, rendered):
+    for wl in workloads(rendered[name]):
+        role = role_of(wl)
+        spec = pod_spec(wl)
+        server = container(spec, "vllm")
+        assert port_number(server, "vllm") == values[role]["port"]
+        probes = {k: server[k] for k in SUPERVISED_PATHS if k in server}
+        assert set(probes) == set(SUPERVISED_PATHS), f"{role}: probes missing: {set(SUPERVISED_PATHS) - set(probes)}"
+        for kind, probe in probes.items():
+            port = port_number(server, probe["httpGet"]["port"])
+            if values["probeMode"] == "supervised":
+                assert probe["httpGet"]["port"] == "health" and port == values["supervisor"]["port"]
+                assert probe["httpGet"]["path"] == SUPERVISED_PATHS[kind]
+            else:
+                assert probe["httpGet"]["port"] == "vllm" and port == values[role]["port"]
+            if proxy_on(values, role):
+                assert port != values["routing"]["servicePort"], f"{role} {kind} probes the sidecar's port"
+                assert port in (values["routing"]["proxy"]["targetPort"], values["supervisor"]["port"])
+        # the probes are exactly what values asked for
+        for key, kind in (("startup", "startupProbe"), ("readiness", "readinessProbe"), ("liveness", "livenessProbe")):
+            assert server[kind] == values[role]["probes"][key]
+
+
+@pytest.mark.parametrize("name,values", CASES, ids=CASE_IDS)
+def test_decode_sidecar_and_services(name, values, rendered):
+    services = {role_of(o): o for o in rendered[name] if o["kind"] == "Service"}
+    assert set(services) == set(roles_in(values))
+    for wl in workloads(rendered[name]):
+        role = role_of(wl)
+        spec = pod_spec(wl)
+        port = services[role]["spec"]["ports"]
+        if proxy_on(values, role):
+            sidecar = container(spec, "routing-proxy")
+            assert sidecar in spec["initContainers"] and sidecar["restartPolicy"] == "Always"
+            assert sidecar["ports"] == [{"name": "proxy", "containerPort": values["routing"]["servicePort"], "protocol": "TCP"}]
+            assert not {"startupProbe", "readinessProbe", "livenessProbe"} & set(sidecar)
+            assert sidecar["args"] == values["routing"]["proxy"]["args"]
+            assert values[role]["port"] == values["routing"]["proxy"]["targetPort"] != values["routing"]["servicePort"]
+            assert port == [{"name": "proxy", "port": values["routing"]["servicePort"], "targetPort": "proxy", "protocol": "TCP"}]
+        else:
+            assert "initContainers" not in spec
+            assert port == [{"name": "vllm", "port": values[role]["port"], "targetPort": "vllm", "protocol": "TCP"}]
+
+
+@pytest.mark.parametrize("name,values", CASES, ids=CASE_IDS)
+def test_gpus_equal_tensor_times_data_local_and_none_when_simulated(name, values, rendered):
+    for wl in workloads(rendered[name]):
+        role = role_of(wl)
+        res = container(pod_spec(wl), "vllm").get("resources") or {}
+        if values["layout"] == "simulated":
+            for side in ("limits", "requests"):
+                assert not [k for k in res.get(side, {}) if "/" in k], f"{role}: extended resources in simulated: {res}"
+            continue
+        p = values[role]["parallelism"]
+        gpu = values["accelerator"]["resource"]
+        assert int(res["limits"][gpu]) == int(res["requests"][gpu]) == p["tensor"] * p["dataLocal"]
+
+
+@pytest.mark.parametrize("name,values", CASES, ids=CASE_IDS)
+def test_leaderworkerset_groups(name, values, rendered):
+    kinds = {o["kind"] for o in workloads(rendered[name])}
+    assert kinds == ({"LeaderWorkerSet"} if values["multinode"] else {"Deployment"})
+    for wl in workloads(rendered[name]):
+        role = role_of(wl)
+        p = values[role]["parallelism"]
+        if wl["kind"] == "LeaderWorkerSet":
+            template = wl["spec"]["leaderWorkerTemplate"]
+            assert template["size"] == p["workers"] and "leaderTemplate" not in template
+            assert p["data"] == p["dataLocal"] * p["workers"]
+            assert wl["spec"]["replicas"] == values[role]["replicas"]
+            for c in pod_spec(wl)["containers"] + pod_spec(wl).get("initContainers", []):
+                declared = {e["name"] for e in c.get("env", [])}
+                assert not {"LWS_LEADER_ADDRESS", "LWS_GROUP_SIZE", "LWS_WORKER_INDEX"} & declared, "the LWS controller injects these"
+            dshm = [v for v in pod_spec(wl)["volumes"] if v["name"] == "dshm"]
+            assert dshm == [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": values[role]["dshm"]["sizeLimit"]}}]
+        else:
+            assert wl["spec"]["replicas"] == values[role]["replicas"]
+
+
+@pytest.mark.parametrize("name,values", CASES, ids=CASE_IDS)
+def test_security_defaults(name, values, rendered):
+    for wl in workloads(rendered[name]):
+        role = role_of(wl)
+        spec = pod_spec(wl)
+        assert spec["automountServiceAccountToken"] is False
+        psc = spec["securityContext"]
+        assert psc["runAsNonRoot"] is True and psc["seccompProfile"] == {"type": "RuntimeDefault"}
+        if values["layout"] == "simulated":
+            assert psc["runAsUser"] == 65532, "the simulator image runs as 65532"
+        for c in spec["containers"] + spec.get("initContainers", []):
+            sc = c["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"]["drop"] == ["ALL"]
+            added = sc["capabilities"].get("add", [])
+            if c["name"] == "vllm" and values[role].get("rdma"):
+                assert added == ["IPC_LOCK"]
+                rdma = values[role]["rdma"]
+                assert c["resources"]["limits"][rdma["resource"]] == c["resources"]["requests"][rdma["resource"]] == rdma["count"]
+            else:
+                assert added == [], f"{role}/{c['name']}: capabilities added without RDMA: {added}"
+
+
+@pytest.mark.parametrize("name,values", CASES, ids=CASE_IDS)
+def test_secrets_only_by_reference(name, values, rendered):
+    for wl in workloads(rendered[name]):
+        env = {e["name"]: e for e in container(pod_spec(wl), "vllm").get("env", [])}
+        for var, secret, key in (
+            ("HF_TOKEN", values["modelArtifacts"]["authSecretName"], values["modelArtifacts"]["authSecretKey"]),
+            ("VLLM_API_KEY", values["apiKey"]["secretName"], values["apiKey"]["secretKey"]),
+        ):
+            if secret:
+                assert env[var] == {"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+            else:
+                assert var not in env
+
+
+@pytest.mark.parametrize("name,values", CASES, ids=CASE_IDS)
+def test_model_volume_and_spec_mount(name, values, rendered):
+    objs = rendered[name]
+    art = values["modelArtifacts"]
+    configmaps = [o for o in objs if o["kind"] == "ConfigMap"]
+    for wl in workloads(objs):
+        spec = pod_spec(wl)
+        server = container(spec, "vllm")
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        mounts = {m["name"]: m for m in server.get("volumeMounts", [])}
+        if art["uri"].startswith("pvc://"):
+            assert volumes["model-storage"]["persistentVolumeClaim"] == {"claimName": art["pvc"]["claimName"], "readOnly": True}
+            assert mounts["model-storage"]["readOnly"] is True
+        elif art["uri"].startswith("hf://"):
+            assert volumes["model-storage"]["emptyDir"] == ({"sizeLimit": art["size"]} if art["size"] else {})
+        if "model-storage" in mounts:
+            assert mounts["model-storage"]["mountPath"] == art["mountPath"]
+        if values["probeMode"] == "supervised":
+            path = values["supervisor"]["specPath"]
+            assert mounts["spec"]["mountPath"] == posixpath.dirname(path)
+            assert volumes["spec"]["configMap"]["items"] == [{"key": "spec.yaml", "path": posixpath.basename(path)}]
+            (cm,) = configmaps
+            assert yaml.safe_load(cm["data"]["spec.yaml"]) == values["spec"], "the pod must run exactly the spec"
+        else:
+            assert "spec" not in volumes and configmaps == []
+
+
+@pytest.mark.parametrize("name,values", CASES, ids=CASE_IDS)
+def test_grace_period_and_prestop_from_values(name, values, rendered):
+    for wl in workloads(rendered[name]):
+        role = role_of(wl)
+        spec = pod_spec(wl)
+        assert spec["terminationGracePeriodSeconds"] == values[role]["terminationGracePeriodSeconds"]
+        lifecycle = container(spec, "vllm").get("lifecycle")
+        sleep = values[role]["preStopSleepSeconds"]
+        assert lifecycle == ({"preStop": {"sleep": {"seconds": sleep}}} if sleep else None)
+
+
+@pytest.mark.parametrize("name,values", CASES, ids=CASE_IDS)
+def test_notes_tell_how_to_watch_readiness(name, values):
+    text = cc.notes(values)
+    assert "kubectl get pods" in text and " -w" in text and "vllmgen probe-check" in text
+    for role in roles_in(values):
+        for probe in values[role]["probes"].values():
+            assert probe["httpGet"]["path"] in text
+
+
+ALL_OPTIONS = {
+    "networkPolicy": {"enabled": True, "gatewayNamespace": "llm-d-gateway"},
+    "podDisruptionBudget": {"enabled": True},
+    "monitoring": {"scrapeAnnotations": True, "podMonitor": {"enabled": True}, "serviceMonitor": {"enabled": True}},
+    "modelCache": {"create": True, "storageClassName": "fast"},
+    "serviceAccount": {"create": True},
+}
+
+
+@pytest.mark.parametrize("name,values", CASES, ids=CASE_IDS)
+def test_optional_objects_are_valid(name, values, validators):
+    from helm_unittest import merge_values
+
+    merged = merge_values(values, ALL_OPTIONS)
+    objs = cc.render_objects(merged)
+    assert cc.lint(merged) == []
+    assert validators.check(objs, cc.kube_versions()) == []
+    kinds = [o["kind"] for o in objs]
+    n = len(roles_in(values))
+    for kind in ("NetworkPolicy", "PodDisruptionBudget", "PodMonitor", "ServiceMonitor"):
+        assert kinds.count(kind) == n, kind
+    assert kinds.count("ServiceAccount") == 1 and kinds.count("PersistentVolumeClaim") == 1
+    for policy in (o for o in objs if o["kind"] == "NetworkPolicy"):
+        role = role_of(policy)
+        gateway_rule = policy["spec"]["ingress"][0]
+        assert gateway_rule["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "llm-d-gateway"}}}]
+        assert gateway_rule["ports"] == [{"port": "proxy" if proxy_on(values, role) else "vllm", "protocol": "TCP"}]
+    for wl in workloads(objs):
+        spec = pod_spec(wl)
+        annotations = (wl["spec"]["template"] if wl["kind"] == "Deployment" else wl["spec"]["leaderWorkerTemplate"]["workerTemplate"])["metadata"]["annotations"]
+        assert annotations["prometheus.io/port"] == str(values[role_of(wl)]["port"])
+        assert spec["automountServiceAccountToken"] is False and spec["serviceAccountName"]
+        if values["modelArtifacts"]["uri"].startswith("hf://"):
+            volume = next(v for v in spec["volumes"] if v["name"] == "model-storage")
+            assert "persistentVolumeClaim" in volume
+
+
+# --- bad values are refused by Helm with a message naming the field ---------------------------------------------
+
+def _first_role(values: dict) -> str:
+    return roles_in(values)[0]
+
+
+@pytest.mark.parametrize("name,values", CASES, ids=CASE_IDS)
+def test_misspelled_probe_field_is_rejected_by_name(name, values):
+    import helm_python as helm
+
+    bad = copy.deepcopy(values)
+    role = _first_role(bad)
+    bad[role]["probes"]["readiness"]["periodSecond"] = 5
+    with pytest.raises(helm.HelmValuesError) as err:
+        cc.render_objects(bad)
+    assert f"/{role}/probes/readiness" in str(err.value) and "periodSecond" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "mutate,field",
+    [
+        (lambda v, r: v[r]["probes"]["liveness"].update(timeoutSeconds="5"), "timeoutSeconds"),
+        (lambda v, r: v[r]["probes"]["startup"]["httpGet"].update(pth="/x"), "pth"),
+        (lambda v, r: v[r].update(replica=2), "replica"),
+        (lambda v, r: v.update(probeMode="magic"), "probeMode"),
+        (lambda v, r: v["spec"]["model"].update(sorce="hf://a/b"), "sorce"),
+    ],
+    ids=["mistyped-timeout", "misspelled-httpGet-path", "misspelled-role-key", "bad-enum", "misspelled-spec-field"],
+)
+def test_bad_values_are_rejected_by_name(mutate, field):
+    import helm_python as helm
+
+    values = copy.deepcopy(CASES[0][1])
+    mutate(values, _first_role(values))
+    with pytest.raises(helm.HelmValuesError) as err:
+        cc.render_objects(values)
+    assert field in str(err.value)
+
+
+def test_decode_probe_on_the_sidecar_port_is_refused():
+    import helm_python as helm
+
+    values = next(v for _, v in CASES if proxy_on(v, "decode"))
+    for port in ("proxy", values["routing"]["servicePort"]):
+        bad = copy.deepcopy(values)
+        bad["decode"]["probes"]["readiness"]["httpGet"]["port"] = port
+        with pytest.raises(helm.HelmRenderError, match="routing sidecar"):
+            cc.render_objects(bad)
