@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 import chartcheck as cc
+from vllmgen.errors import InputError, InputErrors
 from chartcheck import container, pod_spec, port_number, role_of, workloads
 
 VALUES_DIR = cc.CHART / "tests" / "values"
@@ -25,35 +26,50 @@ def hand_written_cases() -> list[tuple[str, dict]]:
 ROLE_SETS = (("standalone",), ("prefill",), ("decode",), ("prefill", "decode"))
 LAYOUTS = ("simulated", "single-node", "wide-ep")
 MODES = ("plain", "supervised")
+SERVERS = ("vllm", "triton")
 #: Specs that vary what the chart must render differently (source kind, secrets, RDMA, parallel sizes).
 VARIED_SPECS = {
-    "pvc-source": "model: {source: pvc://model-cache/Qwen3-0.6B}\n",
-    "api-key": "model: {source: hf://Qwen/Qwen3-0.6B}\nengine: {apiKeySecretName: vllm-api-key}\n",
-    "hf-token": "model: {source: hf://Qwen/Qwen3-0.6B, authSecretName: hf-token}\n",
-    "rdma": "layout: wide-ep\nmodel: {source: hf://Qwen/Qwen3-0.6B}\nwideEP: {rdmaResource: rdma/ib}\n",
-    "tp4": "model: {source: hf://Qwen/Qwen3-0.6B}\nengine: {tensorParallelSize: 4}\n",
-    "dp-local-2": "layout: wide-ep\nmodel: {source: hf://Qwen/Qwen3-0.6B}\nengine: {dataParallelSizeLocal: 2}\n",
+    "pvc-source": "model: {source: pvc://model-cache/Qwen3-0.6B, weightsGiB: 1.2}\nroles: {prefill: {replicas: 1}, decode: {replicas: 2}}\n",
+    "api-key": "model: {source: hf://Qwen/Qwen3-0.6B, weightsGiB: 1.2}\nengine: {apiKeySecretName: vllm-api-key}\n",
+    "hf-token": "model: {source: hf://Qwen/Qwen3-0.6B, weightsGiB: 1.2, authSecretName: hf-token}\n",
+    "rdma": "layout: wide-ep\nmodel: {source: hf://Qwen/Qwen3-0.6B, weightsGiB: 1.2}\nwideEP: {rdmaResource: rdma/ib}\n",
+    "tp4": "model: {source: hf://Qwen/Qwen3-0.6B, weightsGiB: 1.2}\nengine: {tensorParallelSize: 4}\n",
+    "dp-local-2": "layout: wide-ep\nmodel: {source: hf://Qwen/Qwen3-0.6B, weightsGiB: 1.2}\nengine: {dataParallelSizeLocal: 2}\n",
 }
 
 
+#: Combinations `vllmgen values` refuses (e.g. supervised probes on the simulator image).
+REFUSED: list[str] = []
+
+
+def _emit(spec_text: str, roles: list[str] | None, name: str, **overrides) -> dict:
+    """What `vllmgen values` writes for this spec and roles, read back as `helm install -f` reads it."""
+    import helm_python as helm
+    from vllmgen import spec as specmod, values
+
+    spec = specmod.parse_spec(spec_text, f"<{name}>", **overrides)
+    return helm.values_from_yaml(values.render(spec, roles))
+
+
 def generated_cases() -> list[tuple[str, dict]]:
-    """Every values file `vllmgen values` can emit: role sets x layouts x probe modes, the defaults, varied specs."""
-    try:
-        from vllmgen import spec as specmod
-        from vllmgen.values import values_dict
-    except ImportError:  # the spine is not on this branch yet
-        return []
-    cases = []
-    default = specmod.load_spec(None)
-    cases.append(("vllmgen:defaults:decode", values_dict(default, ["decode"])))
+    """Every values file `vllmgen values` can emit: role sets x layouts x probe modes x servers, the defaults
+    (embedded spec, roles chosen by the spec), and varied specs."""
+    import helm_python as helm
+    from vllmgen import spec as specmod, values
+
+    cases = [("vllmgen:defaults", helm.values_from_yaml(values.render(specmod.load_spec(None), None)))]
     for layout in LAYOUTS:
-        for mode in MODES:
-            spec = specmod.parse_spec(f"model: {{source: hf://Qwen/Qwen3-0.6B}}\nprobes: {{mode: {mode}}}\n", "<test>")
-            for roles in ROLE_SETS:
-                cases.append((f"vllmgen:{layout}:{mode}:{'+'.join(roles)}", values_dict(spec, list(roles), layout=layout)))
+        for server in SERVERS:
+            for mode in MODES:
+                text = f"model: {{source: hf://Qwen/Qwen3-0.6B, weightsGiB: 1.2}}\nprobes: {{mode: {mode}}}\n"
+                for roles in ROLE_SETS:
+                    name = f"vllmgen:{layout}:{server}:{mode}:{'+'.join(roles)}"
+                    try:
+                        cases.append((name, _emit(text, list(roles), name, layout=layout, server=server)))
+                    except (InputError, InputErrors):  # a combination vllmgen refuses (exit 2) emits nothing
+                        REFUSED.append(name)  # noqa: PERF203
     for name, text in VARIED_SPECS.items():
-        spec = specmod.parse_spec(text, f"<{name}>")
-        cases.append((f"vllmgen:{name}", values_dict(spec, ["prefill", "decode"])))
+        cases.append((f"vllmgen:{name}", _emit(text, None, name)))
     return cases
 
 
@@ -415,3 +431,16 @@ def test_decode_probe_on_the_sidecar_port_is_refused():
         bad["decode"]["probes"]["readiness"]["httpGet"]["port"] = port
         with pytest.raises(helm.HelmRenderError, match="routing sidecar"):
             cc.render_objects(bad)
+
+
+def test_matrix_covers_every_combination_vllmgen_accepts():
+    """Only combinations vllmgen itself refuses are left out: supervised probes where no supervisor runs (the
+    simulator image, Triton) and Triton outside single-node."""
+    expected = {
+        f"vllmgen:{layout}:{server}:{mode}:{'+'.join(roles)}"
+        for layout in LAYOUTS for server in SERVERS for mode in MODES for roles in ROLE_SETS
+        if (mode == "supervised" and (layout == "simulated" or server == "triton"))
+        or (server == "triton" and layout != "single-node")
+    }
+    assert set(REFUSED) == expected
+    assert len([n for n in CASE_IDS if n.startswith("vllmgen:")]) == 1 + 3 * 2 * 2 * 4 - len(expected) + len(VARIED_SPECS)

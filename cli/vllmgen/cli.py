@@ -127,9 +127,9 @@ def schema_cmd(
     import json
 
     if values_schema:
-        from vllmgen.schemas import chart_values_schema
+        from vllmgen.schemas import chart_values_schema_text
 
-        sys.stdout.write(chart_values_schema())
+        sys.stdout.write(chart_values_schema_text())
         return
     from vllmgen.spec import schema
 
