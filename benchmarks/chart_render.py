@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "cli"), str(REPO / "tests")]
+sys.path[:0] = [str(REPO / "cli"), str(REPO)]
 
-import chartcheck as cc  # noqa: E402
-from test_chart import CASES  # noqa: E402
+from tests import chartcheck as cc  # noqa: E402
+from tests.test_chart import CASES  # noqa: E402
 
 
 def main() -> None:

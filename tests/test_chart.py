@@ -12,9 +12,9 @@ import re
 import pytest
 import yaml
 
-import chartcheck as cc
+from tests import chartcheck as cc
 from vllmgen.errors import InputError, InputErrors
-from chartcheck import container, pod_spec, port_number, role_of, workloads
+from tests.chartcheck import container, pod_spec, port_number, role_of, workloads
 
 VALUES_DIR = cc.CHART / "tests" / "values"
 
@@ -357,7 +357,7 @@ ALL_OPTIONS = {
 
 @pytest.mark.parametrize("name,values", CASES, ids=CASE_IDS)
 def test_optional_objects_are_valid(name, values, validators):
-    from helm_unittest import merge_values
+    from tests.helm_unittest import merge_values
 
     merged = merge_values(values, ALL_OPTIONS)
     objs = cc.render_objects(merged)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-import helm_unittest as hu
-from chartcheck import CHART
+from tests import helm_unittest as hu
+from tests.chartcheck import CHART
 
 CASES = hu.load_suites(CHART)
 
