@@ -158,3 +158,35 @@ def test_real_process_exit_code_and_no_traceback(tmp_path):
     assert p.returncode == 2
     assert "Traceback" not in p.stderr
     assert p.stdout.count(": VG001 error:") == 3
+
+
+def test_directory_walk_skips_helm_templates_and_hidden_folders(tmp_path):
+    chart = tmp_path / "charts" / "vllm"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: vllm\nversion: 0.1.0\n")
+    (chart / "templates" / "deployment.yaml").write_text("{{- if .Values.x }}\nkind: {{ .Values.kind }}\n")
+    (tmp_path / ".github").mkdir()
+    (tmp_path / ".github" / "broken.yaml").write_text("a: [\n")
+    (tmp_path / "lag.yaml").write_text(LAG.read_text())
+    r = run(tmp_path, "-o", "json")
+    doc = json.loads(r.stdout)
+    assert doc["unusable"] == [] and doc["summary"]["files_checked"] == 2  # Chart.yaml + lag.yaml
+    assert [f["rule"] for f in doc["findings"]] == ["VG008"]
+
+
+def test_pre_commit_hook_definition_runs_lint():
+    import re as _re
+
+    from vllmgen.yamlio import load_document
+
+    (hook,) = load_document(Path(__file__).parent.parent / ".pre-commit-hooks.yaml").data
+    assert hook["id"] == "vllmgen-lint" and hook["language"] == "python" and hook["types_or"] == ["yaml"]
+    exclude = _re.compile(hook["exclude"])
+    assert exclude.search("charts/vllm/templates/deployment.yaml")
+    assert not exclude.search("deploy/values.yaml")
+    program, *args = hook["entry"].split()
+    assert program == "vllmgen"  # the console script pyproject.toml installs
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent / "cli"))
+    p = subprocess.run([sys.executable, "-m", "vllmgen", *args, str(GOOD), str(LAG)], capture_output=True,
+                       text=True, env=env, timeout=60)
+    assert p.returncode == 1 and ": VG008 warning:" in p.stdout

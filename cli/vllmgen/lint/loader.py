@@ -1,6 +1,7 @@
 """Finding the files to lint and sorting each YAML document into what it is.
 
-A path is a file, a directory (searched for *.yaml / *.yml, hidden folders skipped) or "-" (stdin). Every
+A path is a file, a directory (searched for *.yaml / *.yml; hidden folders and Helm charts' `templates/`
+skipped) or "-" (stdin). Every
 document of a multi-document file is classified on its own. Unreadable or unparseable files come back as
 values (`LoadedFile.unusable`), never as exceptions, so one bad file does not hide the findings in the others.
 """
@@ -13,7 +14,8 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from vllmgen.errors import InputError
-from vllmgen.yamlio import Document, parse_documents, read_text
+from vllmgen.lint.fastyaml import parse_documents
+from vllmgen.yamlio import Document, read_text
 
 #: File name endings searched for inside directories (a named file is read whatever its name).
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -91,7 +93,9 @@ def expand_paths(paths: Iterable[str]) -> tuple[list[str], list[InputError]]:
         if p.is_dir():
             found = []
             for root, dirs, names in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                # hidden folders, and a Helm chart's templates (Go templates, not YAML) are not linted
+                chart = "Chart.yaml" in names
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (chart and d == "templates"))
                 found.extend(os.path.join(root, n) for n in sorted(names) if n.endswith(YAML_SUFFIXES))
             if not found:
                 errors.append(InputError(raw, "", "directory holds no .yaml or .yml files"))
