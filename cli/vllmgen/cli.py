@@ -212,3 +212,44 @@ def serve_cmd(
     except (InputError, InputErrors) as exc:
         fail_input(exc)
     raise typer.Exit(serve.run(plan))
+
+
+# --- vllmgen probe-check (owner: emulator; module vllmgen.emulator) --------------------------------------
+@app.command("probe-check")
+def probe_check(
+    config: str = typer.Argument(..., metavar="VALUES|MANIFEST",
+                                 help="vllmgen values file or Kubernetes manifest(s) holding the probes"),
+    role: Optional[str] = typer.Option(None, "--role", help="role in a values file (standalone, prefill, decode), "
+                                       "or object name/label/LWS template (leader, worker) in a manifest"),
+    container: Optional[str] = typer.Option(None, "--container", help="container name in a manifest"),
+    url: Optional[str] = typer.Option(None, "--url", help="live mode: probe this pod address, e.g. "
+                                      "http://10.0.0.7 (each probe on its port) or http://127.0.0.1:8000"),
+    replay_file: Optional[Path] = typer.Option(None, "--replay", metavar="TIMELINE",
+                                               help="replay mode: a recorded endpoint timeline (YAML/JSON)"),
+    record: Optional[Path] = typer.Option(None, "--record", metavar="FILE",
+                                          help="live mode: write what the endpoints answered as a timeline"),
+    duration: Optional[float] = typer.Option(None, "--duration", min=0.1,
+                                             help="seconds to run (live: default 180; replay: the timeline's)"),
+    compare: List[Path] = typer.Option([], "--compare", metavar="OTHER",
+                                       help="another values file/manifest to run on the same timeline "
+                                       "(repeatable; in live mode it is replayed on the recording)"),
+    lead: float = typer.Option(0.0, "--lead", min=0.0, help="seconds the pod was synced (probe workers "
+                               "started) before the container started: the tickers' phase"),
+    port_map: List[str] = typer.Option([], "--port-map", metavar="FROM=TO",
+                                       help="live mode: send requests for probe port FROM to port TO"),
+    record_interval: float = typer.Option(0.1, "--record-interval", min=0.0, help="live mode: seconds "
+                                          "between recording requests per endpoint (0: record only probes)"),
+    details: Optional[bool] = typer.Option(None, "--details/--no-details",
+                                           help="print each probe (default: with one configuration only)"),
+    fmt: str = typer.Option("text", "--format", help="text or json"),
+) -> None:
+    """Emulate kubelet's probes: when would this pod turn Ready, and would it be restarted?"""
+    try:
+        from vllmgen.emulator import command
+
+        typer.echo(command.probe_check(config=config, role=role, container=container, url=url,
+                                       replay_file=replay_file, record=record, duration=duration,
+                                       compare=compare, lead=lead, port_map=port_map,
+                                       record_interval=record_interval, details=details, fmt=fmt), nl=False)
+    except (InputError, InputErrors) as exc:
+        fail_input(exc)

@@ -1,0 +1,128 @@
+"""What a run means to a user: the verdict (started at, Ready at, readiness lag, restarts, probe requests per
+second) and the probe-by-probe table, as plain text or JSON; several runs side by side."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from vllmgen.emulator.drivers import Run
+
+
+@dataclass(frozen=True)
+class Verdict:
+    name: str
+    mode: str
+    source: str
+    duration: float
+    lead: float
+    started_at: float | None
+    ready_at: float | None
+    model_ready_at: float | None
+    lag: float | None  # Ready - model truly ready
+    restarts: int
+    kills: int
+    probe_requests: int
+    requests_per_s: float
+    requests_per_s_ready: float | None  # once Ready (steady state)
+    ready_at_end: bool
+
+
+def verdict(run: Run) -> Verdict:
+    k = run.kubelet
+    ready_at = k.first("ready")
+    reqs = k.requests(run.duration)
+    after = [r for r in reqs if ready_at is not None and r.start >= ready_at]
+    steady = run.duration - ready_at if ready_at is not None else 0.0
+    truth = run.model_ready_at
+    return Verdict(
+        name=run.pod.name, mode=run.mode, source=run.source, duration=round(run.duration, 3), lead=run.lead,
+        started_at=_r(k.first("started")), ready_at=_r(ready_at), model_ready_at=_r(truth),
+        lag=_r(ready_at - truth) if ready_at is not None and truth is not None else None,
+        restarts=k.restarts, kills=sum(1 for e in k.events if e.what == "kill"),
+        probe_requests=len(reqs), requests_per_s=round(len(reqs) / run.duration, 4) if run.duration else 0.0,
+        requests_per_s_ready=round(len(after) / steady, 4) if steady > 0 else None,
+        ready_at_end=k.ready)
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 3) + 0.0  # + 0.0: no "-0.0"
+
+
+def rows(run: Run) -> list[dict]:
+    """Probe requests and pod events in time order."""
+    out = []
+    for r in run.kubelet.requests(run.duration):
+        out.append({"time": _r(r.start), "probe": r.kind, "cause": r.cause, "container": r.container,
+                    "endpoint": f":{r.port}{r.path}", "result": r.result or "in flight",
+                    "answer": r.detail, "latency": None if r.end is None else round(r.end - r.start, 4)})
+    for e in run.kubelet.events:
+        if e.time <= run.duration:
+            out.append({"time": _r(e.time), "event": e.what, "detail": e.detail})
+    out.sort(key=lambda row: (row["time"], "event" not in row))
+    return out
+
+
+def to_json(runs: list[Run]) -> str:
+    return json.dumps({"runs": [{"verdict": asdict(verdict(r)), "notes": r.notes, "timeline": rows(r)}
+                                for r in runs]}, indent=2) + "\n"
+
+
+def _s(x: float | None, unit: str = " s") -> str:
+    return "-" if x is None else f"{x:.2f}{unit}"
+
+
+def verdict_text(v: Verdict) -> str:
+    lines = [f"verdict for {v.name} ({v.mode}, {v.source}; pod synced {v.lead:g} s before the container "
+             f"started)"]
+    if v.started_at is None:
+        lines.append(f"  never started within {v.duration:g} s")
+    else:
+        lines.append(f"  started at {v.started_at:.2f} s")
+    if v.ready_at is None:
+        lines.append(f"  never Ready within {v.duration:g} s")
+    else:
+        lag = "" if v.lag is None else f" (model ready at {v.model_ready_at:.2f} s: lag {v.lag:.2f} s)"
+        lines.append(f"  Ready at {v.ready_at:.2f} s{lag}")
+    lines.append(f"  restarts: {v.restarts}" + (f" (kills: {v.kills})" if v.kills != v.restarts else ""))
+    steady = "" if v.requests_per_s_ready is None else f", {v.requests_per_s_ready:.2f}/s once Ready"
+    lines.append(f"  probe requests: {v.probe_requests} in {v.duration:g} s ({v.requests_per_s:.2f}/s{steady})")
+    return "\n".join(lines)
+
+
+def table_text(run: Run) -> str:
+    header = f"{'time':>9}  {'probe':<9} {'why':<8} {'result':<8} {'answer':<26} {'latency':>9}"
+    lines = [f"timeline of {run.pod.name}", header]
+    for row in rows(run):
+        if "event" in row:
+            lines.append(f"{row['time']:>9.3f}  == {row['event']}" + (f": {row['detail']}" if row["detail"] else ""))
+        else:
+            lat = "-" if row["latency"] is None else f"{row['latency'] * 1000:.1f} ms"
+            lines.append(f"{row['time']:>9.3f}  {row['probe']:<9} {row['cause']:<8} {row['result']:<8} "
+                         f"{(row['endpoint'] + ' ' + row['answer'])[:26]:<26} {lat:>9}")
+    return "\n".join(lines)
+
+
+def compare_text(runs: list[Run]) -> str:
+    vs = [verdict(r) for r in runs]
+    width = max(len("configuration"), *(len(v.name) for v in vs))
+    header = (f"{'configuration':<{width}}  {'mode':<6} {'started':>8} {'Ready':>8} {'lag':>7} {'restarts':>8} "
+              f"{'probes/s':>8} {'once Ready':>10}")
+    lines = [header]
+    for v in vs:
+        steady = "-" if v.requests_per_s_ready is None else f"{v.requests_per_s_ready:.2f}"
+        lines.append(f"{v.name:<{width}}  {v.mode:<6} {_s(v.started_at, ''):>8} {_s(v.ready_at, ''):>8} "
+                     f"{_s(v.lag, ''):>7} {v.restarts:>8} {v.requests_per_s:>8.2f} {steady:>10}")
+    return "\n".join(lines)
+
+
+def to_text(runs: list[Run], details: bool = True) -> str:
+    parts = []
+    for r in runs:
+        if details:
+            parts.append(table_text(r))
+        parts.append(verdict_text(verdict(r)))
+        parts.extend(f"  note: {n}" for n in r.notes)
+    if len(runs) > 1:
+        parts.append("side by side (times in s since the container started):\n" + compare_text(runs))
+    return "\n\n".join(parts) + "\n"

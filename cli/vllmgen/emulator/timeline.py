@@ -1,0 +1,335 @@
+"""Recorded endpoint timelines: what each endpoint of one container answered, from when, and how fast.
+
+Times are seconds since the container started. A replay after a (simulated) restart plays the timeline again
+from 0 for the new container. YAML or JSON:
+
+```yaml
+version: 1
+duration: 120.0        # seconds the recording covers; a replay stops there
+ready_at: 55.9         # optional: when the model was truly ready (readiness lag is measured from here)
+sigterm_exit: 0.5      # optional: seconds the server takes to exit after SIGTERM (default: the grace period)
+endpoints:
+  - path: /health      # the request path (a query string in a probe's path is ignored when matching)
+    port: 8000         # optional: without it the answers hold for this path on any port
+    answers:           # each answer holds from `at` until the next answer's `at` (the last: until the end)
+      - {at: 0, answer: refused}                 # TCP connection refused (fails at once)
+      - {at: 55.9, answer: 200, latency: 0.003}  # an HTTP status, answered after `latency` s (default 0.001)
+  - path: /startupz
+    port: 8090
+    answers:
+      - {at: 0, answer: refused}
+      - {at: 2.0, answer: hold, hold: 9.0, then: 503}   # long-poll: the request is held until the next
+                                                        # answer starts (then answered as that one) or for
+                                                        # `hold` s, then answered with status `then`
+      - {at: 55.9, answer: 200}
+      - {at: 90.0, answer: timeout}              # accepts the connection but never answers
+```
+Before an endpoint's first answer the connection is refused."""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from vllmgen import yamlio
+from vllmgen.errors import InputError
+
+FORMAT_VERSION = 1
+#: Latency of an answer that gives none: a loopback HTTP round trip is about a millisecond.
+DEFAULT_LATENCY_S = 0.001
+#: Status a held long-poll answers with when its hold runs out (the supervisor's "not ready yet").
+DEFAULT_HOLD_STATUS = 503
+#: A request answered after at least this long was held by the server (a long-poll), not merely slow:
+#: vLLM and the supervisor answer probes in milliseconds (reference/vllm-cpu.md: p99 12 ms under load).
+HELD_MIN_S = 0.5
+KINDS = ("refused", "timeout", "hold")
+
+
+@dataclass(frozen=True)
+class Answer:
+    at: float
+    kind: str  # "status" | "refused" | "timeout" | "hold"
+    status: int | None = None
+    latency: float = DEFAULT_LATENCY_S
+    hold: float | None = None
+    then: int = DEFAULT_HOLD_STATUS
+
+    def to_data(self) -> dict:
+        out: dict[str, Any] = {"at": round(self.at, 4)}
+        if self.kind == "status":
+            out["answer"] = self.status
+            if self.latency != DEFAULT_LATENCY_S:
+                out["latency"] = round(self.latency, 4)
+        elif self.kind == "hold":
+            out.update(answer="hold", hold=round(self.hold, 3), then=self.then)
+        else:
+            out["answer"] = self.kind
+            if self.kind == "refused" and self.latency != DEFAULT_LATENCY_S:
+                out["latency"] = round(self.latency, 4)
+        return out
+
+
+@dataclass(frozen=True)
+class Response:
+    """What one request started at `start` got: `kind` status/refused/timeout, and when the answer came."""
+
+    start: float
+    end: float  # math.inf when nothing ever answers
+    kind: str
+    status: int | None = None
+    held: bool = False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    path: str
+    port: int | None
+    answers: tuple[Answer, ...]
+
+    def answer_at(self, t: float) -> Answer | None:
+        i = bisect_right([a.at for a in self.answers], t) - 1
+        return self.answers[i] if i >= 0 else None
+
+    def next_change(self, t: float) -> float:
+        for a in self.answers:
+            if a.at > t:
+                return a.at
+        return math.inf
+
+    def respond(self, t: float) -> Response:
+        """The answer to a request sent at `t` (no client timeout applied)."""
+        a = self.answer_at(t)
+        if a is None or a.kind == "refused":
+            return Response(t, t + (a.latency if a else DEFAULT_LATENCY_S), "refused")
+        if a.kind == "timeout":
+            return Response(t, math.inf, "timeout")
+        if a.kind == "status":
+            return Response(t, t + a.latency, "status", a.status)
+        change = self.next_change(t)
+        if change - t < a.hold:
+            after = self.respond(change)
+            return Response(t, after.end, after.kind, after.status, held=True)
+        return Response(t, t + a.hold, "status", a.then, held=True)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    endpoints: tuple[Endpoint, ...]
+    duration: float
+    ready_at: float | None = None
+    sigterm_exit: float | None = None
+    source: str = ""
+    extra: dict = field(default_factory=dict)  # free-form notes kept on save (e.g. what was recorded)
+
+    def find(self, port: int, path: str) -> Endpoint | None:
+        bare = path.split("?", 1)[0]
+        for wanted in (path, bare):
+            for ep in self.endpoints:
+                if ep.path == wanted and ep.port in (port, None):
+                    return ep
+        return None
+
+    def describe(self) -> str:
+        return ", ".join(f":{e.port}{e.path}" if e.port else e.path for e in self.endpoints) or "none"
+
+    def to_data(self) -> dict:
+        out: dict[str, Any] = {"version": FORMAT_VERSION, "duration": round(self.duration, 3)}
+        if self.ready_at is not None:
+            out["ready_at"] = round(self.ready_at, 4)
+        if self.sigterm_exit is not None:
+            out["sigterm_exit"] = round(self.sigterm_exit, 3)
+        out.update(self.extra)
+        out["endpoints"] = [
+            {"path": e.path, **({"port": e.port} if e.port is not None else {}),
+             "answers": [a.to_data() for a in e.answers]} for e in self.endpoints]
+        return out
+
+
+# --- loading ---------------------------------------------------------------------------------------------
+
+def _number(doc: yamlio.Document, path: tuple, value: Any, *, minimum: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise doc.error(path, f"must be a number of seconds, not {value!r}")
+    if value < minimum:
+        raise doc.error(path, f"must be at least {minimum:g}")
+    return float(value)
+
+
+def _status(doc: yamlio.Document, path: tuple, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
+        raise doc.error(path, f"must be an HTTP status (100-599), not {value!r}")
+    return value
+
+
+def _answer(doc: yamlio.Document, path: tuple, data: Any) -> Answer:
+    if not isinstance(data, dict):
+        raise doc.error(path, "an answer must be a mapping like {at: 0, answer: refused}")
+    unknown = set(data) - {"at", "answer", "latency", "hold", "then"}
+    if unknown:
+        raise doc.error(path + (sorted(unknown)[0],), f"unknown field (known: at, answer, latency, hold, then)")
+    if "at" not in data:
+        raise doc.error(path, "missing `at` (seconds since the container started)")
+    if "answer" not in data:
+        raise doc.error(path, "missing `answer` (an HTTP status, refused, timeout or hold)")
+    at = _number(doc, path + ("at",), data["at"])
+    latency = _number(doc, path + ("latency",), data.get("latency", DEFAULT_LATENCY_S))
+    raw = data["answer"]
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return Answer(at, "status", _status(doc, path + ("answer",), raw), latency)
+    if raw not in KINDS:
+        raise doc.error(path + ("answer",), f"must be an HTTP status or one of {', '.join(KINDS)}, not {raw!r}")
+    if raw == "hold":
+        if "hold" not in data:
+            raise doc.error(path, "a hold answer needs `hold` (seconds the server holds a request at most)")
+        hold = _number(doc, path + ("hold",), data["hold"])
+        if hold <= 0:
+            raise doc.error(path + ("hold",), "must be more than 0")
+        return Answer(at, "hold", hold=hold, then=_status(doc, path + ("then",), data.get("then", 503)))
+    for key in ("hold", "then"):
+        if key in data:
+            raise doc.error(path + (key,), f"`{key}` only applies to answer: hold")
+    return Answer(at, raw, latency=latency)
+
+
+def parse(doc: yamlio.Document) -> Timeline:
+    data = doc.data
+    if not isinstance(data, dict):
+        raise doc.error((), "a timeline must be a mapping with `version`, `duration` and `endpoints`")
+    unknown = set(data) - {"version", "duration", "ready_at", "sigterm_exit", "endpoints", "recorded"}
+    if unknown:
+        raise doc.error((sorted(unknown)[0],), "unknown field (known: version, duration, ready_at, sigterm_exit, "
+                        "endpoints, recorded)")
+    if data.get("version") != FORMAT_VERSION:
+        raise doc.error(("version",), f"unsupported timeline version {data.get('version')!r} (expected "
+                        f"{FORMAT_VERSION})")
+    if "duration" not in data:
+        raise doc.error((), "missing `duration` (seconds the recording covers)")
+    duration = _number(doc, ("duration",), data["duration"])
+    if duration <= 0:
+        raise doc.error(("duration",), "must be more than 0")
+    ready_at = None if data.get("ready_at") is None else _number(doc, ("ready_at",), data["ready_at"])
+    sigterm = None if data.get("sigterm_exit") is None else _number(doc, ("sigterm_exit",), data["sigterm_exit"])
+    eps = data.get("endpoints")
+    if not isinstance(eps, list) or not eps:
+        raise doc.error(("endpoints",), "must be a non-empty list of {path, port, answers}")
+    endpoints = []
+    seen = set()
+    for i, ep in enumerate(eps):
+        p = ("endpoints", i)
+        if not isinstance(ep, dict):
+            raise doc.error(p, "an endpoint must be a mapping with `path` and `answers`")
+        path = ep.get("path")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise doc.error(p + ("path",), f"must be a request path starting with '/', not {path!r}")
+        port = ep.get("port")
+        if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
+            raise doc.error(p + ("port",), f"must be a port number (1-65535), not {port!r}")
+        if (path, port) in seen:
+            raise doc.error(p, f"endpoint {path} (port {port}) appears twice")
+        seen.add((path, port))
+        answers = ep.get("answers")
+        if not isinstance(answers, list) or not answers:
+            raise doc.error(p + ("answers",), "must be a non-empty list of answers")
+        parsed = [_answer(doc, p + ("answers", j), a) for j, a in enumerate(answers)]
+        for j in range(1, len(parsed)):
+            if parsed[j].at <= parsed[j - 1].at:
+                raise doc.error(p + ("answers", j, "at"), f"answers must be in time order: {parsed[j].at:g} "
+                                f"is not after {parsed[j - 1].at:g}")
+        endpoints.append(Endpoint(path, port, tuple(parsed)))
+    extra = {"recorded": data["recorded"]} if "recorded" in data else {}
+    return Timeline(tuple(endpoints), duration, ready_at, sigterm, doc.file, extra)
+
+
+def load(path: str | Path) -> Timeline:
+    return parse(yamlio.load_document(path))
+
+
+def dumps(timeline: Timeline, path: str | Path | None = None) -> str:
+    """YAML text (JSON when `path` ends in .json) of a timeline."""
+    data = timeline.to_data()
+    if path is not None and str(path).endswith(".json"):
+        import json
+
+        return json.dumps(data, indent=2) + "\n"
+    return "# vllmgen endpoint timeline (times: seconds since the container started)\n" + yamlio.dump(data)
+
+
+# --- building a timeline from observed requests ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Observation:
+    """One real request: sent at `start`, answered (or failed) at `end`; kind status/refused/timeout."""
+
+    start: float
+    end: float
+    kind: str
+    status: int | None = None
+
+    @property
+    def latency(self) -> float:
+        return self.end - self.start
+
+
+def _median(values: list[float]) -> float:
+    values = sorted(values)
+    return values[len(values) // 2]
+
+
+def answers_from(observations: Iterable[Observation]) -> tuple[Answer, ...]:
+    """Merge a time-ordered series of requests to one endpoint into answers.
+
+    A request answered after HELD_MIN_S or more was held (a long-poll): the endpoint holds requests from its
+    start, and the answer it finally gave starts when it came. Other requests sample the endpoint at their
+    start; a run of equal answers merges into one, with the median latency."""
+    obs = sorted(observations, key=lambda o: o.start)
+    answers: list[Answer] = []
+    lat: list[float] = []
+    expired = [o for o in obs if o.kind == "status" and o.latency >= HELD_MIN_S and not _ok(o.status)]
+    hold = max((o.latency for o in expired), default=None)
+    then = expired[0].status if expired else DEFAULT_HOLD_STATUS
+
+    def close_latency() -> None:
+        if lat and answers and answers[-1].kind in ("status", "refused"):
+            answers[-1] = Answer(answers[-1].at, answers[-1].kind, answers[-1].status, round(_median(lat), 4))
+        lat.clear()
+
+    for o in obs:
+        held = o.kind == "status" and o.latency >= HELD_MIN_S
+        if held:
+            close_latency()
+            h = hold if hold is not None else max(x.latency for x in obs if x.kind == "status")
+            if not answers or answers[-1].kind != "hold":
+                answers.append(Answer(max(o.start, answers[-1].at + 1e-4 if answers else 0.0), "hold",
+                                      hold=round(h, 3), then=then))
+            if _ok(o.status):
+                answers.append(Answer(o.end, "status", o.status))
+            continue
+        last = answers[-1] if answers else None
+        same = last is not None and last.kind == o.kind and last.status == o.status
+        if same:
+            lat.append(o.latency)
+            continue
+        close_latency()
+        at = o.start if last is None or o.start > last.at else last.at + 1e-4
+        answers.append(Answer(at, o.kind, o.status))
+        lat.append(o.latency)
+    close_latency()
+    if answers and answers[0].at > 0:
+        answers[0] = Answer(0.0, answers[0].kind, answers[0].status, answers[0].latency, answers[0].hold,
+                            answers[0].then)
+    return tuple(answers)
+
+
+def _ok(status: int | None) -> bool:
+    return status is not None and 200 <= status < 400
+
+
+def from_observations(by_endpoint: dict[tuple[int | None, str], list[Observation]], duration: float,
+                      ready_at: float | None = None, sigterm_exit: float | None = None,
+                      recorded: dict | None = None) -> Timeline:
+    eps = tuple(Endpoint(path, port, answers_from(obs)) for (port, path), obs in by_endpoint.items() if obs)
+    return Timeline(eps, duration, ready_at, sigterm_exit, "<recorded>",
+                    {"recorded": recorded} if recorded else {})

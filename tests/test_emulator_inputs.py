@@ -1,0 +1,269 @@
+"""Reading probe configurations (values files, manifests) and timelines; `vllmgen probe-check` end to end in
+replay mode, including the clear one-line errors (exit 2, file, pointer, line)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vllmgen.cli import app
+from vllmgen.emulator import model, timeline
+from vllmgen.errors import InputError
+
+DATA = Path(__file__).parent / "data" / "timelines"
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+VALUES = """\
+    layout: single-node
+    probeMode: supervised
+    supervisor: {port: 8090, specPath: /etc/vllmgen/spec.yaml}
+    decode:
+      port: 8200
+      terminationGracePeriodSeconds: 50
+      probes:
+        startup: {httpGet: {path: /startupz, port: health}, periodSeconds: 10, timeoutSeconds: 10,
+                  failureThreshold: 27}
+        readiness: {httpGet: {path: /readyz, port: health}, periodSeconds: 10, timeoutSeconds: 2}
+        liveness: {httpGet: {path: /livez, port: health}}
+    prefill:
+      port: 8000
+      probes:
+        startup: {httpGet: {path: /v1/models, port: vllm}, periodSeconds: 1, failureThreshold: 600}
+"""
+
+MANIFEST = """\
+    apiVersion: v1
+    kind: Service
+    metadata: {name: vllm}
+    spec: {ports: [{port: 8000}]}
+    ---
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: vllm-decode, labels: {llm-d.ai/role: decode}}
+    spec:
+      template:
+        metadata: {labels: {app: vllm}}
+        spec:
+          terminationGracePeriodSeconds: 45
+          initContainers:
+          - name: routing-proxy
+            restartPolicy: Always
+            ports: [{containerPort: 8000, name: proxy}]
+          containers:
+          - name: vllm
+            ports: [{containerPort: 8200, name: vllm}]
+            startupProbe:
+              httpGet: {path: /v1/models, port: vllm}
+              periodSeconds: 0
+            readinessProbe:
+              httpGet: {path: /v1/models, port: 8200, httpHeaders: [{name: Authorization, value: Bearer x}]}
+"""
+
+
+# --- configurations ---------------------------------------------------------------------------------------
+
+def test_values_file_named_ports_and_defaults(tmp_path):
+    f = write(tmp_path, "values.yaml", VALUES)
+    pod = model.load(f, role="decode")
+    assert (pod.startup.path, pod.startup.port, pod.startup.port_name) == ("/startupz", 8090, "health")
+    assert (pod.startup.period, pod.startup.timeout, pod.startup.failure_threshold) == (10, 10, 27)
+    # liveness left everything to the API defaults
+    live = pod.liveness
+    assert (live.period, live.timeout, live.success_threshold, live.failure_threshold, live.initial_delay) == \
+        (10, 1, 1, 3, 0)
+    assert pod.pod_grace == 50
+    prefill = model.load(f, role="prefill")
+    assert (prefill.startup.port, prefill.readiness, prefill.pod_grace) == (8000, None, 30)
+
+
+def test_manifest_deployment_named_ports_and_zero_means_default(tmp_path):
+    f = write(tmp_path, "m.yaml", MANIFEST)
+    pod = model.load(f)  # the sidecar has no probes, so the vllm container is the only candidate
+    assert pod.startup.port == 8200 and pod.startup.period == 10  # periodSeconds: 0 -> default 10
+    assert pod.readiness.headers == (("Authorization", "Bearer x"),)
+    assert pod.pod_grace == 45 and "Deployment/vllm-decode" in pod.name
+    assert model.load(f, role="decode", container="vllm").startup.path == "/v1/models"
+
+
+def test_leaderworkerset_templates(tmp_path):
+    f = write(tmp_path, "lws.yaml", """\
+        apiVersion: leaderworkerset.x-k8s.io/v1
+        kind: LeaderWorkerSet
+        metadata: {name: wide}
+        spec:
+          leaderWorkerTemplate:
+            leaderTemplate:
+              spec:
+                containers:
+                - name: vllm
+                  ports: [{containerPort: 8090, name: health}]
+                  startupProbe: {httpGet: {path: /startupz, port: health}}
+            workerTemplate:
+              spec:
+                containers:
+                - name: vllm
+                  livenessProbe: {httpGet: {path: /livez, port: 8090}}
+        """)
+    with pytest.raises(InputError, match="several containers have probes"):
+        model.load(f)
+    assert model.load(f, role="leader").startup.port == 8090
+    assert model.load(f, role="worker").liveness.path == "/livez"
+
+
+@pytest.mark.parametrize("text, pointer, message", [
+    ("""\
+        decode:
+          port: 8200
+    """, "/decode/probes", "no probes here"),
+    ("""\
+        decode:
+          port: 8200
+          probes:
+            startup: {httpGet: {path: /x, port: metrics}}
+    """, "/decode/probes/startup/httpGet/port", "unknown named port 'metrics'"),
+    ("""\
+        decode:
+          probes:
+            liveness: {httpGet: {path: /x, port: 1}, successThreshold: 2}
+    """, "/decode/probes/liveness/successThreshold", "must be 1"),
+    ("""\
+        decode:
+          probes:
+            readiness: {exec: {command: [true]}}
+    """, "/decode/probes/readiness/exec", "only httpGet"),
+    ("""\
+        decode:
+          probes:
+            readiness: {httpGet: {path: /x, port: 1}, periodSeconds: -1}
+    """, "/decode/probes/readiness/periodSeconds", "non-negative"),
+    ("""\
+        decode:
+          probes:
+            readiness: {httpGet: {path: /x, port: 1}, terminationGracePeriodSeconds: 5}
+    """, "/decode/probes/readiness/terminationGracePeriodSeconds", "must not be set"),
+])
+def test_bad_configurations_name_the_field_and_line(tmp_path, text, pointer, message):
+    f = write(tmp_path, "v.yaml", text)
+    with pytest.raises(InputError) as err:
+        model.load(f)
+    assert err.value.pointer == pointer and message in err.value.message
+    assert err.value.line is not None and err.value.file == str(f)
+
+
+def test_manifest_unknown_named_port(tmp_path):
+    f = write(tmp_path, "pod.yaml", """\
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: p}
+        spec:
+          containers:
+          - name: vllm
+            ports: [{containerPort: 8000, name: http}]
+            readinessProbe:
+              httpGet: {path: /health, port: vllm}
+        """)
+    with pytest.raises(InputError) as err:
+        model.load(f)
+    assert err.value.format() == (f"{f}:9: /spec/containers/0/readinessProbe/httpGet/port: unknown named port "
+                                  "'vllm' (named ports here: http=8000)")
+
+
+# --- timelines --------------------------------------------------------------------------------------------
+
+def test_timeline_round_trip(tmp_path):
+    tl = timeline.load(DATA / "vllm-cpu-start.yaml")
+    again = timeline.parse(__import__("vllmgen.yamlio", fromlist=["x"]).parse_document(
+        timeline.dumps(tl), "again"))
+    assert again.endpoints == tl.endpoints and again.ready_at == tl.ready_at
+    out = tmp_path / "t.json"
+    out.write_text(timeline.dumps(tl, out))
+    assert timeline.load(out).endpoints == tl.endpoints
+
+
+@pytest.mark.parametrize("body, pointer, message", [
+    ("version: 2\nduration: 1\nendpoints: []\n", "/version", "unsupported timeline version"),
+    ("version: 1\nendpoints: [{path: /h, answers: [{at: 0, answer: 200}]}]\n", "", "missing `duration`"),
+    ("version: 1\nduration: 9\nendpoints:\n- path: /h\n  answers:\n  - {at: 0, answer: 200}\n"
+     "  - {at: 0, answer: 503}\n", "/endpoints/0/answers/1/at", "time order"),
+    ("version: 1\nduration: 9\nendpoints:\n- path: /h\n  answers:\n  - {at: 0, answer: maybe}\n",
+     "/endpoints/0/answers/0/answer", "HTTP status or one of refused, timeout, hold"),
+    ("version: 1\nduration: 9\nendpoints:\n- path: /h\n  answers:\n  - {at: 0, answer: hold}\n",
+     "/endpoints/0/answers/0", "needs `hold`"),
+    ("version: 1\nduration: 9\nendpoints:\n- path: h\n  answers: [{at: 0, answer: 200}]\n",
+     "/endpoints/0/path", "starting with '/'"),
+])
+def test_malformed_timelines(tmp_path, body, pointer, message):
+    f = tmp_path / "t.yaml"
+    f.write_text(body)
+    with pytest.raises(InputError) as err:
+        timeline.load(f)
+    assert err.value.pointer == pointer and message in err.value.message
+
+
+def test_answers_from_observations_held_and_plain():
+    O = timeline.Observation
+    obs = [O(0.0, 0.001, "refused"), O(0.1, 0.101, "refused"), O(0.2, 9.2, "status", 503),
+           O(9.3, 12.5, "status", 200), O(12.6, 12.603, "status", 200), O(12.7, 12.701, "status", 200)]
+    answers = timeline.answers_from(obs)
+    assert [(a.at, a.kind, a.status, a.hold) for a in answers] == [
+        (0.0, "refused", None, None), (0.2, "hold", None, 9.0), (12.5, "status", 200, None)]
+    assert answers[1].then == 503
+    ep = timeline.Endpoint("/startupz", None, answers)
+    # held until the 200 at 12.5, then answered with its latency (median of the later fast 200s: 3 ms)
+    assert ep.respond(5.0).end == pytest.approx(12.503) and ep.respond(5.0).held
+    assert ep.respond(1.0).end == 10.0 and ep.respond(1.0).status == 503  # the hold ran out first
+
+
+# --- the command ------------------------------------------------------------------------------------------
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, ["probe-check", *map(str, args)])
+
+
+def test_cli_replay_compare_text_and_json(tmp_path):
+    seed = DATA / "seed-decode.yaml"
+    res = invoke(seed, "--replay", DATA / "vllm-cpu-start.yaml", "--compare", DATA / "plain-decode.yaml")
+    assert res.exit_code == 0, res.output
+    assert "side by side" in res.output and "plain-decode.yaml" in res.output
+    res = invoke(seed, "--replay", DATA / "vllm-cpu-start.yaml", "--compare", DATA / "plain-decode.yaml",
+                 "--format", "json")
+    runs = json.loads(res.output)["runs"]
+    seed_v, plain_v = runs[0]["verdict"], runs[1]["verdict"]
+    # the seed's startup probe every 30 s after 15 s: first success at the 60 s tick; plain: every 1 s
+    assert seed_v["ready_at"] == pytest.approx(60.006, abs=1e-3)
+    assert plain_v["lag"] < 1.0 < seed_v["lag"]
+    assert runs[0]["timeline"][0]["event"] == "container-start"
+
+
+def test_cli_errors_are_one_line_exit_2(tmp_path):
+    bad = tmp_path / "t.yaml"
+    bad.write_text("version: 1\nduration: 5\nendpoints:\n- path: /v1/models\n  answers: [{at: 0, answer: x}]\n")
+    res = invoke(DATA / "seed-decode.yaml", "--replay", bad)
+    assert res.exit_code == 2
+    assert res.output.strip() == (f"error: {bad}:5: /endpoints/0/answers/0/answer: must be an HTTP status or "
+                                  "one of refused, timeout, hold, not 'x'")
+    empty = tmp_path / "v.yaml"
+    empty.write_text("decode: {port: 8200}\n")
+    res = invoke(empty, "--replay", DATA / "vllm-cpu-start.yaml")
+    assert res.exit_code == 2 and "/decode/probes: no probes here" in res.output
+    assert "Traceback" not in res.output
+    # an endpoint the timeline never recorded
+    sup = tmp_path / "sup.yaml"
+    sup.write_text("standalone:\n  probes:\n    readiness: {httpGet: {path: /readyz, port: health}}\n")
+    res = invoke(sup, "--replay", DATA / "vllm-cpu-start.yaml")
+    assert res.exit_code == 2 and "no answers recorded for GET :8090/readyz" in res.output
+    res = invoke(DATA / "seed-decode.yaml")
+    assert res.exit_code == 2 and "exactly one of --url" in res.output
