@@ -267,3 +267,37 @@ def test_cli_errors_are_one_line_exit_2(tmp_path):
     assert res.exit_code == 2 and "no answers recorded for GET :8090/readyz" in res.output
     res = invoke(DATA / "seed-decode.yaml")
     assert res.exit_code == 2 and "exactly one of --url" in res.output
+
+
+# --- the values vllmgen emits -----------------------------------------------------------------------------
+
+def _emitted(tmp_path: Path, mode: str) -> Path:
+    from vllmgen import spec, values
+
+    text = spec.default_spec_text() + f"probes: {{mode: {mode}}}\n"
+    out = tmp_path / f"{mode}.yaml"
+    out.write_text(values.render(spec.parse_spec(text, "spec.yaml"), ["decode"]))
+    return out
+
+
+def test_emitted_values_replayed_supervised_vs_plain_vs_seed(tmp_path):
+    sup, plain = _emitted(tmp_path, "supervised"), _emitted(tmp_path, "plain")
+    res = invoke(sup, "--replay", DATA / "vllmgen-serve-start.yaml", "--compare", plain,
+                 "--compare", DATA / "seed-decode.yaml", "--lead", "4.2", "--format", "json")
+    assert res.exit_code == 0, res.output
+    v = [r["verdict"] for r in json.loads(res.output)["runs"]]
+    # supervised: the held /startupz answers 2 ms after the model; readiness runs at once
+    assert v[0]["lag"] == pytest.approx(0.0036, abs=1e-3) and v[0]["restarts"] == 0
+    # plain: startup every 1 s on /v1/models -> within 1 s; the seed's 30 s period lags by seconds
+    assert 0 < v[1]["lag"] <= 1.0 and v[2]["lag"] > 3.0
+    # supervised probing costs: one /startupz per 10 s while loading, then readiness 5 s + liveness 10 s
+    assert v[0]["requests_per_s_ready"] == pytest.approx(0.3, abs=0.03)
+
+
+def test_polled_change_snaps_to_a_long_poll_release():
+    O = timeline.Observation
+    readyz = [O(4.0, 4.001, "status", 503), O(4.1, 4.101, "status", 200)]
+    # no exact time known: the change is placed at the first sample that saw it
+    assert [a.at for a in timeline.answers_from(readyz)] == [0.0, 4.1]
+    # /startupz released a held request at 4.05: the server's state changed then, inside the polling window
+    assert [a.at for a in timeline.answers_from(readyz, exact=[1.0, 4.05])] == [0.0, 4.05]

@@ -35,6 +35,7 @@ class Run:
     source: str  # timeline file or URL
     model_ready_at: float | None = None  # when the model was truly ready (from the timeline), if known
     notes: list[str] = field(default_factory=list)
+    wall_start: float | None = None  # live: Unix time of t = 0, to match the timeline with server logs
 
 
 # --- replay ----------------------------------------------------------------------------------------------
@@ -277,5 +278,5 @@ async def _live(pods, target, duration, lead, record_interval, record, truth, mo
         obs = observations if record_interval else probe_obs
         timeline = from_observations(obs, end, truth_at, recorded={
             "url": source, "interval": record_interval or "probes only"})
-    run = Run(pod, k, "live", end, lead, source, truth_at, notes)
+    run = Run(pod, k, "live", end, lead, source, truth_at, notes, wall0)
     return LiveResult(run, timeline)

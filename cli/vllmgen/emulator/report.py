@@ -26,6 +26,7 @@ class Verdict:
     requests_per_s: float
     requests_per_s_ready: float | None  # once Ready (steady state)
     ready_at_end: bool
+    wall_start: float | None  # live runs: Unix time of t = 0
 
 
 def verdict(run: Run) -> Verdict:
@@ -42,7 +43,7 @@ def verdict(run: Run) -> Verdict:
         restarts=k.restarts, kills=sum(1 for e in k.events if e.what == "kill"),
         probe_requests=len(reqs), requests_per_s=round(len(reqs) / run.duration, 4) if run.duration else 0.0,
         requests_per_s_ready=round(len(after) / steady, 4) if steady > 0 else None,
-        ready_at_end=k.ready)
+        ready_at_end=k.ready, wall_start=run.wall_start)
 
 
 def _r(x: float | None) -> float | None:
@@ -72,18 +73,22 @@ def _s(x: float | None, unit: str = " s") -> str:
     return "-" if x is None else f"{x:.2f}{unit}"
 
 
+def _s3(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
 def verdict_text(v: Verdict) -> str:
     lines = [f"verdict for {v.name} ({v.mode}, {v.source}; pod synced {v.lead:g} s before the container "
              f"started)"]
     if v.started_at is None:
         lines.append(f"  never started within {v.duration:g} s")
     else:
-        lines.append(f"  started at {v.started_at:.2f} s")
+        lines.append(f"  started at {v.started_at:.3f} s")
     if v.ready_at is None:
         lines.append(f"  never Ready within {v.duration:g} s")
     else:
-        lag = "" if v.lag is None else f" (model ready at {v.model_ready_at:.2f} s: lag {v.lag:.2f} s)"
-        lines.append(f"  Ready at {v.ready_at:.2f} s{lag}")
+        lag = "" if v.lag is None else f" (model ready at {v.model_ready_at:.3f} s: lag {v.lag:.3f} s)"
+        lines.append(f"  Ready at {v.ready_at:.3f} s{lag}")
     lines.append(f"  restarts: {v.restarts}" + (f" (kills: {v.kills})" if v.kills != v.restarts else ""))
     steady = "" if v.requests_per_s_ready is None else f", {v.requests_per_s_ready:.2f}/s once Ready"
     lines.append(f"  probe requests: {v.probe_requests} in {v.duration:g} s ({v.requests_per_s:.2f}/s{steady})")
@@ -91,7 +96,7 @@ def verdict_text(v: Verdict) -> str:
 
 
 def table_text(run: Run) -> str:
-    header = f"{'time':>9}  {'probe':<9} {'why':<8} {'result':<8} {'answer':<26} {'latency':>9}"
+    header = f"{'time':>9}  {'probe':<9} {'why':<8} {'result':<8} {'answer':<36} {'latency':>9}"
     lines = [f"timeline of {run.pod.name}", header]
     for row in rows(run):
         if "event" in row:
@@ -99,7 +104,7 @@ def table_text(run: Run) -> str:
         else:
             lat = "-" if row["latency"] is None else f"{row['latency'] * 1000:.1f} ms"
             lines.append(f"{row['time']:>9.3f}  {row['probe']:<9} {row['cause']:<8} {row['result']:<8} "
-                         f"{(row['endpoint'] + ' ' + row['answer'])[:26]:<26} {lat:>9}")
+                         f"{(row['endpoint'] + ' ' + row['answer'])[:36]:<36} {lat:>9}")
     return "\n".join(lines)
 
 
@@ -112,7 +117,7 @@ def compare_text(runs: list[Run]) -> str:
     for v in vs:
         steady = "-" if v.requests_per_s_ready is None else f"{v.requests_per_s_ready:.2f}"
         lines.append(f"{v.name:<{width}}  {v.mode:<6} {_s(v.started_at, ''):>8} {_s(v.ready_at, ''):>8} "
-                     f"{_s(v.lag, ''):>7} {v.restarts:>8} {v.requests_per_s:>8.2f} {steady:>10}")
+                     f"{_s3(v.lag):>7} {v.restarts:>8} {v.requests_per_s:>8.2f} {steady:>10}")
     return "\n".join(lines)
 
 

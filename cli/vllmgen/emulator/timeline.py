@@ -278,12 +278,15 @@ def _median(values: list[float]) -> float:
     return values[len(values) // 2]
 
 
-def answers_from(observations: Iterable[Observation]) -> tuple[Answer, ...]:
+def answers_from(observations: Iterable[Observation], exact: Iterable[float] = ()) -> tuple[Answer, ...]:
     """Merge a time-ordered series of requests to one endpoint into answers.
 
     A request answered after HELD_MIN_S or more was held (a long-poll): the endpoint holds requests from its
     start, and the answer it finally gave starts when it came. Other requests sample the endpoint at their
-    start; a run of equal answers merges into one, with the median latency."""
+    start; a run of equal answers merges into one, with the median latency. A change seen between two samples
+    happened somewhere between them: at an `exact` change time in that window (a long-poll released then, so
+    the server's state changed then), else at the later sample."""
+    exact = sorted(exact)
     obs = sorted(observations, key=lambda o: o.start)
     answers: list[Answer] = []
     lat: list[float] = []
@@ -296,7 +299,9 @@ def answers_from(observations: Iterable[Observation]) -> tuple[Answer, ...]:
             answers[-1] = Answer(answers[-1].at, answers[-1].kind, answers[-1].status, round(_median(lat), 4))
         lat.clear()
 
+    prev: Observation | None = None
     for o in obs:
+        before, prev = prev, o
         held = o.kind == "status" and o.latency >= HELD_MIN_S
         if held:
             close_latency()
@@ -313,7 +318,11 @@ def answers_from(observations: Iterable[Observation]) -> tuple[Answer, ...]:
             lat.append(o.latency)
             continue
         close_latency()
-        at = o.start if last is None or o.start > last.at else last.at + 1e-4
+        at = o.start
+        if before is not None:
+            at = next((e for e in exact if before.start < e <= o.start), o.start)
+        if last is not None and at <= last.at:
+            at = last.at + 1e-4
         answers.append(Answer(at, o.kind, o.status))
         lat.append(o.latency)
     close_latency()
@@ -330,6 +339,8 @@ def _ok(status: int | None) -> bool:
 def from_observations(by_endpoint: dict[tuple[int | None, str], list[Observation]], duration: float,
                       ready_at: float | None = None, sigterm_exit: float | None = None,
                       recorded: dict | None = None) -> Timeline:
-    eps = tuple(Endpoint(path, port, answers_from(obs)) for (port, path), obs in by_endpoint.items() if obs)
+    exact = [o.end for obs in by_endpoint.values() for o in obs
+             if o.kind == "status" and o.latency >= HELD_MIN_S and _ok(o.status)]
+    eps = tuple(Endpoint(path, port, answers_from(obs, exact)) for (port, path), obs in by_endpoint.items() if obs)
     return Timeline(eps, duration, ready_at, sigterm_exit, "<recorded>",
                     {"recorded": recorded} if recorded else {})

@@ -1,0 +1,177 @@
+"""Live mode against a loopback server that behaves like vLLM while it loads (bound but not listening, so
+connections are refused, then 200) and like the supervisor's long-poll /startupz; the recording is replayed and
+must agree with the live run."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx  # noqa: F401  (imported before the fake pods' clocks start)
+import pytest
+from typer.testing import CliRunner
+
+from vllmgen.cli import app
+from vllmgen.emulator import drivers, model, timeline
+
+#: Poll step of the fake long-poll while it holds a request.
+HOLD_STEP_S = 0.005
+
+
+class FakePod:
+    """Two loopback ports: `vllm` refuses connections until `ready_after` s (bound, not listening, as vLLM),
+    then answers 200 on /health and /v1/models; `health` listens at once: /startupz holds a request until ready
+    (200) or `hold` s (503), /readyz 503 then 200, /livez 200."""
+
+    def __init__(self, ready_after: float, hold: float = 1.75):
+        self.t0 = time.monotonic()
+        self.t0_wall = time.time()
+        self.ready_after = ready_after
+        self.hold = hold
+        pod = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                path = self.path.split("?")[0]
+                if path == "/startupz":
+                    start = time.monotonic()
+                    while not pod.ready and time.monotonic() - start < pod.hold:
+                        time.sleep(HOLD_STEP_S)
+                    code = 200 if pod.ready else 503
+                elif path == "/readyz":
+                    code = 200 if pod.ready else 503
+                elif path in ("/livez", "/health", "/v1/models"):
+                    code = 200
+                else:
+                    code = 404
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.vllm = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+        self.vllm.server_bind()  # bound, not listening: connection refused
+        self.health = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.vllm_port = self.vllm.server_address[1]
+        self.health_port = self.health.server_address[1]
+        for srv in (self.vllm, self.health):
+            srv.daemon_threads = True
+        self._threads = [threading.Thread(target=self.health.serve_forever, daemon=True),
+                         threading.Thread(target=self._open_vllm, daemon=True)]
+        self._stop = threading.Event()
+        for th in self._threads:
+            th.start()
+
+    @property
+    def ready(self) -> bool:
+        return time.monotonic() - self.t0 >= self.ready_after
+
+    def _open_vllm(self):
+        if self._stop.wait(max(0.0, self.t0 + self.ready_after - time.monotonic())):
+            return
+        self.vllm.server_activate()
+        self.listening_since = time.time()
+        self.vllm.serve_forever()
+
+    def close(self):
+        self._stop.set()
+        self.health.shutdown()
+        if self.ready:
+            self.vllm.shutdown()
+        self.vllm.server_close()
+        self.health.server_close()
+
+
+@pytest.fixture
+def fake_pod(request):
+    pods = []
+
+    def make(**kw):
+        pods.append(FakePod(**kw))
+        return pods[-1]
+
+    yield make
+    for p in pods:
+        p.close()
+
+
+def values(tmp_path: Path, fake: FakePod, probes: str) -> Path:
+    f = tmp_path / "values.yaml"
+    f.write_text(f"supervisor: {{port: {fake.health_port}}}\nstandalone:\n  port: {fake.vllm_port}\n"
+                 f"  probes:\n{probes}")
+    return f
+
+
+PLAIN = """\
+    startup: {httpGet: {path: /health, port: vllm}, periodSeconds: 1, failureThreshold: 30}
+    readiness: {httpGet: {path: /v1/models, port: vllm}, periodSeconds: 1}
+"""
+SUPERVISED = """\
+    startup: {httpGet: {path: /startupz, port: health}, periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 9}
+    readiness: {httpGet: {path: /readyz, port: health}, periodSeconds: 1}
+    liveness: {httpGet: {path: /livez, port: health}, periodSeconds: 1}
+"""
+
+
+def test_live_plain_against_refuse_then_200_and_replay_of_the_recording(tmp_path, fake_pod):
+    fake = fake_pod(ready_after=2.7)  # its clock starts before the command's (imports, loading)
+    rec = tmp_path / "rec.yaml"
+    res = CliRunner().invoke(app, ["probe-check", str(values(tmp_path, fake, PLAIN)), "--url",
+                                   "http://127.0.0.1", "--duration", "4.5", "--record", str(rec),
+                                   "--format", "json"])
+    assert res.exit_code == 0, res.output
+    live = json.loads(res.output)["runs"][0]
+    v = live["verdict"]
+    listening = fake.listening_since - v["wall_start"]  # when the fake's vLLM port began listening
+    # every startup probe before that was refused, the first one after it got 200 and started the pod;
+    # startup runs every 1 s, so that is within a second, and readiness follows at once (manual trigger)
+    startup = [r for r in live["timeline"] if r.get("probe") == "startup"]
+    assert startup[0]["answer"] == "refused" and startup[-1]["answer"] == "200"
+    assert all(r["answer"] == "refused" for r in startup if r["time"] < listening - 0.01)
+    assert 0 <= v["started_at"] - listening <= 1.1 and v["ready_at"] - v["started_at"] < 0.1
+    # the recording: /health refused, then 200 from when the fake began listening (polled every 0.1 s)
+    tl = timeline.load(rec)
+    health = tl.find(fake.vllm_port, "/health")
+    assert [a.kind for a in health.answers] == ["refused", "status"]
+    assert listening - 0.01 <= health.answers[1].at <= listening + 0.15
+    # the replay of the same configuration on the recording agrees with the live run
+    again = drivers.replay(model.load(tmp_path / "values.yaml"), tl)
+    assert again.kubelet.first("ready") == pytest.approx(v["ready_at"], abs=0.15)
+
+
+def test_live_long_poll_is_recorded_as_a_hold(tmp_path, fake_pod):
+    pod = model.load(values(tmp_path, fake := fake_pod(ready_after=4.3, hold=1.75), SUPERVISED))
+    target = drivers.parse_target("http://127.0.0.1", [pod])
+    result = drivers.live([pod], target, 6.0, record=True)
+    k = result.run.kubelet
+    st = [r for r in k.records if r.kind == "startup"]
+    # startup ticks at 2 s (held 1.75 s, 503) and 4 s (held until the model is ready at 4.3 s -> 200)
+    assert [(round(r.start), r.result) for r in st] == [(2, "Failure"), (4, "Success")]
+    assert st[0].end - st[0].start == pytest.approx(1.75, abs=0.1)
+    ready = fake.t0_wall + 4.3 - result.run.wall_start  # the fake's ready moment on the run's clock
+    assert 4.0 < ready <= 4.3
+    assert k.first("ready") == pytest.approx(ready, abs=0.1)
+    startupz = result.timeline.find(fake.health_port, "/startupz")
+    kinds = [a.kind for a in startupz.answers]
+    assert kinds == ["hold", "status"], startupz.answers
+    assert startupz.answers[0].hold == pytest.approx(1.75, abs=0.1) and startupz.answers[0].then == 503
+    assert startupz.answers[1].at == pytest.approx(ready, abs=0.05)
+    # the replay on the recording agrees with the live run
+    again = drivers.replay(pod, result.timeline)
+    assert again.kubelet.first("ready") == pytest.approx(k.first("ready"), abs=0.1)
+
+
+def test_unreachable_url_is_a_clear_error(tmp_path, fake_pod):
+    fake = fake_pod(ready_after=1000)  # never listens
+    rec = tmp_path / "rec.yaml"
+    res = CliRunner().invoke(app, ["probe-check", str(values(tmp_path, fake, PLAIN)), "--url",
+                                   f"http://127.0.0.1:{fake.vllm_port}", "--duration", "2.5", "--record", str(rec)])
+    assert res.exit_code == 2
+    assert res.output.startswith(f"error: --url: (document): nothing answered at http://127.0.0.1:{fake.vllm_port}")
+    assert not rec.exists()  # no partial output file
