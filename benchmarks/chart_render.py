@@ -19,8 +19,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "cli"), str(REPO)]
 
-from tests import chartcheck as cc  # noqa: E402
-from tests.test_chart import CASES  # noqa: E402
 
 
 def main() -> None:
@@ -31,6 +29,9 @@ def main() -> None:
     t0 = time.perf_counter()
     import helm_python  # noqa: F401  (the shared library loads at import)
     t_import = time.perf_counter() - t0
+
+    from tests import chartcheck as cc
+    from tests.test_chart import CASES  # every values file the chart tests use (vllmgen's included)
 
     versions = cc.kube_versions()
     t0 = time.perf_counter()

@@ -257,6 +257,24 @@ def test_leaderworkerset_groups(name, values, rendered):
             for c in pod_spec(wl)["containers"] + pod_spec(wl).get("initContainers", []):
                 declared = {e["name"] for e in c.get("env", [])}
                 assert not {"LWS_LEADER_ADDRESS", "LWS_GROUP_SIZE", "LWS_WORKER_INDEX"} & declared, "the LWS controller injects these"
+            # ranks: what the pod runs derives the same group from the LWS environment
+            server = container(pod_spec(wl), "vllm")
+            if values["probeMode"] == "supervised":  # the supervisor derives them from the mounted spec
+                from vllmgen.spec import effective
+
+                spec = effective(values["spec"])
+                assert spec["wideEP"]["groupSize"] == p["workers"]
+                assert spec["engine"]["dataParallelSizeLocal"] == p["dataLocal"]
+                assert spec["engine"]["tensorParallelSize"] == p["tensor"]
+                assert spec["engine"]["dataParallelSize"] == p["data"]
+            else:
+                line = " ".join(server["command"] + server["args"])
+                local = p["dataLocal"]
+                for expected in (f"--data-parallel-size $((LWS_GROUP_SIZE * {local}))",
+                                 f"--data-parallel-size-local {local}",
+                                 f"--data-parallel-start-rank $((LWS_WORKER_INDEX * {local}))",
+                                 "${LWS_LEADER_ADDRESS}"):
+                    assert expected in line, f"{role}: {expected!r} not in {line!r}"
             dshm = [v for v in pod_spec(wl)["volumes"] if v["name"] == "dshm"]
             assert dshm == [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": values[role]["dshm"]["sizeLimit"]}}]
         else:
