@@ -301,6 +301,10 @@ def test_security_defaults(name, values, rendered):
                 assert c["resources"]["limits"][rdma["resource"]] == c["resources"]["requests"][rdma["resource"]] == rdma["count"]
             else:
                 assert added == [], f"{role}/{c['name']}: capabilities added without RDMA: {added}"
+        # the non-root user gets a writable HOME (vLLM, torch and Triton cache there)
+        server = container(spec, "vllm")
+        home = [e for e in server["env"] if e["name"] == "HOME"]
+        assert len(home) == 1 and {"name": "home", "mountPath": home[0]["value"]} in server["volumeMounts"]
 
 
 @pytest.mark.parametrize("name,values", CASES, ids=CASE_IDS)

@@ -191,7 +191,7 @@ Fail loudly on role values that would give a pod that can never work:
 {{- toYaml $res }}
 {{- end }}
 
-{{/* The server container's env: Secret references first, then HF_HOME for downloads, then the role's env verbatim. */}}
+{{/* The server container's env: Secret references first, then HOME and HF_HOME (unless the role sets them), then the role's env verbatim. */}}
 {{- define "vllm.serverEnv" -}}
 {{- $root := .root }}
 {{- $names := list }}
@@ -209,6 +209,10 @@ Fail loudly on role values that would give a pod that can never work:
     secretKeyRef:
       name: {{ . }}
       key: {{ $root.Values.apiKey.secretKey }}
+{{- end }}
+{{- if and $root.Values.homeDir (not (has "HOME" $names)) }}
+- name: HOME
+  value: {{ $root.Values.homeDir | quote }}
 {{- end }}
 {{- if and (hasPrefix "hf://" $root.Values.modelArtifacts.uri) (not (has "HF_HOME" $names)) }}
 - name: HF_HOME
@@ -343,7 +347,7 @@ spec:
           sleep:
             seconds: {{ $cfg.preStopSleepSeconds }}
       {{- end }}
-      {{- if or $hf $pvc $cfg.dshm $mountSpec }}
+      {{- if or $hf $pvc $cfg.dshm $mountSpec $values.homeDir }}
       volumeMounts:
         {{- if or $hf $pvc }}
         - name: model-storage
@@ -364,8 +368,12 @@ spec:
           mountPath: {{ dir $values.supervisor.specPath }}
           readOnly: true
         {{- end }}
+        {{- with $values.homeDir }}
+        - name: home
+          mountPath: {{ . }}
+        {{- end }}
       {{- end }}
-  {{- if or $hf $pvc $cfg.dshm $mountSpec }}
+  {{- if or $hf $pvc $cfg.dshm $mountSpec $values.homeDir }}
   volumes:
     {{- if $pvc }}
     - name: model-storage
@@ -397,6 +405,10 @@ spec:
         items:
           - key: spec.yaml
             path: {{ base $values.supervisor.specPath }}
+    {{- end }}
+    {{- if $values.homeDir }}
+    - name: home
+      emptyDir: {}
     {{- end }}
   {{- end }}
 {{- end }}
