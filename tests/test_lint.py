@@ -164,3 +164,91 @@ def test_startup_budget_rule_uses_the_specs_estimate(tmp_path):
     (finding,) = lint(path).findings
     assert finding.rule == "VG006" and f"{need} s" in finding.message
     assert f"failureThreshold: {ok}" in finding.fix
+
+
+# --- what the chart renders from vllmgen's values lints clean too -------------------------------------------
+
+@pytest.mark.parametrize("layout", ["simulated", "single-node", "wide-ep"])
+@pytest.mark.parametrize("variant", sorted(SPECS))
+def test_rendered_chart_objects_lint_clean(tmp_path, layout, variant):
+    """Values -> the real Helm engine -> Deployments / LeaderWorkerSets: the same rules over the rendered pods
+    (ports resolved from the containers, --port and parallel sizes parsed from the rendered command lines)."""
+    from tests.chartcheck import render_objects
+    from vllmgen.yamlio import dump, load_document
+
+    values = load_document(generated_values(tmp_path, layout, SPECS[variant])).data
+    objs = render_objects(values)
+    out = tmp_path / "rendered.yaml"
+    out.write_text("---\n".join(dump(o) for o in objs))
+    result = lint(out)
+    workloads = [o for o in objs if o["kind"] in ("Deployment", "LeaderWorkerSet")]
+    assert result.documents_checked == len(objs) and workloads
+    assert [f for f in result.findings if f.severity != "info"] == []
+    plain_with_key = values["probeMode"] == "plain" and values["apiKey"]["secretName"] != ""
+    # startup + readiness on /health per rendered role
+    assert len(result.findings) == (2 * len(workloads) if plain_with_key else 0)
+
+
+def test_rendered_decode_probe_moved_to_sidecar_port_is_caught(tmp_path):
+    """The chart refuses such values itself; a hand-edited rendered manifest is lint's to catch."""
+    from tests.chartcheck import render_objects
+    from vllmgen.yamlio import dump, load_document
+
+    values = load_document(generated_values(tmp_path, "simulated", SPECS["plain"])).data
+    objs = render_objects(values)
+    (decode,) = [o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"].endswith("decode")]
+    (vllm,) = [c for c in decode["spec"]["template"]["spec"]["containers"] if c["name"] == "vllm"]
+    vllm["readinessProbe"]["httpGet"]["port"] = 8000
+    out = tmp_path / "rendered.yaml"
+    out.write_text("---\n".join(dump(o) for o in objs))
+    (finding,) = lint(out).findings
+    assert finding.rule == "VG001" and "routing sidecar" in finding.message
+    assert finding.pointer.endswith("/readinessProbe/httpGet/port")
+
+
+# --- schema errors against the chart's values schema (VG000) ---------------------------------------------
+
+def test_schema_errors_name_pointer_and_line(tmp_path):
+    from vllmgen.schemas import chart_values_schema
+
+    path = generated_values(tmp_path, "single-node", "")
+    text = path.read_text().replace("probeMode:", "probeMod:", 1).replace("\n  replicas: 1\n", "\n  replicas: one\n")
+    path.write_text(text)
+    result = lint(path, schema=chart_values_schema())
+    errors = sorted((f.line, f.pointer, f.message) for f in result.findings if f.rule == "VG000")
+    lines = text.splitlines()
+    assert len(errors) == 2
+    (l1, p1, m1), (l2, p2, m2) = errors
+    assert lines[l1 - 1].startswith("probeMod:") and p1 == "" and "'probeMod' was unexpected" in m1
+    assert lines[l2 - 1].strip() == "replicas: one" and p2 == "/standalone/replicas"
+    assert "'one' is not of type 'integer'" in m2
+
+
+def test_schema_validator_is_built_once_per_run(tmp_path, monkeypatch):
+    from vllmgen.lint import schema_check
+    from vllmgen.schemas import chart_values_schema
+
+    built = []
+    real = schema_check.SchemaChecker.__init__
+
+    def counting(self, *a, **kw):
+        built.append(1)
+        real(self, *a, **kw)
+
+    monkeypatch.setattr(schema_check.SchemaChecker, "__init__", counting)
+    files = [generated_values(tmp_path / str(i), "single-node", "") for i in range(5)
+             if (tmp_path / str(i)).mkdir() is None]
+    result = lint(*files, schema=chart_values_schema())
+    assert result.files_checked == 5 and result.findings == [] and len(built) == 1
+
+
+def test_cli_checks_values_against_the_charts_schema_by_default(tmp_path):
+    from typer.testing import CliRunner
+
+    from vllmgen.cli import app
+
+    path = generated_values(tmp_path, "simulated", "")
+    path.write_text(path.read_text().replace("servicePort: 8000", "servicePort: 80000"))
+    r = CliRunner().invoke(app, ["lint", str(path)])
+    assert r.exit_code == 1
+    assert ": VG000 error: /routing/servicePort: 80000 is greater than the maximum of 65535" in r.stdout

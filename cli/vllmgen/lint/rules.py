@@ -89,6 +89,7 @@ class Hit:
     path: tuple
     message: str
     fix: Optional[str] = None   # a fix specific to this hit (default: the rule's)
+    line_path: Optional[tuple] = None  # where to take the line from, when not `path` (an unexpected key)
 
 
 def _probe_name(p: Probe) -> str:
@@ -151,14 +152,16 @@ def check_health_startup_readiness(v: ContainerView) -> Iterator[Hit]:
         p = v.probes.get(kind)
         if p is None or p.http_path != "/health" or not _on_vllm(v, p):
             continue
+        fix = None
         if v.simulator:
             msg = (f"{_probe_name(p)} on /health: the llm-d simulator answers /health as soon as it starts; "
                    f"with --startup-duration only /health/ready (simulator v0.9+) waits")
+            fix = "fine without --startup-duration; with it, probe /health/ready (simulator v0.9+)"
         else:
             msg = (f"{_probe_name(p)} on /health: on current vLLM the port only listens once the model is "
                    f"loaded, so 200 does mean loaded (the llm-d guide's '200 before loading' is wrong for current "
                    f"vLLM); it does not see a sleeping engine or a drain after SIGTERM (both stay 200)")
-        yield Hit("VG002", p.path + ("httpGet", "path"), msg)
+        yield Hit("VG002", p.path + ("httpGet", "path"), msg, fix)
 
 
 def check_liveness_on_models(v: ContainerView) -> Iterator[Hit]:

@@ -53,7 +53,8 @@ class Linter:
             if suppress.is_disabled(hit.rule, off):
                 return
             rule = rules.R[hit.rule]
-            result.findings.append(Finding(lf.file, ld.doc.line(hit.path), rule.id, rule.severity, hit.message,
+            line = ld.doc.line(hit.line_path if hit.line_path is not None else hit.path)
+            result.findings.append(Finding(lf.file, line, rule.id, rule.severity, hit.message,
                                            hit.fix or rule.fix, pointer(hit.path), ld.index))
 
         for ld in lf.docs:
@@ -63,7 +64,7 @@ class Linter:
                 if checker is not None:
                     for err in checker.errors(ld.doc):
                         where = pointer(err.path) or "(document)"
-                        add(ld, rules.Hit("VG000", err.path, f"{where}: {err.message}"))
+                        add(ld, rules.Hit("VG000", err.path, f"{where}: {err.message}", line_path=err.line_path))
             for hit in rules.check_hf_token(ld.data):
                 add(ld, hit)
             if ld.kind == loader.OTHER:

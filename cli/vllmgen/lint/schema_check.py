@@ -24,6 +24,7 @@ class SchemaError:
     path: tuple
     json_path: str      # check-jsonschema's location syntax ($.a[0].b), for comparison with it
     message: str
+    line_path: tuple    # where the line comes from: the unexpected key itself for additional properties
 
 
 def chart_values_schema(path: Optional[str] = None) -> Optional[dict]:
@@ -60,6 +61,17 @@ class SchemaChecker:
     def errors(self, doc: Document) -> list[SchemaError]:
         out = []
         for err in self._validator.iter_errors(doc.data):
-            out.append(SchemaError(tuple(err.absolute_path), err.json_path, err.message))
-        out.sort(key=lambda e: (doc.line(e.path) or 0, e.json_path, e.message))
+            path = tuple(err.absolute_path)
+            out.append(SchemaError(path, err.json_path, err.message, path + _unexpected_key(err)))
+        out.sort(key=lambda e: (doc.line(e.line_path) or 0, e.json_path, e.message))
         return out
+
+
+def _unexpected_key(err) -> tuple:
+    """For "additional properties ... were unexpected" errors: the first such key, so the line is its line."""
+    if err.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(err.instance, dict):
+        known = err.schema.get("properties", {}) if isinstance(err.schema, dict) else {}
+        for key in err.instance:
+            if key not in known and key in err.message:
+                return (key,)
+    return ()

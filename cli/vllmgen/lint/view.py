@@ -263,13 +263,28 @@ def _accelerator(resources, path: tuple, names) -> tuple[Optional[str], Optional
     return None, None
 
 
+def _runs_vllm(view: ContainerView) -> bool:
+    """The container starts vLLM itself (so vLLM's defaults apply to flags it leaves out)."""
+    if any("vllmgen" in t for t in view.args[:2]) or "tritonserver" in " ".join(view.args):
+        return False  # the supervisor or Triton reads the parallel sizes from elsewhere (spec, model.json)
+    return "vllm-openai" in view.image or any(
+        t == "vllm" or t.endswith("/vllm") or t.startswith("vllm.entrypoints") for t in view.args)
+
+
 def _parallel_from_args(view: ContainerView, variables: dict[str, Optional[int]]) -> None:
     text = " ".join(view.args)
-    view.tensor = evaluate(flag_value(text, "--tensor-parallel-size", "-tp"), variables)
+    default = 1 if _runs_vllm(view) else None  # vLLM's default for both sizes
+
+    def size(*names: str) -> Optional[int]:
+        raw = flag_value(text, *names)
+        return default if raw is None else evaluate(raw, variables)
+
+    view.tensor = size("--tensor-parallel-size", "-tp")
     dp_raw = flag_value(text, "--data-parallel-size", "-dp")
     view.dp_expression = dp_raw
     view.data_parallel = evaluate(dp_raw, variables)
-    view.data_parallel_local = evaluate(flag_value(text, "--data-parallel-size-local", "-dpl"), variables)
+    local_raw = flag_value(text, "--data-parallel-size-local", "-dpl")
+    view.data_parallel_local = evaluate(local_raw, variables) if local_raw is not None else None
 
 
 def _api_key(view: ContainerView) -> None:
