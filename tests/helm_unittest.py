@@ -343,17 +343,25 @@ def _fail_message(text: str) -> list[str]:
 
 
 def _select_docs(docs: list[Any], selector: dict | None, index: int | None) -> list[Any]:
+    """helm-unittest's document filter: `documentSelector` (path, optional value; one match unless
+    `matchMany`; at least one unless `skipEmptyTemplates`), then `documentIndex` (-1 = all)."""
     if selector:
-        _require(selector, "path", "value")
+        _require(selector, "path")
+        unknown = set(selector) - {"path", "value", "matchMany", "skipEmptyTemplates"}
+        if unknown:
+            raise UnsupportedFeature(f"documentSelector keys not supported: {sorted(unknown)}")
         chosen = []
         for doc in docs:
             try:
-                if get_path(doc, selector["path"]) == selector["value"]:
-                    chosen.append(doc)
+                found = get_path(doc, selector["path"])
             except PathNotFound:
-                pass
+                continue
+            if "value" not in selector or found == selector["value"]:
+                chosen.append(doc)
         if not chosen and not selector.get("skipEmptyTemplates"):
             raise AssertionFailed(f"documentSelector {selector} matched no document")
+        if len(chosen) > 1 and not selector.get("matchMany"):
+            raise AssertionFailed(f"documentSelector {selector} matched {len(chosen)} documents (set matchMany)")
         docs = chosen
     if index is not None and index != -1:
         if not 0 <= index < len(docs):
@@ -404,6 +412,9 @@ def run_assert(entry: dict, rendered: Rendered, templates: list[str], test: dict
 
     if kind == "hasDocuments":
         _require(params, "count")
+        if params.get("filterAware"):
+            docs = _select_docs(docs, entry.get("documentSelector", test.get("documentSelector")),
+                                entry.get("documentIndex", test.get("documentIndex")))
         ok = len(docs) == params["count"]
         if ok == negate:
             raise AssertionFailed(f"hasDocuments: expected {params['count']}, got {len(docs)}")

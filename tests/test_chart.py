@@ -130,6 +130,24 @@ def test_chart_schema_is_self_contained():
             node = node[part]
 
 
+def test_chart_schema_agrees_with_helm_in_python():
+    """`vllmgen lint` validates values with chart_values_schema() in Python: it must accept what Helm accepts
+    and name the same misspelled field."""
+    from jsonschema import Draft202012Validator
+
+    from vllmgen import schemas
+
+    schema = schemas.chart_values_schema()
+    Draft202012Validator.check_schema(schema)
+    validator = Draft202012Validator(schema)
+    for name, values in CASES:
+        assert [e.message for e in validator.iter_errors(values)] == [], name
+    bad = copy.deepcopy(CASES[0][1])
+    bad[_first_role(bad)]["probes"]["readiness"]["periodSecond"] = 5
+    (err,) = validator.iter_errors(bad)
+    assert "periodSecond" in err.message and list(err.absolute_path) == [_first_role(bad), "probes", "readiness"]
+
+
 def _undocumented(schema: dict, where: str = "") -> list[str]:
     missing = []
     for key, sub in (schema.get("properties") or {}).items():

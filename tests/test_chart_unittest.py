@@ -50,6 +50,8 @@ def test_unsupported_suite_keys_fail_loudly():
         {"equal": {"path": "spec.replicas", "value": 3}, "not": True},
         {"lengthEqual": {"path": "spec.template.spec.containers", "count": 2}},
         {"isSubset": {"path": "spec.template.spec.securityContext", "content": {"runAsNonRoot": False}}},
+        {"isKind": {"of": "Deployment"}, "documentSelector": {"path": "metadata.name", "value": "nothing"}},
+        {"isKind": {"of": "Deployment"}, "documentIndex": 1},
     ],
     ids=lambda e: next(iter(e)),
 )
@@ -74,3 +76,4 @@ def test_set_and_values_merge_like_helm():
     assert values == {"a": {"b": 1, "c": [3]}}
     hu.set_path(values, 'a.x["k.y"][1].z', 5)
     assert values["a"]["x"]["k.y"] == [None, {"z": 5}]
+

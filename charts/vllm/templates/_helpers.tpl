@@ -6,7 +6,9 @@ Calling convention: per-role helpers take one dict,
 where `root` is the chart's top scope, `role` one of standalone|prefill|decode and `cfg` that role's values.
 
 Declared helpers:
+  vllm.maxNameLength                            Kubernetes' name length limit (63)
   vllm.name, vllm.fullname, vllm.chart          names (standard pair)
+  vllm.suffixedName                             FULLNAME-SUFFIX within the length limit
   vllm.roles                                    JSON list of the roles present in values
   vllm.roleName                                 object name of a role: FULLNAME-ROLE
   vllm.labels, vllm.selectorLabels              labels of a role's objects / its pod selector
@@ -18,28 +20,41 @@ Declared helpers:
   vllm.podTemplate                              the pod template shared by Deployment and LeaderWorkerSet
 */}}
 
+{{/*
+The longest object name or label value Kubernetes accepts (RFC 1123 DNS label): a property of Kubernetes, not a
+tunable, and the only length limit used below.
+*/}}
+{{- define "vllm.maxNameLength" -}}63{{- end }}
+
 {{/* Chart name, or nameOverride. */}}
 {{- define "vllm.name" -}}
-{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- default .Chart.Name .Values.nameOverride | trunc (include "vllm.maxNameLength" . | int) | trimSuffix "-" }}
 {{- end }}
 
 {{/* RELEASE-CHART (or just RELEASE when it already contains the chart name), or fullnameOverride. */}}
 {{- define "vllm.fullname" -}}
+{{- $max := include "vllm.maxNameLength" . | int }}
 {{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- .Values.fullnameOverride | trunc $max | trimSuffix "-" }}
 {{- else }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
 {{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- .Release.Name | trunc $max | trimSuffix "-" }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- printf "%s-%s" .Release.Name $name | trunc $max | trimSuffix "-" }}
 {{- end }}
 {{- end }}
 {{- end }}
 
+{{/* FULLNAME-SUFFIX, the fullname cut so the suffix always survives. Call with (dict "root" $ "suffix" S). */}}
+{{- define "vllm.suffixedName" -}}
+{{- $room := sub (include "vllm.maxNameLength" .root | int) (add1 (len .suffix)) | int }}
+{{- printf "%s-%s" (include "vllm.fullname" .root | trunc $room | trimSuffix "-") .suffix }}
+{{- end }}
+
 {{/* chart label value: NAME-VERSION. */}}
 {{- define "vllm.chart" -}}
-{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc (include "vllm.maxNameLength" . | int) | trimSuffix "-" }}
 {{- end }}
 
 {{/* The roles present in values, in a fixed order, as a JSON list (use: fromJsonArray). */}}
@@ -53,9 +68,9 @@ Declared helpers:
 {{- toJson $present }}
 {{- end }}
 
-{{/* Object name of a role. Role names are short, so the fullname is cut to leave room for them. */}}
+{{/* Object name of a role: FULLNAME-ROLE. */}}
 {{- define "vllm.roleName" -}}
-{{- printf "%s-%s" (include "vllm.fullname" .root | trunc 52 | trimSuffix "-") .role }}
+{{- include "vllm.suffixedName" (dict "root" .root "suffix" .role) }}
 {{- end }}
 
 {{/* Pod selector of a role. */}}
@@ -112,12 +127,12 @@ a number -> itself. Call with (dict "root" $ "role" ROLE "cfg" CFG "port" PORT).
 
 {{/* The ConfigMap holding the model spec. */}}
 {{- define "vllm.specConfigMapName" -}}
-{{- printf "%s-spec" (include "vllm.fullname" . | trunc 58 | trimSuffix "-") }}
+{{- include "vllm.suffixedName" (dict "root" . "suffix" "spec") }}
 {{- end }}
 
 {{/* The model-cache claim created by modelCache.create. */}}
 {{- define "vllm.modelCacheClaimName" -}}
-{{- default (printf "%s-model-cache" (include "vllm.fullname" . | trunc 51 | trimSuffix "-")) .Values.modelCache.claimName }}
+{{- default (include "vllm.suffixedName" (dict "root" . "suffix" "model-cache")) .Values.modelCache.claimName }}
 {{- end }}
 
 {{/* ServiceAccount of the pods ("" = the namespace default). */}}
