@@ -25,7 +25,7 @@ from typing import Callable
 
 import pytest
 
-from support import triton_server as ts
+from tests.support import triton_server as ts
 
 pytestmark = pytest.mark.triton
 
