@@ -301,3 +301,12 @@ def test_polled_change_snaps_to_a_long_poll_release():
     assert [a.at for a in timeline.answers_from(readyz)] == [0.0, 4.1]
     # /startupz released a held request at 4.05: the server's state changed then, inside the polling window
     assert [a.at for a in timeline.answers_from(readyz, exact=[1.0, 4.05])] == [0.0, 4.05]
+
+
+def test_one_slow_answer_is_not_a_long_poll():
+    O = timeline.Observation
+    # /livez answered 200 in 1 s once on a loaded node: that is a slow answer, not a held request
+    livez = [O(0.0, 0.001, "refused"), O(0.1, 0.11, "status", 200), O(0.2, 1.2, "status", 200),
+             O(1.3, 1.31, "status", 200)]
+    assert [(a.at, a.kind, a.status) for a in timeline.answers_from(livez)] == [
+        (0.0, "refused", None), (0.1, "status", 200)]

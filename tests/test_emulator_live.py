@@ -175,3 +175,19 @@ def test_unreachable_url_is_a_clear_error(tmp_path, fake_pod):
     assert res.exit_code == 2
     assert res.output.startswith(f"error: --url: (document): nothing answered at http://127.0.0.1:{fake.vllm_port}")
     assert not rec.exists()  # no partial output file
+
+
+def test_until_ready_stops_at_ready_and_fails_when_never_ready(tmp_path, fake_pod):
+    fake = fake_pod(ready_after=1.5)
+    cfg = values(tmp_path, fake, PLAIN)
+    started = time.monotonic()
+    res = CliRunner().invoke(app, ["probe-check", str(cfg), "--url", "http://127.0.0.1", "--duration", "30",
+                                   "--until-ready", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["runs"][0]["verdict"]["ready_at_end"] is True
+    assert time.monotonic() - started < 10  # stopped at Ready, not after 30 s
+    late = fake_pod(ready_after=60)  # /readyz answers 503 throughout
+    readiness_only = "    readiness: {httpGet: {path: /readyz, port: health}, periodSeconds: 1}\n"
+    res = CliRunner().invoke(app, ["probe-check", str(values(tmp_path, late, readiness_only)), "--url",
+                                   "http://127.0.0.1", "--duration", "2.5", "--until-ready"])
+    assert res.exit_code == 1 and "never Ready within 2.5 s" in res.output

@@ -241,15 +241,23 @@ def probe_check(
                                           "between recording requests per endpoint (0: record only probes)"),
     details: Optional[bool] = typer.Option(None, "--details/--no-details",
                                            help="print each probe (default: with one configuration only)"),
+    until_ready: bool = typer.Option(False, "--until-ready", help="live mode: stop as soon as the pod is Ready "
+                                     "(a CI wait without sleep); exit 1 if it is not Ready within --duration"),
     fmt: str = typer.Option("text", "--format", help="text or json"),
 ) -> None:
-    """Emulate kubelet's probes: when would this pod turn Ready, and would it be restarted?"""
+    """Emulate kubelet's probes: when would this pod turn Ready, and would it be restarted?
+
+    Exit codes: 0 done (the verdict is in the output), 1 with --until-ready when the pod never turned Ready,
+    2 bad input (configuration, timeline, URL)."""
     try:
         from vllmgen.emulator import command
 
-        typer.echo(command.probe_check(config=config, role=role, container=container, url=url,
-                                       replay_file=replay_file, record=record, duration=duration,
-                                       compare=compare, lead=lead, port_map=port_map,
-                                       record_interval=record_interval, details=details, fmt=fmt), nl=False)
+        text, code = command.probe_check(config=config, role=role, container=container, url=url,
+                                         replay_file=replay_file, record=record, duration=duration,
+                                         compare=compare, lead=lead, port_map=port_map,
+                                         record_interval=record_interval, details=details, fmt=fmt,
+                                         until_ready=until_ready)
     except (InputError, InputErrors) as exc:
         fail_input(exc)
+    typer.echo(text, nl=False)
+    raise typer.Exit(code)

@@ -30,13 +30,16 @@ def _port_map(entries: list[str]) -> dict[int, int]:
 def probe_check(*, config: str, role: str | None, container: str | None, url: str | None,
                 replay_file: Path | None, record: Path | None, duration: float | None, compare: list[Path],
                 lead: float, port_map: list[str], record_interval: float, details: bool | None,
-                fmt: str) -> str:
+                fmt: str, until_ready: bool = False) -> tuple[str, int]:
+    """The report text and the exit code (1 only with `until_ready` when the pod never turned Ready)."""
     if fmt not in ("text", "json"):
         raise InputError("--format", "", f"must be text or json, not {fmt!r}")
     if (url is None) == (replay_file is None):
         raise InputError("probe-check", "", "give exactly one of --url URL (live) or --replay TIMELINE")
     if record is not None and url is None:
         raise InputError("--record", "", "recording needs live mode (--url)")
+    if until_ready and url is None:
+        raise InputError("--until-ready", "", "applies to live mode (--url)")
     pods = [model.load(config, role, container)] + [model.load(str(c), role, container) for c in compare]
     if replay_file is not None:
         tl = timeline.load(replay_file)
@@ -45,7 +48,8 @@ def probe_check(*, config: str, role: str | None, container: str | None, url: st
         target = drivers.parse_target(url, pods, _port_map(port_map))
         result = drivers.live(pods, target, duration or DEFAULT_LIVE_DURATION_S, lead=lead,
                               record_interval=record_interval or None,
-                              record=record is not None or len(pods) > 1)
+                              record=record is not None or len(pods) > 1,
+                              stop_after_ready=0.0 if until_ready else None)
         _check_reachable(result, url)
         runs = [result.run]
         if len(pods) > 1:
@@ -57,9 +61,10 @@ def probe_check(*, config: str, role: str | None, container: str | None, url: st
                                      ) from None
         if record is not None:
             yamlio.write_atomic(record, timeline.dumps(result.timeline, record))
+    code = 1 if until_ready and runs[0].kubelet.first("ready") is None else 0
     if fmt == "json":
-        return report.to_json(runs)
-    return report.to_text(runs, details=len(runs) == 1 if details is None else details)
+        return report.to_json(runs), code
+    return report.to_text(runs, details=len(runs) == 1 if details is None else details), code
 
 
 def _check_reachable(result: drivers.LiveResult, url: str) -> None:

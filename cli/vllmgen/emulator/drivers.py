@@ -168,16 +168,20 @@ class LiveResult:
 
 def live(pods: list[PodProbes], target: Target, duration: float, *, lead: float = 0.0,
          record_interval: float | None = RECORD_INTERVAL_S, record: bool = False,
-         truth: tuple[int, str] | None = None, model: KubeletModel = KubeletModel()) -> LiveResult:
+         truth: tuple[int, str] | None = None, truth_interval: float | None = None,
+         stop_after_ready: float | None = None, model: KubeletModel = KubeletModel()) -> LiveResult:
     """Probe a real server with the first configuration's probes on kubelet's schedule for `duration` s
     (t = 0 is now: the container is taken to start now). With `record`, every endpoint any configuration
     probes is also polled every `record_interval` s (None: only the probes' own requests are recorded) and
     the answers are returned as a Timeline. `truth` (port, path): an endpoint whose first success marks the
-    model as truly ready (e.g. vLLM's /health)."""
-    return asyncio.run(_live(pods, target, duration, lead, record_interval, record, truth, model))
+    model as truly ready (e.g. vLLM's /health), polled every `truth_interval` s (default: record_interval).
+    `stop_after_ready`: end the run that many seconds after the pod turned Ready."""
+    return asyncio.run(_live(pods, target, duration, lead, record_interval, record, truth,
+                             truth_interval or record_interval, stop_after_ready, model))
 
 
-async def _live(pods, target, duration, lead, record_interval, record, truth, model) -> LiveResult:
+async def _live(pods, target, duration, lead, record_interval, record, truth, truth_interval, stop_after_ready,
+                model) -> LiveResult:
     import httpx
 
     pod = pods[0]
@@ -215,14 +219,14 @@ async def _live(pods, target, duration, lead, record_interval, record, truth, mo
             ok, detail = False, "refused"
         k.complete(s.id, ok, end, detail)
 
-    async def poll(port: int, path: str, scheme: str, timeout: float) -> None:
+    async def poll(port: int, path: str, scheme: str, timeout: float, interval: float) -> None:
         series = observations.setdefault((port, path.split("?")[0]), [])
         while not stop.is_set():
             start = now()
             kind, status = await _request(client, target, port, path, scheme, {"User-Agent": KUBE_PROBE_AGENT},
                                           timeout)
             series.append(Observation(start, now(), kind, status))
-            wait = start + record_interval - now()
+            wait = start + interval - now()
             try:
                 await asyncio.wait_for(stop.wait(), max(wait, 0.0))
             except asyncio.TimeoutError:
@@ -235,9 +239,11 @@ async def _live(pods, target, duration, lead, record_interval, record, truth, mo
         endpoints[key] = (p.scheme, max(old[1], float(p.timeout)))
     if truth is not None and truth not in endpoints:
         endpoints[truth] = ("HTTP", 5.0)
+    if truth is not None:
+        pollers.append(asyncio.create_task(poll(*truth, *endpoints.pop(truth), truth_interval or 0.1)))
     if record and record_interval:
         for (port, path), (scheme, timeout) in endpoints.items():
-            pollers.append(asyncio.create_task(poll(port, path, scheme, timeout)))
+            pollers.append(asyncio.create_task(poll(port, path, scheme, timeout, record_interval)))
 
     pending: set = set()
     notes = []
@@ -246,12 +252,17 @@ async def _live(pods, target, duration, lead, record_interval, record, truth, mo
             t = now()
             if t >= duration or k.terminated:
                 break
+            ready_at = k.first("ready")
+            if stop_after_ready is not None and ready_at is not None and t >= ready_at + stop_after_ready:
+                break
             if any(e.what == "kill" for e in k.events):
                 notes.append("live mode cannot restart the target: stopped at the first kill")
                 break
             for s in k.run_until(t):
                 pending.add(asyncio.create_task(probe(s)))
             wake = min(k.next_time(), duration) - now()
+            if stop_after_ready is not None and k.first("ready") is not None:
+                wake = min(wake, k.first("ready") + stop_after_ready - now())
             if pending:
                 _, pending = await asyncio.wait(pending, timeout=max(wake, 0.0),
                                                 return_when=asyncio.FIRST_COMPLETED)

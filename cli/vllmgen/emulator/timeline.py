@@ -281,8 +281,8 @@ def _median(values: list[float]) -> float:
 def answers_from(observations: Iterable[Observation], exact: Iterable[float] = ()) -> tuple[Answer, ...]:
     """Merge a time-ordered series of requests to one endpoint into answers.
 
-    A request answered after HELD_MIN_S or more was held (a long-poll): the endpoint holds requests from its
-    start, and the answer it finally gave starts when it came. Other requests sample the endpoint at their
+    On a long-poll endpoint (`is_long_poll`) a request answered after HELD_MIN_S or more was held: the endpoint
+    holds requests from its start, and the answer it finally gave starts when it came. Other requests sample the endpoint at their
     start; a run of equal answers merges into one, with the median latency. A change seen between two samples
     happened somewhere between them: at an `exact` change time in that window (a long-poll released then, so
     the server's state changed then), else at the later sample."""
@@ -290,6 +290,7 @@ def answers_from(observations: Iterable[Observation], exact: Iterable[float] = (
     obs = sorted(observations, key=lambda o: o.start)
     answers: list[Answer] = []
     lat: list[float] = []
+    long_poll = is_long_poll(obs)
     expired = [o for o in obs if o.kind == "status" and o.latency >= HELD_MIN_S and not _ok(o.status)]
     hold = max((o.latency for o in expired), default=None)
     then = expired[0].status if expired else DEFAULT_HOLD_STATUS
@@ -302,7 +303,7 @@ def answers_from(observations: Iterable[Observation], exact: Iterable[float] = (
     prev: Observation | None = None
     for o in obs:
         before, prev = prev, o
-        held = o.kind == "status" and o.latency >= HELD_MIN_S
+        held = long_poll and o.kind == "status" and o.latency >= HELD_MIN_S
         if held:
             close_latency()
             h = hold if hold is not None else max(x.latency for x in obs if x.kind == "status")
@@ -332,6 +333,19 @@ def answers_from(observations: Iterable[Observation], exact: Iterable[float] = (
     return tuple(answers)
 
 
+def is_long_poll(obs: list[Observation]) -> bool:
+    """An endpoint that holds requests (as /startupz) rather than one that was merely slow once: most of the
+    HTTP answers before its first fast success were held."""
+    before = []
+    for o in obs:
+        if o.kind == "status" and _ok(o.status) and o.latency < HELD_MIN_S:
+            break
+        if o.kind == "status":
+            before.append(o)
+    slow = sum(1 for o in before if o.latency >= HELD_MIN_S)
+    return slow > 0 and 2 * slow >= len(before)
+
+
 def _ok(status: int | None) -> bool:
     return status is not None and 200 <= status < 400
 
@@ -339,7 +353,7 @@ def _ok(status: int | None) -> bool:
 def from_observations(by_endpoint: dict[tuple[int | None, str], list[Observation]], duration: float,
                       ready_at: float | None = None, sigterm_exit: float | None = None,
                       recorded: dict | None = None) -> Timeline:
-    exact = [o.end for obs in by_endpoint.values() for o in obs
+    exact = [o.end for obs in by_endpoint.values() if is_long_poll(obs) for o in obs
              if o.kind == "status" and o.latency >= HELD_MIN_S and _ok(o.status)]
     eps = tuple(Endpoint(path, port, answers_from(obs, exact)) for (port, path), obs in by_endpoint.items() if obs)
     return Timeline(eps, duration, ready_at, sigterm_exit, "<recorded>",
