@@ -146,7 +146,7 @@ def test_unknown_format_exits_2():
 
 
 def test_list_rules_names_every_rule():
-    out = run("--list-rules", GOOD).stdout
+    out = run("--list-rules").stdout
     for rid in [f"VG{n:03d}" for n in range(13)]:
         assert rid in out
 
@@ -190,3 +190,8 @@ def test_pre_commit_hook_definition_runs_lint():
     p = subprocess.run([sys.executable, "-m", "vllmgen", *args, str(GOOD), str(LAG)], capture_output=True,
                        text=True, env=env, timeout=60)
     assert p.returncode == 1 and ": VG008 warning:" in p.stdout
+
+
+def test_no_path_exits_2():
+    r = run()
+    assert r.exit_code == 2 and "no PATH given" in r.stderr

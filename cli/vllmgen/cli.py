@@ -140,7 +140,7 @@ def schema_cmd(
 
 @app.command("lint")
 def lint_command(
-    paths: List[str] = typer.Argument(..., metavar="PATH...",
+    paths: Optional[List[str]] = typer.Argument(None, metavar="PATH...",
                                       help="Values files, Kubernetes manifests or directories ('-' = stdin)."),
     output_format: str = typer.Option("text", "--format", "-o",
                                       help="text (file:line: RULE severity: message), json, or github (annotations)."),
@@ -164,6 +164,8 @@ def lint_command(
         for r in R.values():
             typer.echo(f"{r.id} {r.name} [{r.severity}]: {r.reason}. Fix: {r.fix}")
         raise typer.Exit(0)
+    if not paths:
+        fail_input(InputError("<command line>", "", "no PATH given: name values files, manifests or directories"))
     if output_format not in reporters.REPORTERS:
         fail_input(InputError("--format", "", f"unknown format {output_format!r}; use text, json or github"))
     if fail_on not in SEVERITIES:

@@ -38,12 +38,20 @@ VALUES_KEYS = frozenset({
     "supervisor", "apiKey", "spec", "decode", "prefill", "standalone",
 })
 ROLES = ("standalone", "prefill", "decode")
+#: What a model spec says it is (schemas/model-spec.schema.json).
+SPEC_API_VERSION = "vllmgen/v1"
+
+
+def _has_role_blocks(data: dict) -> bool:
+    """Values carry role blocks (`decode: {...}`); a spec names roles only under `roles:`."""
+    return any(isinstance(data.get(r), dict) for r in ROLES)
 
 # Document kinds (LoadedDoc.kind)
 KUBERNETES = "kubernetes"        # a workload object: Deployment, StatefulSet, Pod, LeaderWorkerSet, ...
 VALUES = "values"                # vllmgen values (what `vllmgen values` emits, what charts/vllm reads)
 MODELSERVICE = "modelservice"    # llm-d-modelservice values: role blocks holding `containers` lists
 POD_SPEC = "pod-spec"            # a bare pod-spec fragment: a top-level `containers` list (as in guides)
+SPEC = "spec"                    # a vllmgen model spec (`model.source`, `apiVersion: vllmgen/v1`)
 OTHER = "other"                  # anything else (Service, ConfigMap, CI files, ...): not linted
 
 
@@ -74,6 +82,9 @@ def classify(data) -> str:
         return KUBERNETES if kind in POD_SPEC_PATHS else OTHER
     if isinstance(data.get("containers"), list):
         return POD_SPEC
+    if data.get("apiVersion") == SPEC_API_VERSION or (
+            isinstance(data.get("model"), dict) and "source" in data["model"] and not _has_role_blocks(data)):
+        return SPEC
     if any(isinstance(data.get(r), dict) and isinstance(data[r].get("containers"), list) for r in ROLES):
         return MODELSERVICE
     if VALUES_KEYS.intersection(data):

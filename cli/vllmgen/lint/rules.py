@@ -34,9 +34,10 @@ HF_TOKEN_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_HUB_TOKEN", 
 HF_TOKEN_RE = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
 
 R = {r.id: r for r in (
-    Rule("VG000", "values-schema", "error",
-         "the file does not match the chart's values schema, so `helm install` refuses it",
-         "fix the named field (`vllmgen values` writes a file that matches)"),
+    Rule("VG000", "schema", "error",
+         "a values file must match the chart's values schema (or `helm install` refuses it), a model spec the "
+         "spec schema and its cross-field rules (or `vllmgen values` refuses it)",
+         "correct the named field (`vllmgen values` writes values that match)"),
     Rule("VG001", "probe-port", "error",
          "a probe must reach vLLM itself or the supervisor's `health` port; on decode pods 8000 is the routing "
          "sidecar, which answers /health itself",

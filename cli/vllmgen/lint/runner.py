@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from vllmgen.errors import InputError, pointer
+from vllmgen.errors import InputError, InputErrors, pointer
 from vllmgen.lint import loader, rules, suppress
 from vllmgen.lint.findings import Finding, Result, Unusable
 from vllmgen.lint.schema_check import SchemaChecker
@@ -65,6 +65,9 @@ class Linter:
                     for err in checker.errors(ld.doc):
                         where = pointer(err.path) or "(document)"
                         add(ld, rules.Hit("VG000", err.path, f"{where}: {err.message}", line_path=err.line_path))
+            if ld.kind == loader.SPEC and not suppress.is_disabled("VG000", off):
+                for hit in spec_errors(ld):
+                    add(ld, hit)
             for hit in rules.check_hf_token(ld.data):
                 add(ld, hit)
             if ld.kind == loader.OTHER:
@@ -73,6 +76,39 @@ class Linter:
                 for check in rules.VIEW_CHECKS:
                     for hit in check(view):
                         add(ld, hit)
+
+
+def _path_of(pointer_text: str, data) -> tuple:
+    """JSON pointer -> path of keys and list indices inside `data` (for the line number)."""
+    path: list = []
+    node = data
+    for raw in pointer_text.split("/")[1:] if pointer_text else []:
+        key = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, list) and key.isdigit():
+            key = int(key)
+        path.append(key)
+        node = node[key] if isinstance(node, (dict, list)) and key in (node if isinstance(node, dict)
+                                                                          else range(len(node))) else None
+    return tuple(path)
+
+
+def spec_errors(ld: loader.LoadedDoc) -> list[rules.Hit]:
+    """A model spec checked as `vllmgen values` would: schema, then the cross-field rules."""
+    from vllmgen.spec import effective
+
+    try:
+        effective(ld.data)
+    except InputErrors as exc:
+        errors = exc.errors
+    except InputError as exc:
+        errors = [exc]
+    else:
+        return []
+    hits = []
+    for e in errors:
+        path = _path_of(e.pointer, ld.data)
+        hits.append(rules.Hit("VG000", path, f"model spec: {e.pointer or '(document)'}: {e.message}"))
+    return hits
 
 
 def lint(paths: Iterable[str], disabled: Iterable[str] = (), schema: Optional[dict] = None) -> Result:

@@ -1,0 +1,47 @@
+"""Every guide's YAML blocks are produced by vllmgen (and still are) or lint and render as the guide says, and
+every vllmgen command shown runs (tests/guidecheck.py has the rules)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.guidecheck import GUIDES, blocks, check_guide
+
+GUIDE_FILES = sorted(GUIDES.glob("*.md"))
+EXPECTED = {"readiness-probes.md", "simulated-accelerators.md", "single-node.md", "wide-ep-lws.md",
+            "ci-linting.md"}
+
+
+def test_the_five_guides_exist():
+    assert EXPECTED <= {p.name for p in GUIDE_FILES}
+
+
+@pytest.mark.parametrize("guide", GUIDE_FILES, ids=lambda p: p.name)
+def test_guide(guide):
+    assert check_guide(guide) == []
+
+
+@pytest.mark.parametrize("guide", GUIDE_FILES, ids=lambda p: p.name)
+def test_guide_yaml_blocks_are_all_checked(guide):
+    """No YAML block escapes: each is generated, or linted (and rendered / validated) by check_guide."""
+    for block in blocks(guide.read_text()):
+        assert block.lang in ("yaml", "bash", "text", "json", "console", ""), (guide.name, block.line, block.lang)
+
+
+def test_a_drifted_generated_block_is_caught(tmp_path):
+    guide = tmp_path / "g.md"
+    guide.write_text("<!-- vllmgen: values --layout simulated --role decode -->\n```yaml\nlayout: simulated\n```\n")
+    (problem,) = check_guide(guide)
+    assert "differs from `vllmgen values --layout simulated --role decode`" in problem
+
+
+def test_a_failing_command_and_an_unannounced_finding_are_caught(tmp_path):
+    guide = tmp_path / "g.md"
+    guide.write_text("```bash\nvllmgen validate missing.yaml\n```\n\n"
+                     "```yaml\napiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+                     "    - name: vllm\n      image: vllm/vllm-openai:v0.33.0\n"
+                     "      startupProbe: {httpGet: {path: /v1/models, port: 8000}, periodSeconds: 30,"
+                     " failureThreshold: 100}\n```\n")
+    problems = check_guide(guide)
+    assert any("`vllmgen validate missing.yaml` exited 2" in p for p in problems)
+    assert any("vllmgen lint finds ['VG008'], the guide announces nothing" in p for p in problems)
