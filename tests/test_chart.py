@@ -30,6 +30,7 @@ SERVERS = ("vllm", "triton")
 #: Specs that vary what the chart must render differently (source kind, secrets, RDMA, parallel sizes).
 VARIED_SPECS = {
     "pvc-source": "model: {source: pvc://model-cache/Qwen3-0.6B, weightsGiB: 1.2}\nroles: {prefill: {replicas: 1}, decode: {replicas: 2}}\n",
+    "pvc-plain-wide-ep": "layout: wide-ep\nmodel: {source: pvc://models/org/Qwen3-0.6B, weightsGiB: 1.2}\nprobes: {mode: plain}\n",
     "api-key": "model: {source: hf://Qwen/Qwen3-0.6B, weightsGiB: 1.2}\nengine: {apiKeySecretName: vllm-api-key}\n",
     "hf-token": "model: {source: hf://Qwen/Qwen3-0.6B, weightsGiB: 1.2, authSecretName: hf-token}\n",
     "rdma": "layout: wide-ep\nmodel: {source: hf://Qwen/Qwen3-0.6B, weightsGiB: 1.2}\nwideEP: {rdmaResource: rdma/ib}\n",
@@ -351,19 +352,30 @@ def test_model_volume_and_spec_mount(name, values, rendered):
         mounts = {m["name"]: m for m in server.get("volumeMounts", [])}
         if art["uri"].startswith("pvc://"):
             assert volumes["model-storage"]["persistentVolumeClaim"] == {"claimName": art["pvc"]["claimName"], "readOnly": True}
-            assert mounts["model-storage"]["readOnly"] is True
+            assert mounts["model-storage"] == {"name": "model-storage", "mountPath": art["mountPath"], "readOnly": True}
+            # what vLLM is told to load is where the claim puts the model
+            in_pod = posixpath.join(art["mountPath"], art["pvc"]["subPath"]).rstrip("/")
+            if values["probeMode"] == "supervised":
+                from vllmgen.engine import model_arg
+                from vllmgen.spec import effective
+
+                assert model_arg(effective(values["spec"])) == in_pod
+            elif values["layout"] != "simulated":
+                assert in_pod in server["args"] or any(f" {in_pod} " in a for a in server["args"]), server["args"]
         elif art["uri"].startswith("hf://"):
             assert volumes["model-storage"]["emptyDir"] == ({"sizeLimit": art["size"]} if art["size"] else {})
         if "model-storage" in mounts:
             assert mounts["model-storage"]["mountPath"] == art["mountPath"]
-        if values["probeMode"] == "supervised":
-            path = values["supervisor"]["specPath"]
-            assert mounts["spec"]["mountPath"] == posixpath.dirname(path)
-            assert volumes["spec"]["configMap"]["items"] == [{"key": "spec.yaml", "path": posixpath.basename(path)}]
-            (cm,) = configmaps
-            assert yaml.safe_load(cm["data"]["spec.yaml"]) == values["spec"], "the pod must run exactly the spec"
-        else:
-            assert "spec" not in volumes and configmaps == []
+        # the spec the values came from is in every pod, where the supervisor (or anything else) reads it
+        path = values["supervisor"]["specPath"]
+        assert mounts["spec"]["mountPath"] == posixpath.dirname(path)
+        assert volumes["spec"]["configMap"]["items"] == [{"key": "spec.yaml", "path": posixpath.basename(path)}]
+        (cm,) = configmaps
+        assert yaml.safe_load(cm["data"]["spec.yaml"]) == values["spec"], "the pod must run exactly the spec"
+        # every file the command line names is mounted
+        for arg in server.get("command", []) + server.get("args", []):
+            for mount_path in re.findall(r"(/etc/\S+|/model-cache\S*)", arg):
+                assert any(mount_path.startswith(m["mountPath"]) for m in mounts.values()), (arg, mounts)
 
 
 @pytest.mark.parametrize("name,values", CASES, ids=CASE_IDS)

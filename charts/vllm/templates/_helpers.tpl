@@ -144,9 +144,12 @@ a number -> itself. Call with (dict "root" $ "role" ROLE "cfg" CFG "port" PORT).
 {{- end }}
 {{- end }}
 
-{{/* "true" when the pods read the spec from the ConfigMap (supervised mode with a spec), else "". */}}
+{{/*
+"true" when the values carry the spec, else "". The supervisor reads it (supervised mode); in plain mode it is
+mounted all the same, so every pod shows the spec it was generated from, and whatever the command reads finds it.
+*/}}
 {{- define "vllm.mountSpec" -}}
-{{- if and (eq .Values.probeMode "supervised") .Values.spec }}true{{ end }}
+{{- if .Values.spec }}true{{ end }}
 {{- end }}
 
 {{/*
@@ -368,10 +371,8 @@ spec:
         - name: model-storage
           mountPath: {{ $art.mountPath }}
           {{- if $pvc }}
+          # the claim's root: the model is at mountPath/pvc.subPath, the path vllmgen passes to vLLM
           readOnly: true
-          {{- with $art.pvc.subPath }}
-          subPath: {{ . }}
-          {{- end }}
           {{- end }}
         {{- end }}
         {{- if $cfg.dshm }}
