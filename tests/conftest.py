@@ -27,8 +27,9 @@ def tiny_model(tmp_path_factory) -> Path:
     """A tiny random Llama + tokenizer built locally once per session (about 15 s, no hub)."""
     out = tmp_path_factory.mktemp("tiny-model")
     # Built in a child process: torch and transformers stay out of the test process.
-    subprocess.run([sys.executable, "-m", "tests.support.tiny_model", str(out)], cwd=REPO, check=True,
-                   stdout=subprocess.DEVNULL, timeout=300)
+    built = subprocess.run([sys.executable, "-m", "tests.support.tiny_model", str(out)], cwd=REPO,
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-3000:]
     return out
 
 

@@ -177,3 +177,60 @@ def test_held_startupz_does_not_delay_other_probes(server):
     assert time.monotonic() - t0 < 0.5
     make_ready(store)
     holder.join()
+
+
+# --- the monitor's reading of vLLM's answers (vLLM's answers replayed through httpx's transport) --------------
+class FakeProcess:
+    def __init__(self):
+        self.code = None
+
+    def poll(self):
+        return self.code
+
+
+def replay(answers):
+    """A transport answering from a list of {path: status | "refused"} rounds."""
+    current = {}
+
+    def handler(request):
+        what = current.get(request.url.path, 404)
+        if what == "refused":
+            raise httpx.ConnectError("connection refused", request=request)
+        if request.url.path == "/v1/models":
+            return httpx.Response(what, json={"data": [{"id": "tiny"}]})
+        if request.url.path == "/metrics":
+            return httpx.Response(what, text='vllm:engine_sleep_state{sleep_state="awake"} 1.0\n')
+        return httpx.Response(what)
+
+    return current, httpx.Client(transport=httpx.MockTransport(handler), base_url="http://vllm")
+
+
+def test_monitor_follows_loading_ready_engine_death_and_listener_close():
+    from vllmgen.supervisor.monitor import Monitor
+
+    store = Store()
+    store.update(phase=Phase.LOADING, process_alive=True)
+    proc = FakeProcess()
+    mon = Monitor(store, proc, "http://vllm", "tiny")
+    current, client = replay([])
+    refused = {"/health": "refused", "/v1/models": "refused", "/metrics": "refused"}
+
+    current.update(refused)
+    s = mon.poll_once(client)
+    assert s.phase is Phase.LOADING and not s.listening and state.liveness(s, time.monotonic())[0]
+
+    current.update({"/health": 200, "/v1/models": 200, "/metrics": 200})
+    s = mon.poll_once(client)
+    assert s.phase is Phase.READY and s.ever_ready and state.readiness(s, time.monotonic())[0]
+
+    current.update({"/health": 503})
+    s = mon.poll_once(client)
+    assert not state.readiness(s, time.monotonic())[0]
+    current.update(refused)  # vLLM closes its listener on the way down: still dead, not "back to unknown"
+    s = mon.poll_once(client)
+    assert s.health == 503
+    assert not state.liveness(s, time.monotonic() + state.DEAD_CONFIRM_S)[0]
+
+    proc.code = 0  # and exits 0
+    s = mon.poll_once(client)
+    assert not s.process_alive and not state.liveness(s, time.monotonic())[0]

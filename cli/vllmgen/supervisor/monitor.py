@@ -97,7 +97,9 @@ class Monitor:
             health = client.get("/health").status_code
             changes["listening"] = True
         except httpx.TransportError:
-            changes.update(listening=False, health=None, last_poll=time.monotonic())
+            # After a 503 the listener closes as vLLM goes down: keep the bad code (the engine stays dead).
+            sticky = prev.health if prev.health not in (None, 200) else None
+            changes.update(listening=False, health=sticky, last_poll=time.monotonic())
             if prev.ever_ready and prev.health_bad_since is None:
                 changes["health_bad_since"] = now
             return self.store.update(**changes)

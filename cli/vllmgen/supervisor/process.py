@@ -36,6 +36,9 @@ GROUP_GONE_TIMEOUT_S = 5.0
 #: when it is not PID 1.
 PR_SET_CHILD_SUBREAPER = 36
 
+#: Access-log lines of the supervisor's own polling (loopback GETs that succeeded): several a second would
+#: drown the pod log, so they are not passed through. Failed answers and every other request still are.
+OWN_POLL_LINE = re.compile(r'127\.0\.0\.1:\d+ - "GET (/health|/v1/models|/metrics|/is_sleeping) HTTP/1\.1" 200')
 _ERROR_LINE = re.compile(r"(Error|Exception|error:|No such file|not found|Traceback|failed)", re.I)
 
 
@@ -134,6 +137,8 @@ class VllmProcess:
         out = self.popen.stdout
         for raw in iter(out.readline, b""):
             line = raw.decode("utf-8", "replace")
+            if OWN_POLL_LINE.search(line):
+                continue
             self.tail.append(line.rstrip("\n"))
             try:
                 self.sink.write(line)
