@@ -58,7 +58,10 @@ def generated_cases() -> list[tuple[str, dict]]:
     import helm_python as helm
     from vllmgen import spec as specmod, values
 
-    cases = [("vllmgen:defaults", helm.values_from_yaml(values.render(specmod.load_spec(None), None)))]
+    default = specmod.load_spec(None)
+    cases = [("vllmgen:defaults", helm.values_from_yaml(values.render(default, None))),
+             # the README's command: vllmgen values --role decode > values.yaml && helm install ...
+             ("vllmgen:defaults:decode", helm.values_from_yaml(values.render(default, ["decode"])))]
     for layout in LAYOUTS:
         for server in SERVERS:
             for mode in MODES:
@@ -68,7 +71,7 @@ def generated_cases() -> list[tuple[str, dict]]:
                     try:
                         cases.append((name, _emit(text, list(roles), name, layout=layout, server=server)))
                     except (InputError, InputErrors):  # a combination vllmgen refuses (exit 2) emits nothing
-                        REFUSED.append(name)  # noqa: PERF203
+                        REFUSED.append(name)
     for name, text in VARIED_SPECS.items():
         cases.append((f"vllmgen:{name}", _emit(text, None, name)))
     return cases
@@ -495,4 +498,4 @@ def test_matrix_covers_every_combination_vllmgen_accepts():
         or (server == "triton" and layout != "single-node")
     }
     assert set(REFUSED) == expected
-    assert len([n for n in CASE_IDS if n.startswith("vllmgen:")]) == 1 + 3 * 2 * 2 * 4 - len(expected) + len(VARIED_SPECS)
+    assert len([n for n in CASE_IDS if n.startswith("vllmgen:")]) == 2 + 3 * 2 * 2 * 4 - len(expected) + len(VARIED_SPECS)
