@@ -247,7 +247,9 @@ def test_decode_sidecar_and_services(name, values, rendered):
             assert port == [{"name": "proxy", "port": values["routing"]["servicePort"], "targetPort": "proxy", "protocol": "TCP"}]
         else:
             assert "initContainers" not in spec
-            assert port == [{"name": "vllm", "port": values[role]["port"], "targetPort": "vllm", "protocol": "TCP"}]
+            metrics = [{"name": "metrics", "port": values["triton"]["metricsPort"], "targetPort": "metrics",
+                        "protocol": "TCP"}] if values["server"] == "triton" else []
+            assert port == [{"name": "vllm", "port": values[role]["port"], "targetPort": "vllm", "protocol": "TCP"}] + metrics
 
 
 @pytest.mark.parametrize("name,values", CASES, ids=CASE_IDS)
@@ -347,7 +349,7 @@ def test_secrets_only_by_reference(name, values, rendered):
 def test_model_volume_and_spec_mount(name, values, rendered):
     objs = rendered[name]
     art = values["modelArtifacts"]
-    configmaps = [o for o in objs if o["kind"] == "ConfigMap"]
+    configmaps = [o for o in objs if o["kind"] == "ConfigMap" and not o["metadata"]["name"].endswith("-triton-models")]
     for wl in workloads(objs):
         spec = pod_spec(wl)
         server = container(spec, "vllm")
@@ -431,7 +433,8 @@ def test_optional_objects_are_valid(name, values, validators):
     for wl in workloads(objs):
         spec = pod_spec(wl)
         annotations = (wl["spec"]["template"] if wl["kind"] == "Deployment" else wl["spec"]["leaderWorkerTemplate"]["workerTemplate"])["metadata"]["annotations"]
-        assert annotations["prometheus.io/port"] == str(values[role_of(wl)]["port"])
+        metrics_port = values["triton"]["metricsPort"] if values["server"] == "triton" else values[role_of(wl)]["port"]
+        assert annotations["prometheus.io/port"] == str(metrics_port)
         assert spec["automountServiceAccountToken"] is False and spec["serviceAccountName"]
         if values["modelArtifacts"]["uri"].startswith("hf://"):
             volume = next(v for v in spec["volumes"] if v["name"] == "model-storage")
@@ -490,12 +493,12 @@ def test_decode_probe_on_the_sidecar_port_is_refused():
 
 def test_matrix_covers_every_combination_vllmgen_accepts():
     """Only combinations vllmgen itself refuses are left out: supervised probes where no supervisor runs (the
-    simulator image, Triton) and Triton outside single-node."""
+    simulator image, Triton), Triton outside single-node, and Triton in prefill/decode roles (no KV transfer)."""
     expected = {
         f"vllmgen:{layout}:{server}:{mode}:{'+'.join(roles)}"
         for layout in LAYOUTS for server in SERVERS for mode in MODES for roles in ROLE_SETS
         if (mode == "supervised" and (layout == "simulated" or server == "triton"))
-        or (server == "triton" and layout != "single-node")
+        or (server == "triton" and (layout != "single-node" or roles != ("standalone",)))
     }
     assert set(REFUSED) == expected
     assert len([n for n in CASE_IDS if n.startswith("vllmgen:")]) == 2 + 3 * 2 * 2 * 4 - len(expected) + len(VARIED_SPECS)

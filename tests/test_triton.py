@@ -139,7 +139,7 @@ def test_shared_memory_prefix_is_distinct_per_model_and_pod():
     prefix = [x for x in triton.args(a) if x.startswith("--backend-config=python,shm-region-prefix-name=")]
     assert prefix == ["--backend-config=python,shm-region-prefix-name=vllmgen-qwen3-8b-$(POD_NAME)"]
     assert triton.shm_prefix(a) != triton.shm_prefix(b)
-    assert {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in triton.env(a)
+    assert {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in triton.pod_env(a)
 
 
 def test_image_is_the_pinned_ngc_vllm_image():
@@ -191,7 +191,15 @@ def test_extra_args_may_not_repeat_what_the_spec_sets():
 
 
 def test_api_key_is_refused_for_triton():
-    s = parse_spec("model: {source: hf://a/b, weightsGiB: 1}\nengine: {apiKeySecretName: vllm-key}\n",
+    with pytest.raises(InputError) as err:
+        parse_spec("model: {source: hf://a/b, weightsGiB: 1}\nengine: {apiKeySecretName: vllm-key}\n",
                    "k.yaml", server="triton")
-    [(path, message)] = triton.check(s)
-    assert path == ("engine", "apiKeySecretName") and "Triton" in message
+    assert err.value.pointer == "/engine/apiKeySecretName" and "Triton" in err.value.message
+    assert err.value.line == 2
+
+
+def test_prefill_decode_roles_are_refused_for_triton():
+    with pytest.raises(InputError) as err:
+        parse_spec("model: {source: hf://a/b, weightsGiB: 1}\nroles: {decode: {replicas: 2}}\n",
+                   "pd.yaml", server="triton")
+    assert err.value.pointer == "/roles/decode" and "KV transfer" in err.value.message

@@ -234,6 +234,10 @@ def cross_check(spec: dict) -> list[tuple[tuple, str]]:
             seen[port] = path
     if spec["server"] == "triton" and lay != "single-node":
         errors.append((("server",), f"server triton supports the single-node layout only, not {lay}"))
+    if spec["server"] == "triton":
+        from vllmgen import triton
+
+        errors += triton.check(spec)
     if spec["server"] == "triton" and spec["probes"]["mode"] == "supervised":
         errors.append((("probes", "mode"), "Triton answers model-aware probes itself (/v2/models/NAME/ready) "
                                            "and runs no supervisor: use probes.mode plain"))

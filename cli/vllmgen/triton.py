@@ -136,9 +136,22 @@ def extra_engine_args(extra: list[str]) -> dict:
     return out
 
 
+#: The roles a Triton deployment has: one server that runs whole requests. Prefill/decode disaggregation needs
+#: vLLM's KV transfer between pods and the llm-d routing sidecar, which Triton's vLLM backend does not set up.
+ROLES = ("standalone",)
+
+
+def role_error(role: str) -> str:
+    return (f"server triton serves whole requests (role standalone); {role} needs vLLM's KV transfer and the "
+            "routing sidecar, which Triton's vLLM backend does not set up: use server vllm for prefill/decode")
+
+
 def check(spec: dict) -> list[tuple[tuple, str]]:
     """Spec combinations Triton's vLLM backend cannot honour: [(path, message)]."""
     errors: list[tuple[tuple, str]] = []
+    for role, cfg in spec.get("roles", {}).items():
+        if role not in ROLES and cfg.get("replicas", 0) > 0:
+            errors.append((("roles", role), role_error(role)))
     if spec["engine"].get("apiKeySecretName"):
         errors.append((("engine", "apiKeySecretName"),
                        "Triton does not check vLLM's API key (its endpoints are Triton's own); protect the "
@@ -231,11 +244,9 @@ def args(spec: dict, *, repository: str = MODEL_REPOSITORY_PATH) -> list[str]:
     ]
 
 
-def env(spec: dict) -> list[dict]:
-    """Container environment: the pod name for the shared-memory prefix, and the spec's engine.env."""
-    out = [{"name": POD_NAME_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
-    out += [{"name": k, "value": v} for k, v in spec["engine"].get("env", {}).items()]
-    return out
+def pod_env(spec: dict) -> list[dict]:
+    """Environment Triton's arguments need: the pod name for the shared-memory prefix (downward API)."""
+    return [{"name": POD_NAME_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
 
 
 def ready_path(spec: dict) -> str:
@@ -275,3 +286,30 @@ def probes(spec: dict):
                         "without an answer",
         },
     )
+
+
+# --- Helm values ------------------------------------------------------------------------------------------------
+#: /dev/shm of the Triton container: the Python backend moves every request and response through shared memory
+#: (NVIDIA's docs start the container with `--shm-size=1G`; the container runtime's default is 64 MiB).
+DSHM_SIZE = "1Gi"
+
+
+def values_block(spec: dict) -> tuple[dict, dict]:
+    """The `triton` block of the values (what the chart mounts and exposes) and its comments by key path."""
+    block = {
+        "modelName": model_name(spec),
+        "modelRepository": {"mountPath": MODEL_REPOSITORY_PATH, "files": repository_files(spec)},
+        "grpcPort": GRPC_PORT,
+        "metricsPort": METRICS_PORT,
+    }
+    comments = {
+        ("triton",): ("Triton Inference Server with NVIDIA's vLLM backend (image "
+                      f"{NGC_REPOSITORY}:{NGC_TAG}); the HTTP port is the role's port `vllm`"),
+        ("triton", "modelName"): "Triton's name for the model: /v2/models/NAME/ready, --load-model=NAME",
+        ("triton", "modelRepository"): ("generated from the spec; the chart mounts it from a ConfigMap: "
+                                        "config.pbtxt (backend vllm, engine health check, vLLM metrics) and "
+                                        "model.json (vLLM engine arguments)"),
+        ("triton", "grpcPort"): "Triton's gRPC endpoint (port name `grpc`); no probe targets it",
+        ("triton", "metricsPort"): "Prometheus metrics, Triton's nv_* and vLLM's vllm:* (port name `metrics`)",
+    }
+    return block, comments

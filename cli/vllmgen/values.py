@@ -8,7 +8,7 @@ import math
 import textwrap
 from dataclasses import dataclass, field
 
-from vllmgen import __version__, layouts
+from vllmgen import __version__, layouts, triton
 from vllmgen.engine import (MODEL_MOUNT_PATH, has_sidecar, simulator_args, vllm_args, vllm_port,
                             vllm_shell_command)
 from vllmgen.probes import drain_window, probes_for
@@ -42,6 +42,12 @@ def _gi(nbytes: float) -> str:
 def build(spec: dict, roles: list[str] | None = None, *, source: str = "") -> Values:
     """Values for `roles` (default: the spec's roles with replicas). `spec` is an effective spec."""
     roles = list(roles) if roles else active_roles(spec)
+    if spec["server"] == "triton":
+        from vllmgen.errors import InputError
+
+        for role in roles:
+            if role not in triton.ROLES:
+                raise InputError("<command line>", "", f"--role {role}: {triton.role_error(role)}")
     lay = layouts.layout(spec["layout"])
     c: dict[tuple, str] = {}
     v: dict = {}
@@ -53,12 +59,15 @@ def build(spec: dict, roles: list[str] | None = None, *, source: str = "") -> Va
     c[("probeMode",)] = ("supervised: probes go to the vllmgen supervisor's `health` port (/startupz long-poll, "
                          "/readyz, /livez)" if mode == "supervised" else
                          "plain: probes go straight to vLLM (any vLLM image)")
+    if spec["server"] == "triton":
+        c[("probeMode",)] = "plain: probes go straight to Triton (/v2/models/NAME/ready, /v2/health/live)"
     v["multinode"] = lay.multinode
     if lay.multinode:
         c[("multinode",)] = "wide-ep: each role is a LeaderWorkerSet of parallelism.workers pods"
 
     v["modelArtifacts"] = _model_artifacts(spec, c)
-    repo, tag = (spec["image"]["repository"], spec["image"]["tag"]) if "image" in spec else lay.image
+    default_image = (triton.NGC_REPOSITORY, triton.NGC_TAG) if spec["server"] == "triton" else lay.image
+    repo, tag = (spec["image"]["repository"], spec["image"]["tag"]) if "image" in spec else default_image
     v["image"] = {"repository": repo, "tag": tag, "pullPolicy": "IfNotPresent"}
     v["accelerator"] = {"type": spec["accelerator"]["type"],
                         "resource": spec["accelerator"]["resource"] if lay.accelerators else ""}
@@ -71,6 +80,9 @@ def build(spec: dict, roles: list[str] | None = None, *, source: str = "") -> Va
     c[("apiKey",)] = "VLLM_API_KEY from an existing Secret (never a literal key); empty = no key"
     v["spec"] = _mounted_spec(spec, roles)
     c[("spec",)] = f"the model spec these values came from; mounted at {SPEC_PATH} for the supervisor"
+    if spec["server"] == "triton":
+        v["triton"], notes = triton.values_block(spec)
+        c.update(notes)
     for role in layouts.ROLES:
         if role in roles:
             v[role] = _role(spec, role, c)
@@ -142,6 +154,9 @@ def _routing(spec: dict, roles: list[str], c: dict) -> dict:
 
 
 def _command(spec: dict, role: str) -> tuple[list[str], list[str], str]:
+    if spec["server"] == "triton":
+        return (triton.command(spec), triton.args(spec),
+                "Triton loads the generated model repository's one model at start (explicit model control)")
     if spec["layout"] == "simulated":
         return [], simulator_args(spec, role), "the simulator image's entrypoint runs the simulator"
     if spec["probes"]["mode"] == "supervised":
@@ -154,7 +169,7 @@ def _command(spec: dict, role: str) -> tuple[list[str], list[str], str]:
 
 
 def _env(spec: dict, role: str) -> list[dict]:
-    env: list[dict] = []
+    env: list[dict] = triton.pod_env(spec) if spec["server"] == "triton" else []
     if spec["model"]["source"].startswith("hf://"):
         env.append({"name": "HF_HOME", "value": MODEL_MOUNT_PATH})
     if spec["layout"] == "wide-ep":
@@ -187,6 +202,8 @@ def _role(spec: dict, role: str, c: dict) -> dict:
     block["port"] = port
     c[p + ("port",)] = (f"vLLM listens on {port} behind the routing sidecar (which owns {spec['routing']['servicePort']})"
                         if has_sidecar(spec, role) else f"vLLM listens on the service port {port}")
+    if spec["server"] == "triton":
+        c[p + ("port",)] = f"Triton's HTTP endpoint (port name `vllm`, the Service's target) on {port}"
     command, args, why = _command(spec, role)
     block["command"] = command
     block["args"] = args
@@ -203,7 +220,7 @@ def _role(spec: dict, role: str, c: dict) -> dict:
         resources["limits"][rdma] = 1
         resources["requests"][rdma] = 1
     block["resources"] = resources
-    probes = probes_for(spec, role)
+    probes = triton.probes(spec) if spec["server"] == "triton" else probes_for(spec, role)
     block["probes"] = probes.as_dict()
     for name, note in probes.notes.items():
         c[p + ("probes", name)] = note
@@ -218,6 +235,9 @@ def _role(spec: dict, role: str, c: dict) -> dict:
     if lay.multinode or (lay.accelerators and DSHM_FOR_MULTI_GPU and gpus > 1):
         block["dshm"] = {"sizeLimit": spec["wideEP"]["dshmSizeLimit"]}
         c[p + ("dshm",)] = "/dev/shm in memory: ranks exchange through it (the runtime default is 64 MiB)"
+    elif spec["server"] == "triton":
+        block["dshm"] = {"sizeLimit": triton.DSHM_SIZE}
+        c[p + ("dshm",)] = "/dev/shm in memory: Triton's Python backend passes requests through it"
     if rdma:
         block["rdma"] = {"resource": rdma, "count": 1}
         c[p + ("rdma",)] = "RDMA NIC for the all-to-all; the chart adds IPC_LOCK only with it"
@@ -252,6 +272,10 @@ def to_commented(values: Values):
                     and path[-1:] != ("args",):
                 seq.fa.set_flow_style()
             return seq
+        if isinstance(node, str) and "\n" in node:
+            from ruamel.yaml.scalarstring import LiteralScalarString
+
+            return LiteralScalarString(node)  # files (Triton's model repository) stay readable
         return node
 
     root = conv(values.data, (), 0)

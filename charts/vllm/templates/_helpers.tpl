@@ -16,6 +16,7 @@ Declared helpers:
   vllm.servingPortName, vllm.servingPort        the port the role's Service targets
   vllm.probePort                                resolve a probe port (name or number) to a number
   vllm.specConfigMapName, vllm.serviceAccountName
+  vllm.triton, vllm.tritonConfigMapName         server triton: "true" / the model repository ConfigMap's name
   vllm.checkRole                                fail on values that would break a pod (sidecar port probed, ...)
   vllm.podTemplate                              the pod template shared by Deployment and LeaderWorkerSet
 */}}
@@ -144,6 +145,16 @@ a number -> itself. Call with (dict "root" $ "role" ROLE "cfg" CFG "port" PORT).
 {{- end }}
 {{- end }}
 
+{{/* "true" when the server is Triton with a generated model repository (`triton` block), else "". */}}
+{{- define "vllm.triton" -}}
+{{- if and (eq .Values.server "triton") .Values.triton }}true{{ end }}
+{{- end }}
+
+{{/* The ConfigMap holding Triton's model repository (templates/triton-configmap.yaml). */}}
+{{- define "vllm.tritonConfigMapName" -}}
+{{- include "vllm.suffixedName" (dict "root" . "suffix" "triton-models") }}
+{{- end }}
+
 {{/*
 "true" when the values carry the spec, else "". The supervisor reads it (supervised mode); in plain mode it is
 mounted all the same, so every pod shows the spec it was generated from, and whatever the command reads finds it.
@@ -249,6 +260,7 @@ Fail loudly on role values that would give a pod that can never work:
 {{- $art := $values.modelArtifacts }}
 {{- $supervised := eq $values.probeMode "supervised" }}
 {{- $mountSpec := eq (include "vllm.mountSpec" $root) "true" }}
+{{- $triton := eq (include "vllm.triton" $root) "true" }}
 {{- $hf := hasPrefix "hf://" $art.uri }}
 {{- $pvc := and (hasPrefix "pvc://" $art.uri) $art.pvc.claimName -}}
 metadata:
@@ -264,7 +276,7 @@ metadata:
     {{- end }}
     {{- if $values.monitoring.scrapeAnnotations }}
     prometheus.io/scrape: "true"
-    prometheus.io/port: {{ $cfg.port | quote }}
+    prometheus.io/port: {{ (ternary (dig "metricsPort" 0 (default dict $values.triton)) $cfg.port $triton) | quote }}
     prometheus.io/path: {{ $values.monitoring.path | quote }}
     {{- end }}
     {{- with $values.podAnnotations }}
@@ -341,6 +353,14 @@ spec:
           containerPort: {{ $values.supervisor.port }}
           protocol: TCP
         {{- end }}
+        {{- if $triton }}
+        - name: grpc
+          containerPort: {{ $values.triton.grpcPort }}
+          protocol: TCP
+        - name: metrics
+          containerPort: {{ $values.triton.metricsPort }}
+          protocol: TCP
+        {{- end }}
       resources:
         {{- include "vllm.serverResources" . | nindent 8 }}
       securityContext:
@@ -365,7 +385,7 @@ spec:
           sleep:
             seconds: {{ $cfg.preStopSleepSeconds }}
       {{- end }}
-      {{- if or $hf $pvc $cfg.dshm $mountSpec $values.homeDir }}
+      {{- if or $hf $pvc $cfg.dshm $mountSpec $values.homeDir $triton }}
       volumeMounts:
         {{- if or $hf $pvc }}
         - name: model-storage
@@ -388,8 +408,13 @@ spec:
         - name: home
           mountPath: {{ . }}
         {{- end }}
+        {{- if $triton }}
+        - name: triton-models
+          mountPath: {{ $values.triton.modelRepository.mountPath }}
+          readOnly: true
+        {{- end }}
       {{- end }}
-  {{- if or $hf $pvc $cfg.dshm $mountSpec $values.homeDir }}
+  {{- if or $hf $pvc $cfg.dshm $mountSpec $values.homeDir $triton }}
   volumes:
     {{- if $pvc }}
     - name: model-storage
@@ -425,6 +450,16 @@ spec:
     {{- if $values.homeDir }}
     - name: home
       emptyDir: {}
+    {{- end }}
+    {{- if $triton }}
+    - name: triton-models
+      configMap:
+        name: {{ include "vllm.tritonConfigMapName" $root }}
+        items:
+          {{- range $path, $_ := $values.triton.modelRepository.files }}
+          - key: {{ $path | replace "/" "_" }}
+            path: {{ $path }}
+          {{- end }}
     {{- end }}
   {{- end }}
 {{- end }}
