@@ -177,7 +177,7 @@ Fail loudly on role values that would give a pod that can never work:
 {{- fail (printf "%s.port (%v) equals routing.servicePort: the routing sidecar listens there; vLLM must listen on routing.proxy.targetPort" .role .cfg.port) }}
 {{- end }}
 {{- range $kind, $probe := (default dict .cfg.probes) }}
-{{- $action := default dict (default $probe.tcpSocket $probe.httpGet) }}
+{{- $action := default dict (default (default $probe.grpc $probe.tcpSocket) $probe.httpGet) }}
 {{- if hasKey $action "port" }}
 {{- $port := include "vllm.probePort" (dict "root" $root "role" $ctx.role "cfg" $ctx.cfg "port" $action.port) }}
 {{- if eq $port (toString $root.Values.routing.servicePort) }}
