@@ -221,3 +221,24 @@ def test_replay_is_deterministic_and_json_report():
     v = json.loads(a)["runs"][0]["verdict"]
     # lead 2.5: startup ticks at 27.5 (refused) and 57.5 (200) -> Ready 0.002 s later
     assert v["started_at"] == A(57.501) and v["ready_at"] == A(57.502)
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(lead=st.floats(0, 60), wall=st.floats(0, 1, exclude_max=True), period=st.integers(1, 30),
+       ready=st.floats(0.01, 100))
+def test_startup_succeeds_at_the_first_tick_after_the_model_is_ready(lead, wall, period, ready):
+    p = pod(probe("startup", "/m", period=period, failure_threshold=1000), probe("readiness", "/m", period=10))
+    run = drivers.replay(p, tl({"/m": [{"at": 0, "answer": "refused"}, {"at": ready, "answer": 200}]},
+                               duration=ready + 2 * period + 2), lead=lead, wall_offset=wall)
+    # ticks at -lead + k * period; the container is seen at 1.0; the first tick at or after both succeeds
+    k = 0
+    while -lead + k * period < max(ready, 1.0) - 1e-9:
+        k += 1
+    tick = -lead + k * period
+    assert run.kubelet.first("started") == A(tick + 0.001, abs=1e-6)
+    # the manual trigger: readiness probes at once, so Ready within one period of the model (plus latencies)
+    assert run.kubelet.first("ready") == A(tick + 0.002, abs=1e-6)
+    assert 0 < run.kubelet.first("ready") - max(ready, 1.0) <= period + 0.002 + 1e-6

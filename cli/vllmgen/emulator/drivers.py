@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from vllmgen.emulator.kubelet import Kubelet, KubeletModel, ProbeStart
 from vllmgen.emulator.model import PodProbes, ProbeSpec
-from vllmgen.emulator.timeline import Observation, Timeline, from_observations
+from vllmgen.emulator.timeline import HELD_MIN_S, Observation, Timeline, from_observations
 from vllmgen.errors import InputError
 
 #: User-Agent kubelet sends when a probe sets no headers (request.go: kube-probe/<major>.<minor>).
@@ -211,7 +211,7 @@ async def _live(pods, target, duration, lead, record_interval, record, truth, tr
             Observation(start, end, kind, status))
         if kind == "status":
             ok, detail = 200 <= status < 400, str(status)
-            if end - start >= 0.5:
+            if end - start >= HELD_MIN_S:
                 detail += f" (held {end - start:.2f} s)"
         elif kind == "timeout":
             ok, detail = False, f"timeout after {s.spec.timeout:g} s"

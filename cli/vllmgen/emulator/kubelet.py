@@ -9,7 +9,12 @@ container when liveness or startup has failed; the restart re-seeds every worker
 
 No I/O and no clock: a driver asks `run_until(t)` for the probes to start, executes them (against a recorded
 timeline or a real server) and reports each answer with `complete(...)`. Times are seconds; t = 0 is when the
-first container started."""
+first container started.
+
+Left out on purpose: the start-up jitter of a kubelet younger than one period, PLEG's and the resync's jitter
+(fixed at their usual values in KubeletModel), pod deletion (readiness during termination, preStop), probe
+errors that kubelet discards (a body read failing after the status line), exec/tcpSocket/grpc handlers, and the
+1.35-1.37 bug (#141155) where a restarted container skipped its startup probe."""
 
 from __future__ import annotations
 
