@@ -252,3 +252,14 @@ def test_cli_checks_values_against_the_charts_schema_by_default(tmp_path):
     r = CliRunner().invoke(app, ["lint", str(path)])
     assert r.exit_code == 1
     assert ": VG000 error: /routing/servicePort: 80000 is greater than the maximum of 65535" in r.stdout
+
+
+def test_triton_values_and_rendered_objects_lint_clean(tmp_path):
+    from tests.chartcheck import render_objects
+    from vllmgen.yamlio import dump, load_document
+
+    path = generated_values(tmp_path, "single-node", "server: triton\n")
+    assert lint(path).findings == []
+    out = tmp_path / "rendered.yaml"
+    out.write_text("---\n".join(dump(o) for o in render_objects(load_document(path).data)))
+    assert lint(out).findings == []

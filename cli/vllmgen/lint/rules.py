@@ -102,23 +102,17 @@ def _on_vllm(v: ContainerView, p: Probe) -> bool:
     return port is not None and port == v.vllm_port and port not in v.sidecar_ports
 
 
-
 def estimated_load(v: ContainerView) -> Optional[tuple[int, str]]:
     """Seconds the model needs from container start to served, and where that number comes from."""
     if v.simulator:
         return None  # the simulator has nothing to load
     if v.spec is not None:
+        from vllmgen.budget import startup_budget
+
         try:
-            from vllmgen.budget import startup_budget
-        except ImportError:
-            startup_budget = None
-        if startup_budget is not None:
-            try:
-                budget = startup_budget(v.spec)
-            except Exception:  # a spec the schema check already reported; no estimate from it
-                budget = None
-            if budget is not None:
-                return int(budget.seconds), "the spec's startup budget (`vllmgen values` shows its terms)"
+            return int(startup_budget(v.spec).seconds), "the spec's startup budget (`vllmgen values` shows its terms)"
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            pass  # a spec without the fields the budget needs: VG000 reports it; fall back to the floor
     return UNKNOWN_LOAD_FLOOR_S, (f"no model spec here: {UNKNOWN_LOAD_FLOOR_S} s is the least any vLLM start "
                                   f"takes, measured on a tiny model; yours takes longer")
 

@@ -251,7 +251,7 @@ def _probes(container: dict, base: tuple, keys: dict[str, str]) -> dict[str, Pro
     return out
 
 
-def _accelerator(resources, path: tuple, names) -> tuple[Optional[str], Optional[int]]:
+def _accelerator(resources, names) -> tuple[Optional[str], Optional[int]]:
     if not isinstance(resources, dict):
         return None, None
     for section in ("limits", "requests"):
@@ -387,8 +387,7 @@ def _pod_views(ld: LoadedDoc, pod: dict, base: tuple, label: str, role: Optional
                                       "liveness": "livenessProbe"})
         _api_key(v)
         v.resources_path = cbase + ("resources",)
-        v.accelerator_resource, v.accelerator_count = _accelerator(c.get("resources"), v.resources_path,
-                                                                   ACCELERATOR_RESOURCES)
+        v.accelerator_resource, v.accelerator_count = _accelerator(c.get("resources"), ACCELERATOR_RESOURCES)
         v.group_size = group_size
         v.multinode = group_size is not None
         variables = {e.name: _int(e.value) for e in v.env}
@@ -481,7 +480,7 @@ def _modelservice_views(ld: LoadedDoc) -> list[ContainerView]:
                                           "liveness": "livenessProbe"})
             _api_key(v)
             v.resources_path = cbase + ("resources",)
-            v.accelerator_resource, v.accelerator_count = _accelerator(c.get("resources"), v.resources_path, names)
+            v.accelerator_resource, v.accelerator_count = _accelerator(c.get("resources"), names)
             v.tensor = _int(par.get("tensor")) or 1
             v.data_parallel_local = _int(par.get("dataLocal")) or 1
             v.data_parallel = _int(par.get("data"))
@@ -541,8 +540,7 @@ def _values_views(ld: LoadedDoc) -> list[ContainerView]:
             v.api_key = "apiKey.secretName" if api.get("secretName") else "spec.engine.apiKeySecretName"
         v.resources_path = (role, "resources")
         if resource:
-            v.accelerator_resource, v.accelerator_count = _accelerator(block.get("resources"), v.resources_path,
-                                                                       [resource])
+            v.accelerator_resource, v.accelerator_count = _accelerator(block.get("resources"), [resource])
             if v.accelerator_resource is None:
                 v.accelerator_resource, v.accelerator_count = resource, 0
         par = block.get("parallelism") if isinstance(block.get("parallelism"), dict) else {}
