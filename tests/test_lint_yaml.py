@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vllmgen.errors import InputError
+from vllmgen.lint import fastyaml
 from vllmgen.lint.fastyaml import parse_documents as fast
 from vllmgen.yamlio import dump, parse_documents as reference
 
@@ -33,6 +34,14 @@ EDGE_CASES = {
     "tabs": "a:\n\tb: 1\n",
     "quoted": "'a b': \"c\\td\"\nk: 'it''s'\n",
     "block-scalars": "s: |\n  line1\n  line2\nf: >-\n  folded\n  text\n",
+    "empty-docs": "---\n---\n",
+    "root-scalar": "just text\n",
+    "root-list": "- a\n- {b: [1, 2]}\n- - x\n",
+    "complex-key": "? [a, b]\n: c\n",
+    "quoted-key-number": "'8000': sidecar\n",
+    "yaml-1.1-directive": "%YAML 1.1\n---\na: yes\n",
+    "explicit-str": "a: !!str 123\n",
+    "empty-values": "a:\nb: ''\nc: []\nd: {}\n",
 }
 
 
@@ -43,16 +52,26 @@ def outcome(parse, text):
         return ("error", exc.format())
 
 
+def each_reader_agrees(text):
+    """The combined reader equals yamlio; each fast path either equals it too or hands the text on."""
+    expected = outcome(reference, text)
+    assert outcome(fast, text) == expected
+    for reader in (fastyaml._libyaml, fastyaml._fast):
+        try:
+            got = [(d.data, d._lines) for d in reader(text, "f.yaml")]
+        except Exception:  # noqa: BLE001 - handed on to the next reader
+            continue
+        assert got == expected, reader.__name__
+
+
 @pytest.mark.parametrize("name", sorted(EDGE_CASES))
 def test_edge_cases_match_yamlio(name):
-    text = EDGE_CASES[name]
-    assert outcome(fast, text) == outcome(reference, text)
+    each_reader_agrees(EDGE_CASES[name])
 
 
 @pytest.mark.parametrize("path", sorted(DATA.rglob("*.yaml")), ids=lambda p: p.name)
 def test_fixtures_match_yamlio(path):
-    text = path.read_text()
-    assert outcome(fast, text) == outcome(reference, text)
+    each_reader_agrees(path.read_text())
 
 
 json_like = st.recursive(
@@ -66,5 +85,32 @@ json_like = st.recursive(
 @settings(max_examples=60, deadline=None)
 @given(json_like)
 def test_any_dumped_data_matches_yamlio(data):
-    text = dump({"root": data})
-    assert outcome(fast, text) == outcome(reference, text)
+    each_reader_agrees(dump({"root": data}))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet="ab:-[]{}'\"#&*!|>?,\n 01.~%\t@`\\", max_size=60))
+def test_arbitrary_text_matches_yamlio(text):
+    each_reader_agrees(text)
+
+
+_LINE = st.tuples(
+    st.sampled_from(["", "  ", "    ", "- ", "  - ", "      "]),
+    st.sampled_from(["a", "b", "port", '"q"', "'s'", "8000", "x y", "? k", "-"]),
+    st.sampled_from([": ", ":", ": |", ": >-", ": [1, 2]", ": {a: 1}", ": ~", ": yes", ": 0o17", ': "v"', "",
+                     " # c", ": &a x", ": *a", ": !!str 1", ": 2001-01-01"]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_LINE, max_size=10).map(lambda ls: "\n".join("".join(p) for p in ls) + "\n"))
+def test_line_structured_text_matches_yamlio(text):
+    each_reader_agrees(text)
+
+
+def test_libyaml_reader_is_used_for_plain_files_when_available():
+    yaml = pytest.importorskip("yaml")
+    if not yaml.__with_libyaml__:
+        pytest.skip("PyYAML without libyaml")
+    text = (DATA / "good" / "wide-ep-lws.yaml").read_text()
+    assert [d.data for d in fastyaml._libyaml(text, "f")] == [d.data for d in reference(text, "f")]

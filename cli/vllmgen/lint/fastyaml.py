@@ -2,16 +2,19 @@
 gives (same plain data, same line map) for ordinary files.
 
 yamlio parses twice with ruamel's round-trip parser (it keeps comments, which lint does not need): about
-38 ms for a 150-line values file here. This module composes once with ruamel's safe parser (about 12 ms) and
-builds the plain data and the line map from the node tree itself. Anything out of the ordinary (merge keys,
-non-string keys, duplicate keys, custom tags, timestamps, non-finite numbers, deep nesting, any parse error)
-is handed to yamlio, which produces the data or the precise error message, so the two can never disagree.
+38 ms for a 150-line values file here. This module reads the parse events of libyaml (PyYAML's C parser, when
+it is installed: about 1 ms), or else composes once with ruamel's safe parser (about 12 ms), and builds the
+plain data and the line map itself, resolving plain scalars with ruamel's YAML 1.2 resolver as yamlio does.
+Anything out of the ordinary (aliases, merge keys, non-string keys, duplicate keys, explicit tags,
+timestamps, non-finite numbers, deep nesting, any parse error) is handed to yamlio, which produces the data
+or the precise error message, so the readers can never disagree.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import re
 
 from vllmgen import yamlio
 from vllmgen.yamlio import MAX_DEPTH, Document
@@ -25,10 +28,127 @@ class _Unusual(Exception):
 
 
 def parse_documents(text: str, file: str) -> list[Document]:
-    try:
-        return _fast(text, file)
-    except Exception:  # noqa: BLE001 - whatever the fast path trips on, the reference loader decides
-        return yamlio.parse_documents(text, file)
+    for reader in (_libyaml, _fast):
+        try:
+            return reader(text, file)
+        except Exception:  # noqa: BLE001 - whatever a fast path trips on, the next reader decides
+            continue
+    return yamlio.parse_documents(text, file)
+
+
+def _ruamel_safe():
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe", pure=True)
+
+
+def _scalar(y, value: str, tag: str):
+    """Plain data of a scalar whose YAML 1.2 tag is known (ruamel's constructors, as yamlio uses)."""
+    from ruamel.yaml.nodes import ScalarNode
+
+    if tag == STR:
+        return value
+    if tag == NULL:
+        return None
+    node = ScalarNode(tag, value)
+    if tag == BOOL:
+        return bool(y.constructor.construct_yaml_bool(node))
+    if tag == INT:
+        return int(y.constructor.construct_yaml_int(node))
+    if tag == FLOAT:
+        number = float(y.constructor.construct_yaml_float(node))
+        if not math.isfinite(number):
+            raise _Unusual
+        return number
+    raise _Unusual  # timestamps, merge keys, binary: yamlio keeps their text
+
+
+def _libyaml(text: str, file: str) -> list[Document]:
+    """Documents built from libyaml's parse events (no aliases: those go to a reader that bounds expansion)."""
+    import yaml
+    from ruamel.yaml.nodes import ScalarNode
+
+    if not getattr(yaml, "__with_libyaml__", False) or _LIBYAML_LAXER.search(text):
+        raise _Unusual
+    y = _ruamel_safe()
+    resolve = y.resolver.resolve
+    docs: list[Document] = []
+    lines: dict[tuple, int] = {}
+    # stack of [container, path, pending key (mappings) or next index (sequences)]
+    stack: list[list] = []
+    root: list = []
+
+    def place(value, line: int) -> None:
+        if not stack:
+            root.append(value)
+            return
+        top = stack[-1]
+        container, path = top[0], top[1]
+        if isinstance(container, dict):
+            key = top[2]
+            if key is _NO_KEY:
+                if not isinstance(value, str) or value in container:
+                    raise _Unusual  # a non-string or duplicate key
+                top[2] = _Key(value)
+                lines[path + (value,)] = line
+                return
+            container[str(key)] = value
+            top[2] = _NO_KEY
+        else:
+            lines[path + (len(container),)] = line
+            container.append(value)
+
+    def child_path() -> tuple:
+        if not stack:
+            return ()
+        top = stack[-1]
+        return top[1] + ((str(top[2]),) if isinstance(top[0], dict) else (len(top[0]),))
+
+    for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+        kind = type(event).__name__
+        if kind == "ScalarEvent":
+            if event.anchor is not None or event.tag is not None:
+                raise _Unusual  # anchors (for aliases) and explicit tags
+            if not stack and event.style in ("|", ">"):
+                raise _Unusual  # a block scalar as the whole document: ruamel reads its indentation differently
+            plain = event.style in (None, "") and event.implicit[0]
+            tag = resolve(ScalarNode, event.value, (True, False)) if plain else STR
+            value = _scalar(y, event.value, tag)
+            if stack and isinstance(stack[-1][0], dict) and stack[-1][2] is _NO_KEY and tag != STR:
+                raise _Unusual  # a non-string key: yamlio names the error
+            place(value, event.start_mark.line + 1)
+        elif kind in ("MappingStartEvent", "SequenceStartEvent"):
+            if event.anchor is not None or event.tag is not None or len(stack) >= MAX_DEPTH:
+                raise _Unusual
+            if stack and isinstance(stack[-1][0], dict) and stack[-1][2] is _NO_KEY:
+                raise _Unusual  # a complex key
+            path = child_path()
+            container: dict | list = {} if kind == "MappingStartEvent" else []
+            place(container, event.start_mark.line + 1)
+            stack.append([container, path, _NO_KEY])
+        elif kind in ("MappingEndEvent", "SequenceEndEvent"):
+            stack.pop()
+        elif kind == "AliasEvent":
+            raise _Unusual
+        elif kind == "DocumentStartEvent":
+            if getattr(event, "version", None) or getattr(event, "tags", None):
+                raise _Unusual  # %YAML / %TAG directives change how scalars resolve
+            root.clear()
+            lines = {}
+        elif kind == "DocumentEndEvent":
+            docs.append(Document(root[0] if root else None, file, lines))
+    return docs
+
+
+#: Text libyaml accepts but ruamel (and so yamlio) rejects: tabs, a comment glued to a block scalar header.
+_LIBYAML_LAXER = re.compile(r"\t|[|>][-+0-9]*#")
+
+
+class _Key(str):
+    """A mapping key waiting for its value."""
+
+
+_NO_KEY = object()
 
 
 def _fast(text: str, file: str) -> list[Document]:
