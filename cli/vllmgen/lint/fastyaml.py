@@ -140,8 +140,9 @@ def _libyaml(text: str, file: str) -> list[Document]:
     return docs
 
 
-#: Text libyaml accepts but ruamel (and so yamlio) rejects: tabs, a comment glued to a block scalar header.
-_LIBYAML_LAXER = re.compile(r"\t|[|>][-+0-9]*#")
+#: Text libyaml reads differently from ruamel (and so yamlio): tabs and a comment glued to a block scalar header
+#: (libyaml accepts them), and NEL / LS / PS, which are line breaks to libyaml (YAML 1.1) but not to ruamel.
+_LIBYAML_LAXER = re.compile("\t|[|>][-+0-9]*#|[\x85\u2028\u2029]")
 
 
 class _Key(str):
