@@ -310,3 +310,34 @@ def test_one_slow_answer_is_not_a_long_poll():
              O(1.3, 1.31, "status", 200)]
     assert [(a.at, a.kind, a.status) for a in timeline.answers_from(livez)] == [
         (0.0, "refused", None), (0.1, "status", 200)]
+
+
+# --- the chart's rendered manifests ----------------------------------------------------------------------
+
+def _rendered(tmp_path: Path, layout: str) -> Path:
+    from tests import chartcheck
+    from vllmgen import spec, values
+
+    s = spec.parse_spec(spec.default_spec_text() + f"layout: {layout}\n", "spec.yaml")
+    texts = chartcheck.render_texts(values.values_dict(s))
+    out = tmp_path / f"{layout}.yaml"
+    out.write_text("\n---\n".join(t for p, t in sorted(texts.items()) if not p.endswith("NOTES.txt")))
+    return out
+
+
+def test_chart_rendered_manifests(tmp_path):
+    sim = _rendered(tmp_path, "simulated")
+    res = invoke(sim, "--replay", DATA / "vllm-cpu-start.yaml")
+    assert res.exit_code == 2 and "several containers have probes" in res.output and "--role" in res.output
+    # the simulated layout budgets 15 s for the simulator: a real vLLM start (56 s) would be restarted in a loop
+    res = invoke(sim, "--role", "decode", "--replay", DATA / "vllm-cpu-start.yaml", "--format", "json")
+    run = json.loads(res.output)["runs"][0]
+    assert "Deployment/rel-vllm-decode" in run["verdict"]["name"]
+    assert run["verdict"]["ready_at"] is None and run["verdict"]["restarts"] >= 2
+    kill = next(r for r in run["timeline"] if r.get("event") == "kill")
+    assert "startup probe failed 15x" in kill["detail"]
+    # single-node is supervised: the health port is resolved from the container's named port
+    res = invoke(_rendered(tmp_path, "single-node"), "--replay", DATA / "vllmgen-serve-start.yaml",
+                 "--format", "json")
+    v = json.loads(res.output)["runs"][0]["verdict"]
+    assert v["lag"] == pytest.approx(0.004, abs=2e-3) and v["restarts"] == 0
