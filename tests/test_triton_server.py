@@ -389,3 +389,25 @@ def test_generated_repository_and_arguments_load_in_the_real_server(install, tmp
     assert seen["engine_args"] == json.loads(triton.model_json(spec)), seen
     assert "shm-region-prefix-name" in " ".join(argv) and "vllmgen-acme-tiny-chat-test-pod" in " ".join(argv)
     assert "successfully loaded 'acme-tiny-chat'" in log
+
+
+def test_metrics_port_answers_every_path_and_grpc_port_no_http(install, tmp_path):
+    """Why probes belong on the HTTP port (lint VG016): Triton's metrics port answers 200 to any path, also
+    /v2/models/NAME/ready after the model is gone, and its gRPC port gives an HTTP/1 probe no answer at all."""
+    import httpx
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    ts.write_probe_model(repo, MODEL, tmp_path / "control.json", load_seconds=0)
+    with ts.TritonServer(install, repo, tmp_path, load_models=[MODEL]) as server:
+        server.wait_for(MODEL_READY, 200, 30)
+        assert server.post(f"/v2/repository/models/{MODEL}/unload").status_code == 200
+        deadline = time.monotonic() + 20
+        while server.status(MODEL_READY) != 400 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.status(MODEL_READY) == 400
+        with httpx.Client(timeout=2) as client:
+            on_metrics = client.get(f"http://{ts.LOOPBACK}:{server.metrics_port}{MODEL_READY}")
+            assert on_metrics.status_code == 200  # not the model's state
+            with pytest.raises(httpx.TransportError):
+                client.get(f"http://{ts.LOOPBACK}:{server.grpc_port}/v2/health/live")

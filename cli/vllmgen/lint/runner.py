@@ -73,6 +73,8 @@ class Linter:
             if ld.kind == loader.OTHER:
                 continue
             for view in views_of(ld):
+                if view.triton and not view.triton_configs:  # a Triton repository held by ConfigMaps here
+                    view.triton_configs = rules.triton_configs(lf.docs)
                 for check in rules.VIEW_CHECKS:
                     for hit in check(view):
                         add(ld, hit)

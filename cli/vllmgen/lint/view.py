@@ -123,6 +123,8 @@ class ContainerView:
     multinode: bool = False
     simulator: bool = False
     spec: Optional[dict] = None                              # effective model spec carried by values
+    triton: bool = False                                     # runs tritonserver (Triton's vLLM backend)
+    triton_configs: list[str] = field(default_factory=list)  # config.pbtxt texts of its model repository, if seen
 
     @property
     def file(self) -> str:
@@ -295,6 +297,25 @@ def _api_key(view: ContainerView) -> None:
         view.api_key = "VLLM_API_KEY"
 
 
+#: Triton's default ports besides HTTP (8000): gRPC and Prometheus metrics (reference/triton.md).
+TRITON_GRPC_PORT = 8001
+TRITON_METRICS_PORT = 8002
+
+
+def _triton_container(view: ContainerView) -> None:
+    """Mark a tritonserver container and name its gRPC/metrics ports (--grpc-port/--metrics-port or Triton's
+    defaults). Its model repository's config.pbtxt is looked up file-wide by the runner (rules.triton_configs)."""
+    text = " ".join(view.args)
+    if "tritonserver" not in text and "tritonserver" not in view.image:
+        return
+    view.triton = True
+    for name, flag, default in (("grpc", "--grpc-port", TRITON_GRPC_PORT),
+                                ("metrics", "--metrics-port", TRITON_METRICS_PORT)):
+        port = _int(flag_value(text, flag)) or default
+        view.ports.setdefault(name, port)
+        view.port_numbers.add(port)
+
+
 def _is_sidecar(c: dict) -> bool:
     name = str(c.get("name", ""))
     image = str(c.get("image", ""))
@@ -386,6 +407,7 @@ def _pod_views(ld: LoadedDoc, pod: dict, base: tuple, label: str, role: Optional
         v.probes = _probes(c, cbase, {"startup": "startupProbe", "readiness": "readinessProbe",
                                       "liveness": "livenessProbe"})
         _api_key(v)
+        _triton_container(v)
         v.resources_path = cbase + ("resources",)
         v.accelerator_resource, v.accelerator_count = _accelerator(c.get("resources"), ACCELERATOR_RESOURCES)
         v.group_size = group_size
@@ -536,6 +558,18 @@ def _values_views(ld: LoadedDoc) -> list[ContainerView]:
         probes = block.get("probes") if isinstance(block.get("probes"), dict) else {}
         v.probes = {k: Probe(k, probes[k], (role, "probes", k)) for k in PROBE_KINDS if isinstance(probes.get(k), dict)}
         _api_key(v)
+        triton = data.get("triton") if isinstance(data.get("triton"), dict) else None
+        if data.get("server") == "triton" or triton is not None:
+            _triton_container(v)
+            v.triton = True
+            if triton is not None:
+                for name, key in (("grpc", "grpcPort"), ("metrics", "metricsPort")):
+                    if _int(triton.get(key)) is not None:
+                        v.ports[name] = _int(triton[key])
+                        v.port_numbers.add(v.ports[name])
+                repo = triton.get("modelRepository") if isinstance(triton.get("modelRepository"), dict) else {}
+                files = repo.get("files") if isinstance(repo.get("files"), dict) else {}
+                v.triton_configs = [t for p, t in files.items() if str(p).endswith(".pbtxt") and isinstance(t, str)]
         if not v.api_key and (api.get("secretName") or engine.get("apiKeySecretName")):
             v.api_key = "apiKey.secretName" if api.get("secretName") else "spec.engine.apiKeySecretName"
         v.resources_path = (role, "resources")
