@@ -91,3 +91,15 @@ def test_generated_probes_are_the_ones_replayed():
     spec = specmod.parse_spec(SPEC % BUDGET_S, "m.yaml", server="triton")
     assert probes == triton.probes(spec).as_dict()
     assert probes["readiness"]["httpGet"]["path"] == "/v2/models/m/ready"
+
+
+def test_the_guides_timeline_is_the_recording():
+    """guides/triton.md replays the engine-death recording with the model renamed; nothing else may differ."""
+    import re
+
+    guide = (Path(__file__).parents[1] / "guides" / "triton.md").read_text()
+    block = re.search(r"<!-- file: triton-engine-unhealthy.yaml -->\n```yaml\n(.*?)```", guide, re.S).group(1)
+    in_guide = yaml.safe_load(block.replace("/v2/models/qwen3-8b/ready", "/v2/models/m/ready"))
+    recorded = yaml.safe_load((TIMELINES / "triton-engine-unhealthy.yaml").read_text())
+    assert in_guide["endpoints"] == recorded["endpoints"]
+    assert in_guide["duration"] == recorded["duration"] and in_guide["ready_at"] == recorded["ready_at"]
