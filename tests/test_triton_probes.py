@@ -103,3 +103,17 @@ def test_the_guides_timeline_is_the_recording():
     recorded = yaml.safe_load((TIMELINES / "triton-engine-unhealthy.yaml").read_text())
     assert in_guide["endpoints"] == recorded["endpoints"]
     assert in_guide["duration"] == recorded["duration"] and in_guide["ready_at"] == recorded["ready_at"]
+
+
+def test_real_vllm_load_inside_triton_is_covered_by_the_startup_budget(tmp_path):
+    """The recording of a real vLLM engine starting inside Triton from the generated model.json (152 s on a busy
+    2-core machine): the spec's computed budget lets it finish, Ready follows it, the unload takes it out."""
+    spec = specmod.parse_spec("model: {source: /models/m, name: m, weightsGiB: 0.001, dtype: float32}\n"
+                              "engine: {maxModelLen: 512, extraArgs: [--enforce-eager]}\n", "m.yaml", server="triton")
+    vals = yaml.safe_load(values.render(spec))
+    run = replay(tmp_path, vals, "vllm-cpu")
+    v = run["verdict"]
+    assert triton.probes(spec).budget.seconds > v["model_ready_at"]
+    assert v["restarts"] == 0 and v["kills"] == 0
+    assert v["model_ready_at"] <= v["ready_at"] <= v["model_ready_at"] + 1.1
+    assert v["ready_at_end"] is False

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import signal
-import statistics
 import textwrap
 import time
 from dataclasses import dataclass, field
@@ -174,26 +173,6 @@ def record(name: str, install, tmp_path: Path) -> Recording:
     return Recording(sc, rec, duration, sigterm_exit, server.proc.returncode, log)
 
 
-def answers(observations: list[tuple]) -> list[dict]:
-    """Merge one endpoint's polls into timeline answers: each answer holds from the first poll that saw it."""
-    out: list[dict] = []
-    latencies: list[float] = []
-
-    def close():
-        if latencies and out and isinstance(out[-1]["answer"], int):
-            out[-1]["latency"] = round(statistics.median(latencies), 4)
-        latencies.clear()
-
-    for start, end, kind, status in observations:
-        answer = status if kind == "status" else kind
-        if not out or out[-1]["answer"] != answer:
-            close()
-            out.append({"at": 0.0 if not out else round(start, 2), "answer": answer})
-        latencies.append(end - start)
-    close()
-    return out
-
-
 def timeline_data(name: str, rec: Recording) -> dict:
     """The recording in the emulator's timeline format (cli/vllmgen/emulator/timeline.py)."""
     r = rec.recorder
@@ -212,19 +191,13 @@ def timeline_data(name: str, rec: Recording) -> dict:
         "events": r.marks + ([{"t": r.exit["t"], "what": f"process exited with code {r.exit['code']}"}]
                              if r.exit else []),
     }
-    data["endpoints"] = [{"path": p, "port": POD_HTTP_PORT, "answers": answers(r.observations[p])}
+    data["endpoints"] = [{"path": p, "port": POD_HTTP_PORT, "answers": ts.answers(r.observations[p])}
                          for p in PATHS]
     return data
 
 
 def sequence(endpoint: dict) -> list:
     return [a["answer"] for a in endpoint["answers"]]
-
-
-def after_listen(seq: list) -> list:
-    """A sequence without its leading "refused": whether the first poll came before the server listened
-    depends on scheduling when nothing is loaded at start."""
-    return seq[1:] if len(seq) > 1 and seq[0] == "refused" else seq
 
 
 def check_against_committed(name: str, data: dict) -> None:
@@ -239,8 +212,8 @@ def check_against_committed(name: str, data: dict) -> None:
         yamlio.write_atomic(path, header + yamlio.dump(data))
         return
     committed = yamlio.load_document(path).data
-    live = {e["path"]: after_listen(sequence(e)) for e in data["endpoints"]}
-    kept = {e["path"]: after_listen(sequence(e)) for e in committed["endpoints"]}
+    live = {e["path"]: ts.after_listen(sequence(e)) for e in data["endpoints"]}
+    kept = {e["path"]: ts.after_listen(sequence(e)) for e in committed["endpoints"]}
     assert live == kept, f"the real server now answers differently from {path.name}: {live} != {kept}"
 
 
@@ -299,7 +272,7 @@ def test_health_check_needs_explicit_model_control(install, tmp_path):
 def test_server_ready_is_200_with_no_model_loaded(install, tmp_path):
     rec = record("no-load-model", install, tmp_path)
     data = timeline_data("no-load-model", rec)
-    seqs = {e["path"]: after_listen(sequence(e)) for e in data["endpoints"]}
+    seqs = {e["path"]: ts.after_listen(sequence(e)) for e in data["endpoints"]}
     assert seqs[SERVER_READY] == [200, 400, 200], seqs  # 200 before anything is loaded
     assert seqs[MODEL_READY] == [400, 200], seqs
     r = rec.recorder

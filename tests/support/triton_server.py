@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import statistics
 import sysconfig
 import textwrap
 import time
@@ -403,3 +404,31 @@ class Recorder:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(5)
+
+
+# --- timelines (the emulator's format, cli/vllmgen/emulator/timeline.py) -------------------------------------
+
+def answers(observations: list[tuple]) -> list[dict]:
+    """Merge one endpoint's polls into timeline answers: each answer holds from the first poll that saw it."""
+    out: list[dict] = []
+    latencies: list[float] = []
+
+    def close():
+        if latencies and out and isinstance(out[-1]["answer"], int):
+            out[-1]["latency"] = round(statistics.median(latencies), 4)
+        latencies.clear()
+
+    for start, end, kind, status in observations:
+        answer = status if kind == "status" else kind
+        if not out or out[-1]["answer"] != answer:
+            close()
+            out.append({"at": 0.0 if not out else round(start, 2), "answer": answer})
+        latencies.append(end - start)
+    close()
+    return out
+
+
+def after_listen(seq: list) -> list:
+    """A sequence without its leading "refused": whether the first poll came before the server listened
+    depends on scheduling when nothing is loaded at start."""
+    return seq[1:] if len(seq) > 1 and seq[0] == "refused" else seq
