@@ -41,14 +41,14 @@ def vllm_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def start_supervisor(tiny_model, vllm_cache, tmp_path):
-    """Factory: `start_supervisor(**spec_overrides)` runs `vllmgen serve` on real vLLM; all killed at teardown."""
+    """Factory: `start_supervisor(name, env=None, **spec_overrides)` runs `vllmgen serve` on real vLLM; all killed at teardown."""
     from tests.support.vllm_server import Supervisor, cpu_env, free_port, tiny_spec
 
     started = []
 
-    def start(name: str = "sup", spec: dict | None = None, **kw):
+    def start(name: str = "sup", spec: dict | None = None, env: dict | None = None, **kw):
         spec = spec or tiny_spec(tiny_model, free_port(), free_port(), **kw)
-        sup = Supervisor(tmp_path / name, spec, cpu_env(vllm_cache)).start()
+        sup = Supervisor(tmp_path / name, spec, {**cpu_env(vllm_cache), **(env or {})}).start()
         started.append(sup)
         return sup
 

@@ -57,8 +57,12 @@ def test_engine_death_turns_readiness_then_liveness_false_and_exits_nonzero(star
 
 
 def test_killing_the_api_server_leaves_no_orphans(start_supervisor):
-    sup = start_supervisor("api-kill")
+    # This server also runs with an API key: /v1/models then answers 401 without it, and /readyz must
+    # still see the model (the supervisor authenticates its own polls).
+    sup = start_supervisor("api-kill", env={"VLLM_API_KEY": "test-key-not-a-secret"})
     sup.wait_ready()
+    assert httpx.get(f"http://127.0.0.1:{sup.vllm_port}/v1/models", timeout=10).status_code == 401
+    assert sup.get("/status").json()["vllm"]["modelListed"] is True
     pgid = sup.vllm_pgid()
     assert len(process_groups_alive(pgid)) >= 3  # API server, EngineCore, worker (+ resource tracker)
     os.kill(pgid, signal.SIGKILL)  # the API server is the group leader

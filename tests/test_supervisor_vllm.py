@@ -18,8 +18,8 @@ pytestmark = pytest.mark.vllm
 
 #: Tokens per request in the drain test: long enough to be mid-answer when SIGTERM lands.
 DRAIN_TOKENS = 96
-#: Concurrent clients in the drain and load tests (>= 8 in flight, as the issue asks).
-CLIENTS = 12
+#: Open-loop arrivals in the drain test: a new request this often (>= 8 in flight at SIGTERM, as the issue asks).
+ARRIVAL_EVERY_S = 0.15
 #: How long the test's "endpoints" keep routing to the pod after /readyz turned 503 (Kubernetes needs up to
 #: a few seconds to propagate NotReady; the spec's endpointDrainSeconds covers it).
 ENDPOINT_LAG_S = 1.0
@@ -162,25 +162,33 @@ def test_sigterm_with_requests_in_flight_loses_nothing(sup):
     in_flight = [0]
     sigterm_at = {}
 
-    def client():
+    def request():
+        sent = time.monotonic()
+        with lock:
+            in_flight[0] += 1
+        try:
+            a = sup.completion(max_tokens=DRAIN_TOKENS, timeout=120)
+            outcome = (a["choices"][0]["finish_reason"], a["usage"]["completion_tokens"])
+        except Exception as exc:  # noqa: BLE001 - every failure counts
+            outcome = ("error", repr(exc))
+        with lock:
+            in_flight[0] -= 1
+            results.append((sent, outcome))
+
+    clients = []
+
+    def arrivals():
+        """Open-loop traffic, as users send it: a new request every ARRIVAL_EVERY_S while the pod is routable."""
         while routable.is_set():
-            sent = time.monotonic()
-            with lock:
-                in_flight[0] += 1
-            try:
-                a = sup.completion(max_tokens=DRAIN_TOKENS, timeout=120)
-                outcome = (a["choices"][0]["finish_reason"], a["usage"]["completion_tokens"])
-            except Exception as exc:  # noqa: BLE001 - every failure counts
-                outcome = ("error", repr(exc))
-            with lock:
-                in_flight[0] -= 1
-                results.append((sent, outcome))
+            t = threading.Thread(target=request)
+            t.start()
+            clients.append(t)
+            time.sleep(ARRIVAL_EVERY_S)
 
     router = threading.Thread(target=endpoints)
     router.start()
-    clients = [threading.Thread(target=client) for _ in range(CLIENTS)]
-    for t in clients:
-        t.start()
+    traffic = threading.Thread(target=arrivals)
+    traffic.start()
     deadline = time.monotonic() + 30
     while in_flight[0] < 8 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -189,7 +197,8 @@ def test_sigterm_with_requests_in_flight_loses_nothing(sup):
     sigterm_at["t"] = time.monotonic()
     at_signal = in_flight[0]
     sup.signal()
-    for t in clients:
+    traffic.join(timeout=grace + 30)
+    for t in list(clients):
         t.join(timeout=grace + 30)
     router.join(timeout=5)
     code = sup.wait_exit(timeout=grace + 10)

@@ -9,8 +9,6 @@ of the whole group. Any exit the supervisor did not ask for is a failure, even w
 from __future__ import annotations
 
 import collections
-import ctypes
-import importlib.metadata
 import os
 import re
 import shlex
@@ -50,6 +48,8 @@ def vllm_command(env: dict | None = None) -> list[str]:
         return shlex.split(override)
     exe = shutil.which("vllm", path=env.get("PATH"))
     if exe:
+        import importlib.metadata  # lazily: only when a `vllm` command exists
+
         try:
             importlib.metadata.distribution("vllm")
             return [exe, "serve"]
@@ -69,6 +69,8 @@ def command_line(base: list[str], args: list[str]) -> list[str]:
 
 def become_subreaper() -> bool:
     """Best effort: adopt orphaned descendants (Linux only)."""
+    import ctypes
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0

@@ -191,7 +191,9 @@ def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, v
         return exit_with(EXIT_INPUT, f"cannot start vLLM ({' '.join(argv[:3])}): {exc.strerror or exc}")
     store.update(phase=Phase.LOADING, process_alive=True,
                  info={"pid": vllm.pid, "pgid": vllm.pgid, "port": plan.vllm_port, "model": plan.served_name})
-    log.emit("vllm-started", pid=vllm.pid, pgid=vllm.pgid, command=argv)
+    # cpuSeconds: the supervisor's own CPU time up to here (interpreter, imports, spec, health server):
+    # what its overhead before vLLM starts is on an idle core.
+    log.emit("vllm-started", pid=vllm.pid, pgid=vllm.pgid, cpuSeconds=round(time.process_time(), 3), command=argv)
     dev_mode = vllm_env(plan, base_env).get(DEV_MODE_ENV, "0") not in ("", "0", "false")
     monitor = Monitor(store, vllm, f"http://127.0.0.1:{plan.vllm_port}", plan.served_name,
                       api_key=base_env.get("VLLM_API_KEY") or plan.env.get("VLLM_API_KEY"), dev_mode=dev_mode)
