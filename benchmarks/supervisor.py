@@ -13,8 +13,6 @@ Usage: python benchmarks/supervisor.py [--clients 16] [--seconds 20] [--model DI
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
 import signal
 import statistics
@@ -30,7 +28,8 @@ sys.path[:0] = [str(REPO), str(REPO / "cli")]
 
 import httpx  # noqa: E402
 
-from tests.support.vllm_server import Supervisor, cpu_env, free_port, tiny_spec  # noqa: E402
+from tests.support.vllm_server import (Supervisor, cpu_env, free_port, kube_probe, start_traffic,  # noqa: E402
+                                      tiny_spec, traffic_result)
 
 #: Runs of the overhead measurement (a fake vLLM: `sleep`), so the figure is not one lucky sample.
 OVERHEAD_RUNS = 5
@@ -67,61 +66,12 @@ def measure_overhead(model_dir: Path, work: Path) -> list[tuple[float, float]]:
     return took
 
 
-def load_generator(url: str, clients: int, seconds: float) -> None:
-    """Run in a child process: `clients` concurrent completions in a loop for `seconds`; prints a JSON line."""
-    async def main():
-        done, errors, tokens = 0, 0, 0
-        deadline = time.monotonic() + seconds
-
-        async def one(client):
-            nonlocal done, errors, tokens
-            while time.monotonic() < deadline:
-                try:
-                    r = await client.post("/v1/completions", json={
-                        "model": "tiny", "prompt": "the probe is", "max_tokens": LOAD_TOKENS, "ignore_eos": True})
-                    r.raise_for_status()
-                    tokens += r.json()["usage"]["completion_tokens"]
-                    done += 1
-                except Exception:  # noqa: BLE001
-                    errors += 1
-
-        async with httpx.AsyncClient(base_url=url, timeout=120,
-                                     limits=httpx.Limits(max_connections=clients + 4)) as client:
-            await asyncio.gather(*(one(client) for _ in range(clients)))
-        print(json.dumps({"completions": done, "errors": errors, "tokens": tokens, "seconds": seconds}))
-
-    asyncio.run(main())
-
-
-def probe_once(host: str, port: int, path: str) -> tuple[float, int | None]:
-    """One probe as the kubelet sends it: a new TCP connection, GET, read the answer, close. (http.client:
-    httpx would build an SSL context per client and time itself instead of the server.)"""
-    import http.client
-
-    t0 = time.perf_counter()
-    conn = http.client.HTTPConnection(host, port, timeout=10)
-    try:
-        conn.request("GET", path, headers={"User-Agent": "kube-probe/1.34", "Accept": "*/*", "Connection": "close"})
-        resp = conn.getresponse()
-        resp.read()
-        code = resp.status
-    except OSError:
-        code = None
-    finally:
-        conn.close()
-    return time.perf_counter() - t0, code
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--model", type=Path, help="an existing tiny model folder (default: build one)")
-    ap.add_argument("--load", nargs=3, metavar=("URL", "CLIENTS", "SECONDS"), help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if a.load:
-        load_generator(a.load[0], int(a.load[1]), float(a.load[2]))
-        return 0
 
     work = Path(tempfile.mkdtemp(prefix="vllmgen-bench-supervisor-"))
     model = a.model
@@ -129,7 +79,8 @@ def main() -> int:
         model = work / "tiny"
         subprocess.run([sys.executable, "-m", "tests.support.tiny_model", str(model)], cwd=REPO, check=True,
                        capture_output=True)
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (shared machine)")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (shared machine); "
+          f"vLLM niceness {os.environ.get('VLLMGEN_VLLM_NICENESS', 'default')}")
 
     # 1. overhead
     overhead = measure_overhead(model, work)
@@ -178,8 +129,8 @@ def main() -> int:
               f"first answered 200  [goal <= 100 ms]")
 
         # 3. probes under saturation
-        loader = subprocess.Popen([sys.executable, __file__, "--load", f"http://127.0.0.1:{sup.vllm_port}",
-                                   str(a.clients), str(a.seconds)], stdout=subprocess.PIPE, text=True)
+        loader = start_traffic("saturate", f"http://127.0.0.1:{sup.vllm_port}", str(a.clients), str(a.seconds),
+                               str(LOAD_TOKENS))
         time.sleep(2.0)  # let the load ramp up
         urls = {"/readyz (supervisor)": (sup.health_port, "/readyz"),
                 "/livez (supervisor)": (sup.health_port, "/livez"),
@@ -189,12 +140,11 @@ def main() -> int:
         deadline = time.monotonic() + a.seconds - 4
         while time.monotonic() < deadline:
             for name, (port, path) in urls.items():
-                took, code = probe_once("127.0.0.1", port, path)
+                took, code = kube_probe(port, path)
                 lat[name].append(took)
                 codes[name][code] = codes[name].get(code, 0) + 1
             time.sleep(SAMPLE_EVERY_S)
-        out, _ = loader.communicate(timeout=a.seconds + 120)
-        stats = json.loads(out.strip().splitlines()[-1])
+        stats = traffic_result(loader, timeout=a.seconds + 120)
         print(f"load: {a.clients} concurrent clients x {LOAD_TOKENS} tokens for {a.seconds:.0f} s: "
               f"{stats['completions']} completions, {stats['errors']} errors, "
               f"{stats['tokens'] / stats['seconds']:.0f} tokens/s; load average now {os.getloadavg()[0]:.1f}")

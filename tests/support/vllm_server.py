@@ -223,3 +223,41 @@ class Supervisor:
         lines = self.err_path.read_text(errors="replace").splitlines()[-5:]
         lines += self.out_path.read_text(errors="replace").splitlines()[-n:]
         return "\n".join(lines)
+
+
+def start_traffic(*args: str) -> subprocess.Popen:
+    """`python -m tests.support.traffic ARGS` in its own process; read its JSON summary from stdout."""
+    return subprocess.Popen([sys.executable, "-m", "tests.support.traffic", *args], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                [str(REPO), str(REPO / "cli")])})
+
+
+def traffic_result(proc: subprocess.Popen, timeout: float) -> dict:
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-2000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def kube_probe(port: int, path: str, host: str = "127.0.0.1", timeout: float = 10) -> tuple[float, int | None]:
+    """One probe as the kubelet sends it: new TCP connection, GET, read, close. Returns (seconds, status)."""
+    import http.client
+
+    t0 = time.perf_counter()
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"User-Agent": "kube-probe/1.34", "Accept": "*/*", "Connection": "close"})
+        resp = conn.getresponse()
+        resp.read()
+        code = resp.status
+    except OSError:
+        code = None
+    finally:
+        conn.close()
+    return time.perf_counter() - t0, code
+
+
+def running_requests(vllm_port: int) -> int:
+    """Requests vLLM is generating right now (`vllm:num_requests_running`)."""
+    text = httpx.get(f"http://127.0.0.1:{vllm_port}/metrics", timeout=10).text
+    return int(sum(float(line.rsplit(None, 1)[1]) for line in text.splitlines()
+                   if line.startswith("vllm:num_requests_running{")))

@@ -112,8 +112,9 @@ def group_members(pgid: int) -> list[int]:
 class VllmProcess:
     """One vLLM server process tree in its own session. Output goes to `sink` and a short tail."""
 
-    def __init__(self, argv: list[str], env: dict, sink=None):
+    def __init__(self, argv: list[str], env: dict, sink=None, niceness: int = 0):
         self.argv = argv
+        self.niceness = niceness
         self.env = env
         self.sink = sink if sink is not None else sys.stdout
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
@@ -132,6 +133,12 @@ class VllmProcess:
             stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
         )
         self.pgid = self.popen.pid
+        if self.niceness:
+            # Set before vLLM spawns its engine and workers (seconds later), so they inherit it.
+            try:
+                os.setpriority(os.PRIO_PROCESS, self.popen.pid, self.niceness)
+            except OSError:
+                pass
         self._pump = threading.Thread(target=self._copy_output, name="vllm-output", daemon=True)
         self._pump.start()
 

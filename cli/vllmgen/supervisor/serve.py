@@ -41,6 +41,11 @@ ENGINE_DEATH_EXIT_WAIT_S = 6.0
 SPEC_ENV = "VLLMGEN_SPEC"
 #: Host the health server binds (all interfaces: kubelet probes the pod IP).
 HEALTH_HOST_ENV = "VLLMGEN_HEALTH_HOST"
+#: Niceness for vLLM's process tree (`VLLMGEN_VLLM_NICENESS` overrides). Within the container's cgroup a
+#: positive value lets the supervisor (idle but for probes) run ahead of vLLM's CPU work when cores are
+#: saturated; it does not change vLLM's share against other pods (cgroup weights decide that).
+VLLM_NICENESS = 0
+NICENESS_ENV = "VLLMGEN_VLLM_NICENESS"
 #: vLLM's dev-mode switch: /is_sleeping exists only then.
 DEV_MODE_ENV = "VLLM_SERVER_DEV_MODE"
 
@@ -182,7 +187,11 @@ def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, v
     server.start()
 
     argv = proc_mod.command_line(proc_mod.vllm_command(base_env), plan.args)
-    vllm = proc_mod.VllmProcess(argv, vllm_env(plan, base_env), sink=vllm_out)
+    try:
+        niceness = int(base_env.get(NICENESS_ENV, VLLM_NICENESS))
+    except ValueError:
+        niceness = VLLM_NICENESS
+    vllm = proc_mod.VllmProcess(argv, vllm_env(plan, base_env), sink=vllm_out, niceness=niceness)
     proc_mod.become_subreaper()
     try:
         vllm.start()
