@@ -75,6 +75,9 @@ def test_supervised_probes_long_poll_startupz():
                          "periodSeconds": 10, "timeoutSeconds": 10, "successThreshold": 1, "failureThreshold": 53}
     assert p.readiness["httpGet"] == {"path": "/readyz", "port": "health"}
     assert p.liveness["httpGet"] == {"path": "/livez", "port": "health"}
+    # same margins over the measured latency as plain mode: 2 s and 5 s; readiness needs two failures
+    assert (p.readiness["periodSeconds"], p.readiness["timeoutSeconds"], p.readiness["failureThreshold"]) == (5, 2, 2)
+    assert (p.liveness["periodSeconds"], p.liveness["timeoutSeconds"], p.liveness["failureThreshold"]) == (10, 5, 3)
     assert probes.startup_hold_seconds(10) == pytest.approx(9.75)
 
 

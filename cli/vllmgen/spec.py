@@ -84,11 +84,16 @@ def _kind(value: Any) -> str:
             type(None): "empty"}.get(type(value), type(value).__name__)
 
 
-def validate_schema(doc: Document) -> None:
-    """Every schema error, each with its JSON pointer and line."""
+@lru_cache(maxsize=1)
+def _validator():
     from jsonschema import Draft202012Validator
 
-    validator = Draft202012Validator(schema())
+    return Draft202012Validator(schema())
+
+
+def validate_schema(doc: Document) -> None:
+    """Every schema error, each with its JSON pointer and line."""
+    validator = _validator()
     found = sorted(validator.iter_errors(doc.data), key=lambda e: (list(map(str, e.absolute_path)), e.message))
     if not found:
         return

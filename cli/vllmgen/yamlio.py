@@ -76,10 +76,42 @@ def read_text(path: str | Path, limit: int = MAX_FILE_BYTES) -> str:
         raise InputError(name, "", f"not UTF-8 text (byte {exc.start}); is this a binary file?") from None
 
 
+def _depth_error(scanner):
+    from ruamel.yaml.scanner import ScannerError
+
+    return ScannerError(None, None, f"nesting deeper than {MAX_DEPTH} levels", scanner.reader.get_mark())
+
+
+_SCANNERS: dict = {}
+
+
+def depth_limited(base):
+    """`base` (a ruamel scanner class) with a nesting limit: without it `[[[[...` 3000 deep costs ~25 s (the
+    scanner's simple-key bookkeeping is quadratic in the depth) before the recursive composer even starts."""
+    if base not in _SCANNERS:
+
+        class DepthLimitedScanner(base):
+            def fetch_flow_collection_start(self, TokenClass, to_push):
+                if len(self.flow_context) >= MAX_DEPTH:
+                    raise _depth_error(self)
+                super().fetch_flow_collection_start(TokenClass, to_push)
+
+            def add_indent(self, column):
+                if len(self.indents) >= MAX_DEPTH:
+                    raise _depth_error(self)
+                return super().add_indent(column)
+
+        _SCANNERS[base] = DepthLimitedScanner
+    return _SCANNERS[base]
+
+
 def _yaml():
     from ruamel.yaml import YAML
 
     y = YAML(typ="rt")  # round-trip: keeps line numbers; it constructs no arbitrary Python objects
+    from ruamel.yaml.scanner import RoundTripScanner
+
+    y.Scanner = depth_limited(RoundTripScanner)
     y.allow_duplicate_keys = False
     return y
 
@@ -232,6 +264,8 @@ def parse_documents(text: str, file: str) -> list[Document]:
                 raise InputError(file, pointer(path + (key,)), f"duplicate key {key!r} (a later value would "
                                  "silently replace the first)", line) from None
         problem = exc.problem or exc.context or "syntax error"
+        if problem.startswith("nesting deeper"):
+            raise InputError(file, "", problem, _mark_line(exc)) from None
         raise InputError(file, "", f"invalid YAML: {_first_line(problem)}", _mark_line(exc)) from None
     except YAMLError as exc:
         raise InputError(file, "", f"invalid YAML: {_first_line(str(exc))}", _mark_line(exc)) from None
