@@ -223,13 +223,18 @@ def test_replay_is_deterministic_and_json_report():
     assert v["started_at"] == A(57.501) and v["ready_at"] == A(57.502)
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import assume, given, settings, strategies as st  # noqa: E402
 
 
 @settings(max_examples=200, deadline=None)
 @given(lead=st.floats(0, 60), wall=st.floats(0, 1, exclude_max=True), period=st.integers(1, 30),
        ready=st.floats(0.01, 100))
 def test_startup_succeeds_at_the_first_tick_after_the_model_is_ready(lead, wall, period, ready):
+    # a tick within a microsecond of the model turning ready (or of the container being seen) may fall on either
+    # side of it in floating point; both answers are right there, so the oracle skips those coincidences
+    for edge in (ready, 1.0):
+        phase = ((edge + lead) / period) % 1.0
+        assume(1e-6 < phase < 1 - 1e-6)
     p = pod(probe("startup", "/m", period=period, failure_threshold=1000), probe("readiness", "/m", period=10))
     run = drivers.replay(p, tl({"/m": [{"at": 0, "answer": "refused"}, {"at": ready, "answer": 200}]},
                                duration=ready + 2 * period + 2), lead=lead, wall_offset=wall)

@@ -155,7 +155,10 @@ _NO_KEY = object()
 def _fast(text: str, file: str) -> list[Document]:
     from ruamel.yaml import YAML
 
+    from ruamel.yaml.scanner import Scanner
+
     y = YAML(typ="safe", pure=True)
+    y.Scanner = yamlio.depth_limited(Scanner)  # nesting bombs fail in ms here too, then yamlio words the error
     nodes = list(y.compose_all(io.StringIO(text)))
     yamlio._check_expansion(nodes, file)  # alias bombs and depth: the same check, the same message
     ctor = y.constructor  # scalar construction with the same YAML 1.2 resolver
