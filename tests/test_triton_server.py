@@ -384,3 +384,37 @@ def test_metrics_port_answers_every_path_and_grpc_port_no_http(install, tmp_path
             assert on_metrics.status_code == 200  # not the model's state
             with pytest.raises(httpx.TransportError):
                 client.get(f"http://{ts.LOOPBACK}:{server.grpc_port}/v2/health/live")
+
+
+def test_probe_check_live_on_the_real_server(install, tmp_path):
+    """`vllmgen probe-check --url` runs the generated Triton probes live against the real server as it loads,
+    and `--until-ready` returns as soon as the pod would be Ready (a CI wait without a sleep)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from vllmgen import spec as specmod, values
+    from vllmgen.cli import app
+
+    spec = specmod.parse_spec("model: {source: /models/m, name: m, weightsGiB: 0.001}\nstartup: {budgetSeconds: 60}\n",
+                              "m.yaml", server="triton")
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(values.render(spec))
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    ts.write_probe_model(repo, MODEL, tmp_path / "control.json", load_seconds=FAST_LOAD_S)
+    record = tmp_path / "live.yaml"
+    with ts.TritonServer(install, repo, tmp_path, load_models=[MODEL]) as server:
+        result = CliRunner().invoke(app, [
+            "probe-check", str(values_file), "--role", "standalone", "--url", f"http://{ts.LOOPBACK}",
+            "--port-map", f"{POD_HTTP_PORT}={server.http_port}", "--duration", "60", "--until-ready",
+            "--record", str(record), "--format", "json"])
+        assert result.exit_code == 0, result.output
+        assert server.status(MODEL_READY) == 200
+    (run,) = json.loads(result.output)["runs"]
+    verdict = run["verdict"]
+    assert verdict["ready_at"] is not None and verdict["ready_at"] >= FAST_LOAD_S
+    assert verdict["restarts"] == 0
+    probed = {row["endpoint"] for row in run["timeline"] if "probe" in row}
+    assert probed <= {f":{POD_HTTP_PORT}{MODEL_READY}", f":{POD_HTTP_PORT}{LIVE}"}
+    assert MODEL_READY in record.read_text()
