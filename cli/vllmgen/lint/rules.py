@@ -156,6 +156,8 @@ def check_probe_port(v: ContainerView) -> Iterator[Hit]:
                       f"target port `vllm` ({v.vllm_port})")
         elif v.triton and port in (v.ports.get("grpc"), v.ports.get("metrics")):
             continue  # VG016 explains what Triton's gRPC and metrics ports answer
+        elif v.vllm_port_guessed and port in v.port_numbers:
+            continue  # no --port and several ports: the image's entrypoint may well listen there
         elif v.vllm_port is not None and port not in (v.vllm_port, v.health_port):
             yield Hit("VG001", p.port_path,
                       f"{v.role} {name} targets port {port}, but vLLM listens on {v.vllm_port} "

@@ -106,6 +106,7 @@ class ContainerView:
     port_numbers: set[int] = field(default_factory=set)      # every declared container port
     vllm_port: Optional[int] = None
     vllm_port_reason: str = ""
+    vllm_port_guessed: bool = False                          # only vLLM's default: the entrypoint may differ
     health_port: Optional[int] = None                        # supervisor health server (port name `health`)
     sidecar_ports: set[int] = field(default_factory=set)
     probes: dict[str, Probe] = field(default_factory=dict)
@@ -354,6 +355,7 @@ def _vllm_port_from_container(view: ContainerView, default: int, default_reason:
         view.vllm_port_reason = "its only container port"
     else:
         view.vllm_port, view.vllm_port_reason = default, default_reason
+        view.vllm_port_guessed = True
 
 
 # --- Kubernetes objects and pod-spec fragments --------------------------------------------------------
