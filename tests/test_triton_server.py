@@ -261,7 +261,8 @@ def test_health_check_needs_explicit_model_control(install, tmp_path):
     data = timeline_data("health-check-without-explicit", rec)
     seqs = {e["path"]: sequence(e) for e in data["endpoints"]}
     stays_ready = seqs[MODEL_READY] == ["refused", 200]
-    aborted = seqs[MODEL_READY] == ["refused", 200, "refused"] and rec.recorder.exit["code"] == -signal.SIGABRT
+    crashed = rec.recorder.exit is not None and rec.recorder.exit["code"] != 0  # seen: -SIGABRT
+    aborted = seqs[MODEL_READY] == ["refused", 200, "refused"] and crashed
     assert stays_ready or aborted, (seqs, rec.recorder.exit)
     assert 400 not in seqs[MODEL_READY]
     if stays_ready:
