@@ -225,11 +225,19 @@ class Supervisor:
         return "\n".join(lines)
 
 
+#: Niceness of the traffic process: in a cluster the clients run elsewhere, not on the pod's cores; here they
+#: share 2 cores with vLLM and the prober, so they yield to both (vLLM stays saturated: it waits on nothing).
+TRAFFIC_NICENESS = 10
+
+
 def start_traffic(*args: str) -> subprocess.Popen:
-    """`python -m tests.support.traffic ARGS` in its own process; read its JSON summary from stdout."""
-    return subprocess.Popen([sys.executable, "-m", "tests.support.traffic", *args], cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                                [str(REPO), str(REPO / "cli")])})
+    """`python -m tests.support.traffic ARGS` in its own process; read its JSON summary from stdout.
+    Saturating load runs at TRAFFIC_NICENESS; the readiness-gated router keeps normal priority (it must see
+    /readyz turn 503 within the endpoint drain)."""
+    niceness = TRAFFIC_NICENESS if args and args[0] == "saturate" else 0
+    return subprocess.Popen(["nice", "-n", str(niceness), sys.executable, "-m", "tests.support.traffic",
+                             *args], cwd=REPO, text=True, stdout=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "cli")])})
 
 
 def traffic_result(proc: subprocess.Popen, timeout: float) -> dict:
