@@ -142,6 +142,13 @@ def test_sigterm_with_requests_in_flight_loses_nothing(sup):
     at_signal = running_requests(sup.vllm_port)
     t_sig = time.monotonic()
     sup.signal()
+    time.sleep(0.5)
+    # Draining: not ready, still alive (no restart mid-drain), still started, and /status says why.
+    assert sup.get("/readyz").status_code == 503
+    assert sup.get("/livez").status_code == 200
+    assert sup.get("/startupz").status_code == 200
+    status = sup.get("/status").json()
+    assert status["phase"] == "draining" and status["reasons"]["ready"][0].startswith("draining")
     result = traffic_result(traffic, timeout=grace + 60)
     code = sup.wait_exit(timeout=grace + 10)
     exited_after = time.monotonic() - t_sig
