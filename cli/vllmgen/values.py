@@ -272,10 +272,10 @@ def to_commented(values: Values):
                     and path[-1:] != ("args",):
                 seq.fa.set_flow_style()
             return seq
-        if isinstance(node, str) and "\n" in node:
+        if isinstance(node, str) and path[:3] == ("triton", "modelRepository", "files"):
             from ruamel.yaml.scalarstring import LiteralScalarString
 
-            return LiteralScalarString(node)  # files (Triton's model repository) stay readable
+            return LiteralScalarString(node)  # Triton's model repository files stay readable (generated text)
         return node
 
     root = conv(values.data, (), 0)
