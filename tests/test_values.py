@@ -144,3 +144,20 @@ def test_values_role_decode_works_with_no_other_argument():
     v = YAML(typ="safe").load(out.stdout)
     assert v["decode"]["probes"]["startup"]["httpGet"] == {"path": "/startupz", "port": "health"}
     assert out.stderr == ""
+
+
+def test_rollout_deadline_covers_the_startup_budget():
+    """`kubectl rollout status` must wait for a loading pod: Kubernetes' default deadline is 600 s."""
+    from tests import chartcheck as cc
+
+    big = parse_spec("model: {source: hf://deepseek-ai/DeepSeek-V3, weightsGiB: 642}\n", "t.yaml")
+    v = values.values_dict(big, ["standalone"])
+    from vllmgen.budget import startup_budget
+
+    assert v["standalone"]["progressDeadlineSeconds"] == startup_budget(big).seconds + 300 > 600
+    deployment = next(o for o in cc.render_objects(v) if o["kind"] == "Deployment")
+    assert deployment["spec"]["progressDeadlineSeconds"] == v["standalone"]["progressDeadlineSeconds"]
+    # 521 s budget + 300 s image pull for the default spec
+    assert values.values_dict(load_spec(), ["decode"])["decode"]["progressDeadlineSeconds"] == 821
+    # LeaderWorkerSets have no progress deadline
+    assert "progressDeadlineSeconds" not in values.values_dict(load_spec(layout="wide-ep"), ["decode"])["decode"]

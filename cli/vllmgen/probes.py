@@ -51,6 +51,18 @@ STARTUP_HOLD_MARGIN_S = 0.25
 SUPERVISED_READINESS_PERIOD_S = 5
 SUPERVISED_READINESS_FAILURES = 2
 
+# --- rollout ------------------------------------------------------------------------------------------------------
+#: Scheduling and pulling the vLLM image (about 10 GB) before the container starts; the startup budget only
+#: counts from container start.
+IMAGE_PULL_SECONDS = 300
+
+
+def rollout_deadline(budget: Budget) -> int:
+    """Deployment progressDeadlineSeconds: Kubernetes' default 600 s makes `kubectl rollout status` fail for any
+    model that loads longer, although the pod is healthy; give a new pod its whole startup budget plus the pull."""
+    return budget.seconds + IMAGE_PULL_SECONDS
+
+
 # --- drain window -----------------------------------------------------------------------------------------------
 #: vLLM's own teardown after its drain (engine and worker exit): 8.3 s measured on CPU with --shutdown-timeout.
 VLLM_TEARDOWN_S = 10

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from vllmgen import __version__, layouts, triton
 from vllmgen.engine import (MODEL_MOUNT_PATH, has_sidecar, simulator_args, vllm_args, vllm_port,
                             vllm_shell_command)
-from vllmgen.probes import drain_window, probes_for
+from vllmgen.probes import IMAGE_PULL_SECONDS, drain_window, probes_for, rollout_deadline
 from vllmgen.sidecar import generation, sidecar_args
 from vllmgen.spec import GIB, active_roles, role_replicas, weights_bytes
 
@@ -224,6 +224,11 @@ def _role(spec: dict, role: str, c: dict) -> dict:
     block["probes"] = probes.as_dict()
     for name, note in probes.notes.items():
         c[p + ("probes", name)] = note
+    if not lay.multinode:
+        block["progressDeadlineSeconds"] = rollout_deadline(probes.budget)
+        c[p + ("progressDeadlineSeconds",)] = (
+            f"a rollout waits the startup budget ({probes.budget.seconds} s) + {IMAGE_PULL_SECONDS} s to schedule and "
+            f"pull the image; the default 600 s would fail `kubectl rollout status` on a healthy, loading pod")
     drain = drain_window(spec)
     block["preStopSleepSeconds"] = drain.pre_stop_sleep_s
     c[p + ("preStopSleepSeconds",)] = (
