@@ -182,11 +182,13 @@ def test_short_flags_cannot_become_engine_arguments():
 
 
 def test_extra_args_may_not_repeat_what_the_spec_sets():
-    s = parse_spec("model: {source: hf://a/b, weightsGiB: 1, dtype: bfloat16}\n"
+    with pytest.raises(InputError, match="model.dtype") as err:
+        parse_spec("model: {source: hf://a/b, weightsGiB: 1, dtype: bfloat16}\n"
                    "engine: {extraArgs: [--dtype, half]}\n", "d.yaml", server="triton")
-    with pytest.raises(InputError, match="model.dtype"):
-        triton.engine_args(s)
-    s["model"]["dtype"] = "auto"  # the spec leaves it to vLLM: extraArgs may choose
+    assert err.value.pointer == "/engine/extraArgs"
+    # the spec leaves the dtype to vLLM: extraArgs may choose it
+    s = parse_spec("model: {source: hf://a/b, weightsGiB: 1}\nengine: {extraArgs: [--dtype, half]}\n", "d.yaml",
+                   server="triton")
     assert triton.engine_args(s)["dtype"] == "half"
 
 
@@ -203,3 +205,10 @@ def test_prefill_decode_roles_are_refused_for_triton():
         parse_spec("model: {source: hf://a/b, weightsGiB: 1}\nroles: {decode: {replicas: 2}}\n",
                    "pd.yaml", server="triton")
     assert err.value.pointer == "/roles/decode" and "KV transfer" in err.value.message
+
+
+def test_validate_reports_extra_args_triton_cannot_take_at_their_line():
+    with pytest.raises(InputError) as err:
+        parse_spec("model: {source: hf://a/b, weightsGiB: 1}\nengine:\n  extraArgs:\n    - -O3\n",
+                   "x.yaml", server="triton")
+    assert (err.value.file, err.value.pointer, err.value.line) == ("x.yaml", "/engine/extraArgs/0", 4)

@@ -152,6 +152,11 @@ def check(spec: dict) -> list[tuple[tuple, str]]:
     for role, cfg in spec.get("roles", {}).items():
         if role not in ROLES and cfg.get("replicas", 0) > 0:
             errors.append((("roles", role), role_error(role)))
+    try:
+        engine_args(spec)  # engine.extraArgs must become engine arguments
+    except InputError as exc:
+        path = tuple(int(p) if p.isdigit() else p for p in exc.pointer.strip("/").split("/"))
+        errors.append((path, exc.message))
     if spec["engine"].get("apiKeySecretName"):
         errors.append((("engine", "apiKeySecretName"),
                        "Triton does not check vLLM's API key (its endpoints are Triton's own); protect the "
