@@ -30,12 +30,13 @@ runner = CliRunner()
 
 def as_yaml(data) -> str:
     """JSON is YAML, and dumps 50x faster than ruamel's round-trip emitter."""
-    return json.dumps(data, ensure_ascii=False, indent=1)
+    return json.dumps(data, indent=1)  # \uXXXX escapes: YAML forbids raw control characters such as \x7f
 
 
 def cli(text: bytes | str, *args):
     path = WORK / "spec.yaml"
-    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    # lone surrogates from generated text become invalid UTF-8 bytes: junk the CLI must refuse cleanly
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass"))
     out = WORK / "values.yaml"
     out.unlink(missing_ok=True)
     result = runner.invoke(app, ["values", "--spec", str(path), "-o", str(out), *args])

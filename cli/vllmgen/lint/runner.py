@@ -59,12 +59,15 @@ class Linter:
 
         for ld in lf.docs:
             result.documents_checked += 1
-            if ld.kind == loader.VALUES and not suppress.is_disabled("VG000", off):
+            schema_errors = 0
+            if ld.kind == loader.VALUES:
                 checker = self._schema_checker()
                 if checker is not None:
                     for err in checker.errors(ld.doc):
+                        schema_errors += 1
                         where = pointer(err.path) or "(document)"
-                        add(ld, rules.Hit("VG000", err.path, f"{where}: {err.message}", line_path=err.line_path))
+                        if not suppress.is_disabled("VG000", off):
+                            add(ld, rules.Hit("VG000", err.path, f"{where}: {err.message}", line_path=err.line_path))
             if ld.kind == loader.SPEC and not suppress.is_disabled("VG000", off):
                 for hit in spec_errors(ld):
                     add(ld, hit)
@@ -72,12 +75,22 @@ class Linter:
                 add(ld, hit)
             if ld.kind == loader.OTHER:
                 continue
-            for view in views_of(ld):
-                if view.triton and not view.triton_configs:  # a Triton repository held by ConfigMaps here
-                    view.triton_configs = rules.triton_configs(lf.docs)
-                for check in rules.VIEW_CHECKS:
-                    for hit in check(view):
-                        add(ld, hit)
+            try:
+                hits = list(self._view_hits(ld, lf))
+            except (TypeError, AttributeError, ValueError, KeyError, IndexError):
+                if not schema_errors:
+                    raise  # a schema-valid document must never trip the rules: that is a bug to see
+                continue  # values of the wrong shape: the schema errors above already say what to fix
+            for hit in hits:
+                add(ld, hit)
+
+    @staticmethod
+    def _view_hits(ld: loader.LoadedDoc, lf: loader.LoadedFile):
+        for view in views_of(ld):
+            if view.triton and not view.triton_configs:  # a Triton repository held by ConfigMaps here
+                view.triton_configs = rules.triton_configs(lf.docs)
+            for check in rules.VIEW_CHECKS:
+                yield from check(view)
 
 
 def _path_of(pointer_text: str, data) -> tuple:

@@ -157,7 +157,8 @@ class ContainerView:
 def flatten_command(command, args) -> list[str]:
     """command + args as one token list; `sh -c "script"` scripts are split into their words."""
     tokens: list[str] = []
-    for part in list(command or []) + list(args or []):
+    parts = [x for x in (command, args) if isinstance(x, list)]  # anything else is a schema error, reported there
+    for part in [p for x in parts for p in x]:
         if not isinstance(part, (str, int, float)) or isinstance(part, bool):
             continue
         part = str(part)
