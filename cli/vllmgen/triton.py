@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 
+from vllmgen.engine import model_arg  # the same model path as `vllm serve` gets (pvc:// under the mount)
 from vllmgen.errors import InputError
 
 # --- image and ports --------------------------------------------------------------------------------------------
@@ -44,8 +45,6 @@ METRICS_PORT_NAME = "metrics"
 MODEL_REPOSITORY_PATH = "/models"
 #: The one model version the repository holds (Triton serves the latest numeric version directory).
 MODEL_VERSION = "1"
-#: Where the model volume is mounted (same as the vLLM server's, so pvc:// sources resolve the same way).
-MODEL_MOUNT_PATH = "/model-cache"
 #: Downward-API variable holding the pod name; Kubernetes expands `$(POD_NAME)` in container args.
 POD_NAME_ENV = "POD_NAME"
 #: dtypes vLLM takes as `dtype` (compute types); fp8/int8/int4 are checkpoint quantizations it detects itself.
@@ -81,18 +80,6 @@ def model_name(spec: dict) -> str:
     """Triton's name for the model (directory, URL segment): the served model name with any other
     character than letters, digits, `.`, `_`, `-` replaced by `-` (`org/model` -> `org-model`)."""
     return _NAME_UNSAFE.sub("-", spec["model"]["name"])
-
-
-def _model_arg(spec: dict) -> str:
-    """What vLLM loads: the hub id for hf://, the mounted path for pvc://, the path itself otherwise."""
-    source = spec["model"]["source"]
-    if source.startswith("hf://"):
-        return source[len("hf://"):]
-    if source.startswith("pvc://"):
-        rest = source[len("pvc://"):].split("/", 1)
-        sub = rest[1].strip("/") if len(rest) > 1 else ""
-        return MODEL_MOUNT_PATH + ("/" + sub if sub else "")
-    return source
 
 
 def _json_value(text: str):
@@ -168,7 +155,7 @@ def engine_args(spec: dict) -> dict:
     """The content of model.json: vLLM engine arguments the spec implies, named as AsyncEngineArgs fields."""
     model, engine = spec["model"], spec["engine"]
     # served_model_name as a list: what vLLM's own parser makes of `--served-model-name NAME`
-    args: dict = {"model": _model_arg(spec), "served_model_name": [model["name"]]}
+    args: dict = {"model": model_arg(spec), "served_model_name": [model["name"]]}
     if model.get("revision"):
         args["revision"] = model["revision"]
     if model["dtype"] in COMPUTE_DTYPES:
