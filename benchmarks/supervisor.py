@@ -13,6 +13,7 @@ Usage: python benchmarks/supervisor.py [--clients 16] [--seconds 20] [--model DI
 from __future__ import annotations
 
 import argparse
+import random
 import os
 import signal
 import statistics
@@ -69,7 +70,7 @@ def measure_overhead(model_dir: Path, work: Path) -> list[tuple[float, float]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=16)
-    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--model", type=Path, help="an existing tiny model folder (default: build one)")
     a = ap.parse_args()
 
@@ -139,7 +140,9 @@ def main() -> int:
         codes = {k: {} for k in urls}
         deadline = time.monotonic() + a.seconds - 4
         while time.monotonic() < deadline:
-            for name, (port, path) in urls.items():
+            order = list(urls.items())
+            random.shuffle(order)  # no probe always first after the pause (wake-up costs land on all alike)
+            for name, (port, path) in order:
                 took, code = kube_probe(port, path)
                 lat[name].append(took)
                 codes[name][code] = codes[name].get(code, 0) + 1

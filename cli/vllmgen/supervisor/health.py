@@ -1,16 +1,19 @@
 """The health server on the `health` port: /startupz (long-poll), /readyz, /livez, /status.
 
 Answers come from the snapshot the monitor keeps current, so a probe costs microseconds of work and never
-waits on vLLM, even while vLLM is saturated. One thread per request (stdlib ThreadingHTTPServer): a held
-/startupz never delays /readyz or /livez.
+waits on vLLM. The server is one asyncio loop in one thread (no thread per request): under CPU saturation
+every extra Python thread a probe needs is another GIL hand-off that waits for the scheduler, which is what
+made thread-per-request answers slow in their tail. A held /startupz is just a pending task: it never delays
+/readyz or /livez. Requests are tiny HTTP/1.0 GETs (kubelet closes the connection after each probe).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from vllmgen.supervisor import state
@@ -18,6 +21,14 @@ from vllmgen.supervisor.state import Phase, Store
 
 #: Longest hold a `?timeout=` query may ask for: a startup probe's timeout is seconds, not hours.
 MAX_HOLD_S = 300.0
+#: A client that does not finish sending its request within this is dropped (kubelet sends it at once).
+REQUEST_READ_TIMEOUT_S = 5.0
+#: Longest request head accepted (request line + headers); a probe's is ~150 bytes.
+MAX_HEAD_LINES = 64
+#: Pending connections the kernel queues for us (probes from kubelet plus people curling /status).
+LISTEN_BACKLOG = 128
+PATHS = ("/startupz", "/readyz", "/livez", "/status")
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 
 
 class HealthServer:
@@ -27,22 +38,48 @@ class HealthServer:
         self.store = store
         self.default_hold_s = default_hold_s
         self.hold_for = hold_for
-        handler = type("Handler", (_Handler,), {"owner": self})
-        self.httpd = ThreadingHTTPServer((host, port), handler)  # OSError (e.g. EADDRINUSE) to the caller
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="health-server", daemon=True)
+        # Bound and listening now (OSError such as EADDRINUSE goes to the caller); connections queue until
+        # the loop runs.
+        self._sock = socket.create_server((host, port), backlog=LISTEN_BACKLOG)
+        self.port = self._sock.getsockname()[1]
+        self._loop = asyncio.new_event_loop()
+        self._changed: asyncio.Event | None = None
+        self._waiters = 0
+        self._thread = threading.Thread(target=self._run, name="health-server", daemon=True)
+        store.listeners.append(self._store_changed)
 
     def start(self) -> None:
+        started = threading.Event()
+        self._loop.call_soon(started.set)
         self._thread.start()
+        started.wait(5)
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=2)
+        self._sock.close()
 
-    # --- answers: (status, body) -----------------------------------------------------------------------
-    def startupz(self, query: dict) -> tuple[int, dict]:
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._changed = asyncio.Event()
+        self._loop.run_until_complete(asyncio.start_server(self._handle, sock=self._sock))
+        self._loop.run_forever()
+
+    # --- wake-ups from the store (called in the writer's thread) ----------------------------------------------
+    def _store_changed(self) -> None:
+        if self._waiters and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(self._notify)
+            except RuntimeError:
+                pass  # loop closed meanwhile
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    # --- answers: (status, body) ------------------------------------------------------------------------------
+    async def startupz(self, query: dict) -> tuple[int, dict]:
         hold = self.default_hold_s
         if "timeout" in query:
             try:
@@ -51,11 +88,24 @@ class HealthServer:
                 return 400, {"error": "timeout must be a number of seconds"}
 
         def decided(s):
-            return state.started(s) or s.phase is Phase.EXITED or not s.process_alive and s.phase is not Phase.STARTING
+            gone = s.phase is Phase.EXITED or (not s.process_alive and s.phase is not Phase.STARTING)
+            return state.started(s) or gone
 
-        snap = self.store.wait_for(decided, max(0.0, hold))
-        ok = state.started(snap)
-        return (200 if ok else 503), {"started": ok, "phase": snap.phase.value}
+        deadline = time.monotonic() + max(0.0, hold)
+        self._waiters += 1
+        try:
+            while not decided(self.store.snapshot):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(self._changed.wait(), left)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            self._waiters -= 1
+        ok = state.started(self.store.snapshot)
+        return (200 if ok else 503), {"started": ok, "phase": self.store.snapshot.phase.value}
 
     def readyz(self) -> tuple[int, dict]:
         ok, why = state.readiness(self.store.snapshot, time.monotonic())
@@ -68,35 +118,43 @@ class HealthServer:
     def status(self) -> tuple[int, dict]:
         return 200, state.status(self.store.snapshot, time.monotonic())
 
-
-class _Handler(BaseHTTPRequestHandler):
-    owner: HealthServer
-    server_version = "vllmgen-supervisor"
-    # kubelet probes close the connection after each request; HTTP/1.0 semantics keep that simple.
-    protocol_version = "HTTP/1.0"
-
-    def do_GET(self):  # noqa: N802 (http.server naming)
-        url = urlsplit(self.path)
+    # --- HTTP ---------------------------------------------------------------------------------------------------
+    async def _answer(self, method: str, target: str) -> tuple[int, dict]:
+        if method not in ("GET", "HEAD"):
+            return 405, {"error": f"{method} not allowed; use GET"}
+        url = urlsplit(target)
         route = url.path.rstrip("/") or "/"
         if route == "/startupz":
-            code, body = self.owner.startupz(parse_qs(url.query))
-        elif route == "/readyz":
-            code, body = self.owner.readyz()
-        elif route == "/livez":
-            code, body = self.owner.livez()
-        elif route == "/status":
-            code, body = self.owner.status()
-        else:
-            code, body = 404, {"error": f"unknown path {url.path}", "paths": ["/startupz", "/readyz", "/livez", "/status"]}
-        data = json.dumps(body, separators=(",", ":")).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+            return await self.startupz(parse_qs(url.query))
+        if route == "/readyz":
+            return self.readyz()
+        if route == "/livez":
+            return self.livez()
+        if route == "/status":
+            return self.status()
+        return 404, {"error": f"unknown path {url.path}", "paths": list(PATHS)}
 
-    do_HEAD = do_GET
-
-    def log_message(self, format, *args):  # probes every second must not flood the log
-        pass
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = []
+            while len(head) < MAX_HEAD_LINES:
+                line = await asyncio.wait_for(reader.readline(), REQUEST_READ_TIMEOUT_S)
+                if line in (b"\r\n", b"\n", b""):
+                    break
+                head.append(line)
+            parts = head[0].decode("latin-1").split() if head else []
+            if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+                code, body, method = 400, {"error": "malformed request"}, "GET"
+            else:
+                method = parts[0]
+                code, body = await self._answer(method, parts[1])
+            data = json.dumps(body, separators=(",", ":")).encode()
+            writer.write(
+                f"HTTP/1.0 {code} {_REASONS.get(code, '')}\r\nServer: vllmgen-supervisor\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+                .encode() + (b"" if method == "HEAD" else data))
+            await writer.drain()
+        except (asyncio.TimeoutError, ConnectionError, ValueError, asyncio.LimitOverrunError, IndexError):
+            pass
+        finally:
+            writer.close()

@@ -147,6 +147,7 @@ class Store:
         self.snapshot = Snapshot(phase_since=now, started_at=now)
         self.changed = threading.Condition()
         self._on_phase = on_phase
+        self.listeners: list[Callable[[], None]] = []  # called after every update (e.g. to wake an event loop)
 
     def update(self, only_if: Callable[[Snapshot], bool] | None = None, **changes) -> Snapshot:
         """Apply `changes` (if `only_if(current)` holds); a new `phase` resets `phase_since`."""
@@ -160,6 +161,8 @@ class Store:
             new = replace(old, **changes)
             self.snapshot = new
             self.changed.notify_all()
+        for listener in self.listeners:
+            listener()
         if new.phase is not old.phase and self._on_phase:
             self._on_phase(old.phase, new.phase, new, now - old.phase_since)
         return new
