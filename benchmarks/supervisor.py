@@ -36,6 +36,8 @@ from tests.support.vllm_server import (Supervisor, cpu_env, free_port, kube_prob
 OVERHEAD_RUNS = 5
 #: Interval of the probe sampler under load.
 SAMPLE_EVERY_S = 0.05
+#: A probe slower than this counts as slow in the stall diagnosis (the p99 goal is 20 ms).
+SLOW_PROBE_S = 0.05
 #: Tokens per completion in the load (long enough to keep the engine busy).
 LOAD_TOKENS = 128
 
@@ -153,6 +155,10 @@ def main() -> int:
               f"{stats['tokens'] / stats['seconds']:.0f} tokens/s; load average now {os.getloadavg()[0]:.1f}")
         for name in urls:
             print(f"  {name:22s} n={len(lat[name]):4d}  {pct(lat[name])}  codes {codes[name]}  [goal p99 <= 20 ms]")
+        # Stalls of the whole machine (or of this prober) hit every endpoint of the same round: count them apart.
+        slow = [[lat[name][i] > SLOW_PROBE_S for name in urls] for i in range(len(lat[next(iter(urls))]))]
+        print(f"  rounds with a probe slower than {SLOW_PROBE_S * 1000:.0f} ms: {sum(map(any, slow))}, of which "
+              f"{sum(all(r) for r in slow)} had all three slow (machine or prober stall, not the supervisor)")
 
         # 4. drain timing, for the record
         t_sig = time.monotonic()
