@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import os
 import signal
 import statistics
@@ -74,6 +75,7 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--model", type=Path, help="an existing tiny model folder (default: build one)")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (logs of every run)")
     a = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="vllmgen-bench-supervisor-"))
@@ -168,6 +170,8 @@ def main() -> int:
               f"(endpoint drain {spec['engine']['endpointDrainSeconds']} s + vLLM stop)")
     finally:
         sup.close()
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
