@@ -108,13 +108,17 @@ def test_saturated_vllm_stays_ready_and_live(sup):
                          str(SATURATE_TOKENS))
     time.sleep(2.0)  # ramp up
     samples = {"/readyz": [], "/livez": []}
+    answers = {"/readyz": [], "/livez": []}  # (seconds since the first sample, status, latency)
     codes = set()
-    deadline = time.monotonic() + 8
+    t0 = time.monotonic()
+    deadline = t0 + 8
     while time.monotonic() < deadline:
         for path in samples:
+            sent = time.monotonic() - t0
             took, code = kube_probe(sup.health_port, path)
             codes.add((path, code))
             samples[path].append(took)
+            answers[path].append((sent, code, took))
         time.sleep(0.05)
     stats = traffic_result(load, timeout=180)
     assert stats["errors"] == 0 and stats["completions"] > SATURATE_CLIENTS
@@ -125,6 +129,49 @@ def test_saturated_vllm_stays_ready_and_live(sup):
         q = statistics.quantiles(lat, n=100, method="inclusive")
         print(f"\n{path} under load (n={len(lat)}): p50 {q[49] * 1000:.1f} ms p99 {q[98] * 1000:.1f} ms "
               f"max {max(lat) * 1000:.1f} ms")
+    assert_emulated_kubelet_keeps_the_pod(sup, answers)
+
+
+#: How long the emulated kubelet watches the saturated pod: the measured answers repeat to fill it.
+SATURATED_REPLAY_S = 180.0
+
+
+def assert_emulated_kubelet_keeps_the_pod(sup, answers):
+    """The generated probes, run by the kubelet emulator against the answers measured under saturation (status
+    and latency, repeated for 3 minutes), never restart the pod and never take it out of the endpoints."""
+    import tempfile
+
+    from vllmgen import yamlio
+    from vllmgen.emulator import drivers
+    from vllmgen.emulator import model as emodel
+    from vllmgen.emulator import timeline as etimeline
+    from vllmgen.spec import load_spec
+    from vllmgen.values import render
+
+    endpoints = [{"path": "/startupz", "answers": [{"at": 0.0, "answer": 200, "latency": 0.002}]}]
+    for path, measured in answers.items():
+        window = measured[-1][0] + 0.05
+        rows, k = [], 0
+        while k * window < SATURATED_REPLAY_S:
+            rows += [{"at": k * window + sent, "answer": code, "latency": took} for sent, code, took in measured]
+            k += 1
+        rows[0]["at"] = 0.0
+        endpoints.append({"path": path, "answers": rows})
+    data = {"version": 1, "duration": SATURATED_REPLAY_S, "ready_at": 0.0, "endpoints": endpoints}
+    recording = etimeline.parse(yamlio.Document(data, "saturated-recording", {}))
+    with tempfile.TemporaryDirectory() as tmp:
+        values_file = f"{tmp}/values.yaml"
+        with open(values_file, "w") as fh:
+            fh.write(render(load_spec(str(sup.spec_path)), ["standalone"]))
+        pod = emodel.load(values_file, role="standalone")
+    slowest = max(took for measured in answers.values() for _, _, took in measured)
+    for lead in (0.0, 1.7, 3.3, 6.1, 8.9):  # several kubelet ticker phases
+        run = drivers.replay(pod, recording, lead=lead)
+        ready_at = run.kubelet.first("ready")
+        assert ready_at is not None, f"never Ready (lead {lead})"
+        assert run.kubelet.restarts == 0, f"restarted under load (lead {lead}, slowest answer {slowest:.3f} s)"
+        dropped = [e.time for e in run.kubelet.events if e.what == "not-ready" and e.time > ready_at]
+        assert not dropped, f"taken out of the endpoints at {dropped} (slowest answer {slowest:.3f} s)"
 
 
 def test_sigterm_with_requests_in_flight_loses_nothing(sup):
