@@ -99,3 +99,11 @@ def test_copied_sources_exist_and_the_context_is_narrow(steps):
             assert (REPO / src).exists(), f"COPY {src}: not in the repository"
     ignore = (DOCKERFILE.parent / "Dockerfile.dockerignore").read_text().splitlines()
     assert "*" in ignore, "the build context should be allow-listed"
+
+
+def test_image_user_is_the_user_the_chart_runs_pods_as(steps):
+    """The chart sets runAsUser; the image's own user must be the same, or its home and /model-cache are not its."""
+    from ruamel.yaml import YAML
+
+    chart_values = YAML(typ="safe").load((REPO / "charts" / "vllm" / "values.yaml").read_text())
+    assert args_of(steps, "USER")[-1].split(":")[0] == str(chart_values["podSecurityContext"]["runAsUser"])
