@@ -12,8 +12,9 @@ import time
 import httpx
 import pytest
 
-from tests.support.vllm_server import (Supervisor, cpu_env, free_port, kube_probe, process_groups_alive,
-                                      running_requests, start_traffic, tiny_spec, traffic_result)
+from tests.support.vllm_server import (LOAD_TRACKING_ARG, TINY_EXTRA_ARGS, Supervisor, cpu_env, free_port,
+                                      kube_probe, process_groups_alive, running_requests, start_traffic, tiny_spec,
+                                      traffic_result)
 
 pytestmark = pytest.mark.vllm
 
@@ -21,6 +22,9 @@ pytestmark = pytest.mark.vllm
 DRAIN_TOKENS = 256
 #: Requests vLLM must be generating when SIGTERM lands (the issue asks for at least 8).
 MIN_IN_FLIGHT = 8
+#: Requests the gated client opens with, all at once: on a quiet machine the tiny model answers so fast that
+#: steady arrivals alone rarely had 8 in flight together (CI saw this); the arrivals then keep traffic coming.
+OPENING_BURST = 2 * MIN_IN_FLIGHT
 #: Closed-loop clients and tokens per request that saturate the 2-core server (reference/vllm-cpu.md).
 SATURATE_CLIENTS = 16
 SATURATE_TOKENS = 128
@@ -35,7 +39,8 @@ STARTUP_PROBE_TIMEOUT_S = 10
 
 @pytest.fixture(scope="module")
 def sup(tiny_model, vllm_cache, tmp_path_factory):
-    spec = tiny_spec(tiny_model, free_port(), free_port(), endpoint_drain_s=3, shutdown_timeout_s=30)
+    spec = tiny_spec(tiny_model, free_port(), free_port(), endpoint_drain_s=3, shutdown_timeout_s=30,
+                     extra_args=[*TINY_EXTRA_ARGS, LOAD_TRACKING_ARG])
     s = Supervisor(tmp_path_factory.mktemp("sup-main"), spec, cpu_env(vllm_cache)).start()
     s.wait_listening()
     yield s
@@ -181,7 +186,7 @@ def test_sigterm_with_requests_in_flight_loses_nothing(sup):
     sup.wait_ready()
     grace = values_dict(load_spec(str(sup.spec_path)), ["standalone"])["standalone"]["terminationGracePeriodSeconds"]
     traffic = start_traffic("gated", f"http://127.0.0.1:{sup.vllm_port}", f"http://127.0.0.1:{sup.health_port}/readyz",
-                            str(ARRIVAL_EVERY_S), str(DRAIN_TOKENS), str(ENDPOINT_LAG_S))
+                            str(ARRIVAL_EVERY_S), str(DRAIN_TOKENS), str(ENDPOINT_LAG_S), str(OPENING_BURST))
     deadline = time.monotonic() + 60
     while running_requests(sup.vllm_port) < MIN_IN_FLIGHT:
         assert time.monotonic() < deadline, "traffic never reached 8 requests in flight"

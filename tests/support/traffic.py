@@ -48,7 +48,7 @@ async def saturate(url: str, clients: int, seconds: float, tokens: int) -> dict:
     return {"completions": done, "errors": errors, "tokens": generated, "seconds": seconds}
 
 
-async def gated(url: str, readyz: str, every: float, tokens: int, lag: float) -> dict:
+async def gated(url: str, readyz: str, every: float, tokens: int, lag: float, burst: int = 0) -> dict:
     results = []
     routable = asyncio.Event()
     routable.set()
@@ -82,7 +82,8 @@ async def gated(url: str, readyz: str, every: float, tokens: int, lag: float) ->
 
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=500)) as client:
         route = asyncio.create_task(router(client))
-        tasks = []
+        # `burst` requests at once first: how many are in flight must not depend on how fast this machine decodes
+        tasks = [asyncio.create_task(one(client)) for _ in range(burst)]
         while routable.is_set():
             tasks.append(asyncio.create_task(one(client)))
             await asyncio.sleep(every)
@@ -97,8 +98,8 @@ def main(argv: list[str]) -> int:
         url, clients, seconds, tokens = rest
         out = asyncio.run(saturate(url, int(clients), float(seconds), int(tokens)))
     elif mode == "gated":
-        url, readyz, every, tokens, lag = rest
-        out = asyncio.run(gated(url, readyz, float(every), int(tokens), float(lag)))
+        url, readyz, every, tokens, lag, *burst = rest
+        out = asyncio.run(gated(url, readyz, float(every), int(tokens), float(lag), int(burst[0]) if burst else 0))
     else:
         print(__doc__, file=sys.stderr)
         return 2
