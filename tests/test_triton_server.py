@@ -331,13 +331,7 @@ def test_generated_repository_and_arguments_load_in_the_real_server(install, tmp
     spec = parse_spec("model: {source: /models/tiny, name: acme/tiny-chat, weightsGiB: 0.001, dtype: float32}\n"
                       "engine: {maxModelLen: 512, extraArgs: [--enable-prefix-caching]}\n",
                       "tiny.yaml", server="triton")
-    repo = tmp_path / "models"
-    for rel, text in triton.repository_files(spec).items():
-        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-        (repo / rel).write_text(text)
-    backends = ts.backend_dir(install, tmp_path / "backends")
-    (backends / "vllm").mkdir()
-    (backends / "vllm" / "model.py").write_text(STANDIN_VLLM_BACKEND)
+    repo, backends = ts.generated_repository_with_standin(install, spec, tmp_path, STANDIN_VLLM_BACKEND)
     report = tmp_path / "standin-report.json"
 
     # the generated arguments, verbatim except what a test on a shared machine must change: free loopback

@@ -67,13 +67,7 @@ def test_generated_model_json_starts_vllm_inside_triton(install, tiny_model, vll
 
     spec = parse_spec(f"model: {{source: {tiny_model}, name: tiny, weightsGiB: 0.001, dtype: float32}}\n"
                       "engine: {maxModelLen: 512, extraArgs: [--enforce-eager]}\n", "tiny.yaml", server="triton")
-    repo = tmp_path / "models"
-    for rel, text in triton.repository_files(spec).items():
-        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-        (repo / rel).write_text(text)
-    backends = ts.backend_dir(install, tmp_path / "backends")
-    (backends / "vllm").mkdir()
-    (backends / "vllm" / "model.py").write_text(STANDIN_ENGINE_BACKEND)
+    repo, backends = ts.generated_repository_with_standin(install, spec, tmp_path, STANDIN_ENGINE_BACKEND)
     report = tmp_path / "report.json"
     ports = {"--http-port": ts.free_port(), "--grpc-port": ts.free_port(), "--metrics-port": ts.free_port()}
     args = [a.replace("$(POD_NAME)", "test-pod") for a in triton.args(spec, repository=str(repo))]

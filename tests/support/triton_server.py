@@ -74,6 +74,25 @@ def find_install() -> TritonInstall | None:
     return install if all(p.exists() for p in needed) else None
 
 
+def generated_repository_with_standin(install, spec: dict, root, backend_model_py: str):
+    """Write the model repository vllmgen generates for `spec` under root/models, and a backends folder under
+    root/backends whose `vllm` backend is the given stand-in model.py (NVIDIA's vLLM backend is on no registry
+    here). Returns (repository, backends)."""
+    from pathlib import Path
+
+    from vllmgen import triton
+
+    root = Path(root)
+    repo = root / "models"
+    for rel, text in triton.repository_files(spec).items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text)
+    backends = backend_dir(install, root / "backends")
+    (backends / "vllm").mkdir()
+    (backends / "vllm" / "model.py").write_text(backend_model_py)
+    return repo, backends
+
+
 def backend_dir(install: TritonInstall, dest: Path) -> Path:
     """Lay out a `--backend-directory` holding the Python backend with this interpreter's stub."""
     python = dest / "python"
