@@ -264,11 +264,7 @@ def kube_probe(port: int, path: str, host: str = "127.0.0.1", timeout: float = 1
     return time.perf_counter() - t0, code
 
 
-#: vLLM counts requests in flight at its API server (`GET /load`) only with this flag; the
-#: `vllm:num_requests_running` gauge is not current enough to catch short requests on a quiet machine.
-LOAD_TRACKING_ARG = "--enable-server-load-tracking"
-
-
 def running_requests(vllm_port: int) -> int:
-    """Requests in flight at vLLM right now (`GET /load`; the server must run with LOAD_TRACKING_ARG)."""
+    """Requests in flight at vLLM right now (`GET /load`, which `vllmgen serve` turns on for its drain; the
+    `vllm:num_requests_running` gauge is not current enough to catch short requests on a quiet machine)."""
     return int(httpx.get(f"http://127.0.0.1:{vllm_port}/load", timeout=10).json()["server_load"])

@@ -35,6 +35,14 @@ EXIT_VLLM_FAILED = 1
 LOOP_TICK_S = 0.05
 #: SIGTERM while loading: vLLM may swallow the signal until its engine is up (or 600 s); give it this long.
 LOADING_TERM_GRACE_S = 5.0
+#: vLLM counts the requests its API server is handling (`GET /load`) only with this flag. The drain reads it:
+#: a request accepted during the endpoint drain may still be short of the engine when vLLM's shutdown starts,
+#: and vLLM then answers it 500 ("cannot schedule new futures after shutdown"; seen under CPU starvation).
+LOAD_TRACKING_FLAG = "--enable-server-load-tracking"
+#: /load must read 0 this long before vLLM gets SIGTERM: a request between two handlers is not counted.
+IDLE_CONFIRM_S = 0.5
+#: How often the drain asks /load.
+IDLE_POLL_S = 0.1
 #: After an engine death is confirmed vLLM exits by itself within 2-5 s (its watchdog runs every 5 s).
 ENGINE_DEATH_EXIT_WAIT_S = 6.0
 #: Environment variable that may hold the spec itself (YAML) instead of a mounted file.
@@ -65,6 +73,7 @@ class Plan:
     startup_hold_s: float  # default hold of /startupz (probe timeout minus margin)
     endpoint_drain_s: float
     vllm_stop_s: float  # vLLM's drain + teardown after its SIGTERM
+    teardown_s: float  # the teardown part of vllm_stop_s
     kill_grace_s: float
     env: dict = field(default_factory=dict)  # spec engine.env for vLLM
     model_path: str | None = None  # a local path to check before starting
@@ -80,6 +89,8 @@ def plan_for(spec: dict, role: str, env: dict) -> Plan:
     if spec["server"] != "vllm":
         raise InputError("<spec>", "/server", f"`vllmgen serve` runs vLLM; this spec asks for {spec['server']}")
     args = engine.vllm_args(spec, role, env)
+    if LOAD_TRACKING_FLAG not in args:
+        args.append(LOAD_TRACKING_FLAG)  # the drain waits on /load (see _wait_idle)
     drain = probes.drain_window(spec)
     startup = probes.probes_for(spec, role).startup
     timeout = startup.get("timeoutSeconds", probes.STARTUP_LONGPOLL_PERIOD_S)
@@ -92,6 +103,7 @@ def plan_for(spec: dict, role: str, env: dict) -> Plan:
         startup_hold_s=probes.startup_hold_seconds(timeout),
         endpoint_drain_s=drain.endpoint_s,
         vllm_stop_s=drain.shutdown_s + drain.teardown_s,
+        teardown_s=drain.teardown_s,
         kill_grace_s=drain.kill_grace_s or probes.SUPERVISOR_KILL_GRACE_S,
         env=dict(spec["engine"].get("env", {})),
         model_path=model,
@@ -244,6 +256,32 @@ def _supervise(plan: Plan, store: Store, vllm, stop: threading.Event, signals: d
             return EXIT_VLLM_FAILED, f"vLLM engine died (/health {snap.health}); vLLM exit code {exit_code}", {}
 
 
+def _wait_idle(plan: Plan, deadline: float) -> bool | None:
+    """Wait until vLLM's API server has no request in flight for IDLE_CONFIRM_S, or until `deadline`.
+    True: idle; False: still busy at the deadline; None: /load unavailable (then vLLM's own drain decides)."""
+    import httpx
+
+    idle_since = None
+    with httpx.Client(timeout=1.0) as client:
+        while time.monotonic() < deadline:
+            try:
+                r = client.get(f"http://127.0.0.1:{plan.vllm_port}/load")
+                if r.status_code != 200:
+                    return None
+                load = int(r.json().get("server_load", 0))
+            except (httpx.HTTPError, ValueError, AttributeError):
+                return None
+            now = time.monotonic()
+            if load > 0:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = now
+            elif now - idle_since >= IDLE_CONFIRM_S:
+                return True
+            time.sleep(IDLE_POLL_S)
+    return False
+
+
 def _shutdown(plan: Plan, store: Store, vllm, signame: str, t_sig: float, log: PhaseLog):
     snap = store.snapshot
     was_ready = snap.ever_ready
@@ -252,8 +290,11 @@ def _shutdown(plan: Plan, store: Store, vllm, signame: str, t_sig: float, log: P
         # 1. NotReady now (set above); vLLM keeps serving while endpoints and proxies drop the pod.
         if vllm.wait(plan.endpoint_drain_s - (time.monotonic() - t_sig)) is not None:
             return EXIT_VLLM_FAILED, f"vLLM exited by itself during the endpoint drain (code {vllm.poll()})", {}
-        # 2. vLLM drains in-flight requests (--shutdown-timeout) and tears down.
-        log.emit("vllm-sigterm", secondsSinceSignal=round(time.monotonic() - t_sig, 3))
+        # 2. Requests accepted until now finish while vLLM still takes new ones into its engine (bounded by
+        #    its shutdown timeout, so the drain window is unchanged).
+        idle = _wait_idle(plan, deadline=t_sig + plan.endpoint_drain_s + plan.vllm_stop_s - plan.teardown_s)
+        # 3. vLLM drains what is left (--shutdown-timeout) and tears down.
+        log.emit("vllm-sigterm", secondsSinceSignal=round(time.monotonic() - t_sig, 3), idle=idle)
         vllm.terminate()
         deadline = t_sig + plan.endpoint_drain_s + plan.vllm_stop_s
     else:
