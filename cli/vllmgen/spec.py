@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Any
 
 from vllmgen import layouts
-from vllmgen.errors import InputError, InputErrors, pointer
+from vllmgen.errors import InputError, InputErrors
 from vllmgen.yamlio import Document, load_document, parse_document
 
 EMBEDDED = "<embedded default spec>"
@@ -269,10 +269,6 @@ def role_replicas(spec: dict, role: str) -> int:
 def active_roles(spec: dict) -> list[str]:
     """Roles with replicas, in the canonical order."""
     return [r for r in layouts.ROLES if role_replicas(spec, r) > 0]
-
-
-def to_pointer(path) -> str:
-    return pointer(path)
 
 
 __all__ = ["load_spec", "parse_spec", "effective", "weights_bytes", "active_roles", "role_replicas",

@@ -23,9 +23,6 @@ DOWNLOAD_HEADROOM = 1.25
 SIMULATED_CACHE_SIZE = "5Mi"
 #: Comment lines wrap here, so the values file reads well in an 120-column editor.
 COMMENT_WIDTH = 110
-#: /dev/shm for pods with several GPUs (NCCL and data-parallel ranks exchange through it; the container
-#: runtime's default is 64 MiB).
-DSHM_FOR_MULTI_GPU = True
 
 
 @dataclass
@@ -237,7 +234,9 @@ def _role(spec: dict, role: str, c: dict) -> dict:
         "keep serving while endpoints drop the terminating pod, before vLLM gets SIGTERM")
     block["terminationGracePeriodSeconds"] = drain.total
     c[p + ("terminationGracePeriodSeconds",)] = f"drain window: {drain.arithmetic()}"
-    if lay.multinode or (lay.accelerators and DSHM_FOR_MULTI_GPU and gpus > 1):
+    # /dev/shm in memory for wide-ep and for pods with several GPUs: NCCL and data-parallel ranks exchange
+    # through it, and the container runtime's default is 64 MiB
+    if lay.multinode or (lay.accelerators and gpus > 1):
         block["dshm"] = {"sizeLimit": spec["wideEP"]["dshmSizeLimit"]}
         c[p + ("dshm",)] = "/dev/shm in memory: ranks exchange through it (the runtime default is 64 MiB)"
     elif spec["server"] == "triton":
