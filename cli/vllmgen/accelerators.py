@@ -1,0 +1,16 @@
+"""Accelerators as Kubernetes extended resources, per vendor (the device plugins' resource names)."""
+
+from __future__ import annotations
+
+#: Vendor (the spec's `accelerator.type`) -> the extended resource its device plugin advertises.
+RESOURCE_BY_VENDOR = {
+    "nvidia": "nvidia.com/gpu",  # NVIDIA/k8s-device-plugin
+    "amd": "amd.com/gpu",  # ROCm/k8s-device-plugin
+    "intel-gaudi": "habana.ai/gaudi",  # HabanaAI habana-k8s-device-plugin
+    "intel-gpu": "gpu.intel.com/i915",  # intel/intel-device-plugins-for-kubernetes (i915 driver)
+    "intel-xe": "gpu.intel.com/xe",  # the same plugin, xe driver
+    "google": "google.com/tpu",  # GKE TPU nodes
+}
+
+#: Every extended resource that counts as an accelerator when reading manifests.
+ACCELERATOR_RESOURCES = tuple(RESOURCE_BY_VENDOR.values())
