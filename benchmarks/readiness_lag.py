@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Readiness lag of real vLLM (CPU build, tiny model) behind `vllmgen serve`, for three probe configurations on
-the same pods in the same run: the seed guide's probes (seeds/001), vllmgen's plain probes, vllmgen's supervised
-probes (both from `vllmgen.values` on the same spec).
+the same pods in the same run: the probes of llm-d's readiness-probe guide (docs/upstream-facts.md, "The llm-d
+readiness-probe guide"), vllmgen's plain probes, vllmgen's supervised probes (both from `vllmgen.values` on the
+same spec).
 
 Each start: `vllmgen serve` starts vLLM; probe-check's live driver runs the supervised probes live on kubelet's
 schedule and records every endpoint any configuration probes (every RECORD_INTERVAL_S; a /startupz long-poll is
@@ -11,7 +12,7 @@ recording with PHASES random ticker phases (pod synced 0-60 s before the contain
 start-second fractions: lag = Ready - model ready. The recording ends STOP_AFTER_READY_S after the live pod turned
 Ready; replays run to REPLAY_AFTER_TRUTH_S past the model being ready, the endpoints keeping their last answers.
 
-Goals (issue 11): supervised median <= 0.25 s and p99 <= 1 s at <= 0.5 probe req/s; plain median <= 0.7 s.
+Goals: supervised median <= 0.25 s and p99 <= 1 s at <= 0.5 probe req/s; plain median <= 0.7 s.
 Prints numbers; asserts nothing. Environment: STARTS (3), PHASES (200), SEED (1), KEEP (a folder to keep the
 recorded timelines in)."""
 
@@ -43,17 +44,17 @@ RECORD_INTERVAL_S = 0.1
 TRUTH_INTERVAL_S = 0.02
 #: Keep recording this long after Ready: a few readiness/liveness periods of steady state.
 STOP_AFTER_READY_S = 12.0
-#: Replays run this long past the model being ready: the seed's 30 s startup period fits in it.
+#: Replays run this long past the model being ready: the llm-d guide's 30 s startup period fits in it.
 REPLAY_AFTER_TRUTH_S = 60.0
 #: Ticker phases: the pod was synced up to this long before its container started (60 = a multiple of every
 #: period used here, so each probe's phase is uniform).
 MAX_LEAD_S = 60.0
 
-#: The seed guide's probes (seeds/001, "Recommended Probe Configuration"), on this pod's vLLM port.
-SEED_MANIFEST = """\
+#: The probes llm-d's readiness-probe guide recommends, on this pod's vLLM port.
+LLMD_GUIDE_MANIFEST = """\
 apiVersion: v1
 kind: Pod
-metadata: {{name: seed-guide}}
+metadata: {{name: llm-d-guide}}
 spec:
   containers:
   - name: vllm
@@ -79,8 +80,8 @@ spec:
 
 def configurations(spec: dict, vllm_port: int) -> dict[str, model.PodProbes]:
     out = {}
-    docs = yamlio.parse_documents(SEED_MANIFEST.format(port=vllm_port), "seed-guide")
-    out["seed guide"] = model.from_manifest(docs, "seed-guide")
+    docs = yamlio.parse_documents(LLMD_GUIDE_MANIFEST.format(port=vllm_port), "llm-d-guide")
+    out["llm-d guide"] = model.from_manifest(docs, "llm-d-guide")
     for mode in ("plain", "supervised"):
         s = json.loads(json.dumps(spec))
         s["probes"]["mode"] = mode

@@ -234,24 +234,24 @@ def invoke(*args):
 
 
 def test_cli_replay_compare_text_and_json(tmp_path):
-    seed = DATA / "seed-decode.yaml"
-    res = invoke(seed, "--replay", DATA / "vllm-cpu-start.yaml", "--compare", DATA / "plain-decode.yaml")
+    guide = DATA / "llm-d-guide-decode.yaml"
+    res = invoke(guide, "--replay", DATA / "vllm-cpu-start.yaml", "--compare", DATA / "plain-decode.yaml")
     assert res.exit_code == 0, res.output
     assert "side by side" in res.output and "plain-decode.yaml" in res.output
-    res = invoke(seed, "--replay", DATA / "vllm-cpu-start.yaml", "--compare", DATA / "plain-decode.yaml",
+    res = invoke(guide, "--replay", DATA / "vllm-cpu-start.yaml", "--compare", DATA / "plain-decode.yaml",
                  "--format", "json")
     runs = json.loads(res.output)["runs"]
-    seed_v, plain_v = runs[0]["verdict"], runs[1]["verdict"]
-    # the seed's startup probe every 30 s after 15 s: first success at the 60 s tick; plain: every 1 s
-    assert seed_v["ready_at"] == pytest.approx(60.006, abs=1e-3)
-    assert plain_v["lag"] < 1.0 < seed_v["lag"]
+    guide_v, plain_v = runs[0]["verdict"], runs[1]["verdict"]
+    # the llm-d guide's startup probe every 30 s after 15 s: first success at the 60 s tick; plain: every 1 s
+    assert guide_v["ready_at"] == pytest.approx(60.006, abs=1e-3)
+    assert plain_v["lag"] < 1.0 < guide_v["lag"]
     assert runs[0]["timeline"][0]["event"] == "container-start"
 
 
 def test_cli_errors_are_one_line_exit_2(tmp_path):
     bad = tmp_path / "t.yaml"
     bad.write_text("version: 1\nduration: 5\nendpoints:\n- path: /v1/models\n  answers: [{at: 0, answer: x}]\n")
-    res = invoke(DATA / "seed-decode.yaml", "--replay", bad)
+    res = invoke(DATA / "llm-d-guide-decode.yaml", "--replay", bad)
     assert res.exit_code == 2
     assert res.output.strip() == (f"error: {bad}:5: /endpoints/0/answers/0/answer: must be an HTTP status or "
                                   "one of refused, timeout, hold, not 'x'")
@@ -265,7 +265,7 @@ def test_cli_errors_are_one_line_exit_2(tmp_path):
     sup.write_text("standalone:\n  probes:\n    readiness: {httpGet: {path: /readyz, port: health}}\n")
     res = invoke(sup, "--replay", DATA / "vllm-cpu-start.yaml")
     assert res.exit_code == 2 and "no answers recorded for GET :8090/readyz" in res.output
-    res = invoke(DATA / "seed-decode.yaml")
+    res = invoke(DATA / "llm-d-guide-decode.yaml")
     assert res.exit_code == 2 and "exactly one of --url" in res.output
 
 
@@ -280,15 +280,15 @@ def _emitted(tmp_path: Path, mode: str) -> Path:
     return out
 
 
-def test_emitted_values_replayed_supervised_vs_plain_vs_seed(tmp_path):
+def test_emitted_values_replayed_supervised_vs_plain_vs_llmd_guide(tmp_path):
     sup, plain = _emitted(tmp_path, "supervised"), _emitted(tmp_path, "plain")
     res = invoke(sup, "--replay", DATA / "vllmgen-serve-start.yaml", "--compare", plain,
-                 "--compare", DATA / "seed-decode.yaml", "--lead", "4.2", "--format", "json")
+                 "--compare", DATA / "llm-d-guide-decode.yaml", "--lead", "4.2", "--format", "json")
     assert res.exit_code == 0, res.output
     v = [r["verdict"] for r in json.loads(res.output)["runs"]]
     # supervised: the held /startupz answers 2 ms after the model; readiness runs at once
     assert v[0]["lag"] == pytest.approx(0.0036, abs=1e-3) and v[0]["restarts"] == 0
-    # plain: startup every 1 s on /v1/models -> within 1 s; the seed's 30 s period lags by seconds
+    # plain: startup every 1 s on /v1/models -> within 1 s; the llm-d guide's 30 s period lags by seconds
     assert 0 < v[1]["lag"] <= 1.0 and v[2]["lag"] > 3.0
     # supervised probing costs: one /startupz per 10 s while loading, then readiness 5 s + liveness 10 s
     assert v[0]["requests_per_s_ready"] == pytest.approx(0.3, abs=0.03)

@@ -1,4 +1,4 @@
-"""The kubelet rules, pinned with hand-made timelines and hand-checked numbers (reference/kubelet-probes.md).
+"""The kubelet rules, pinned with hand-made timelines and hand-checked numbers (docs/upstream-facts.md#kubelet-probes).
 
 Conventions: t = 0 is the container start; PLEG shows the container to the probe workers at t = 1.0
 (`pleg_delay`); an answer without `latency` takes 0.001 s; `lead` is how long before the container start the pod
@@ -37,8 +37,9 @@ def times(run, kind):
     return [round(r.start, 4) for r in probes_of(run, kind)]
 
 
-#: The seed guide's probes (seeds/001, decode example): startup every 30 s after 15 s, readiness every 5 s.
-SEED = pod(
+#: llm-d's readiness-probe guide, decode example (docs/upstream-facts.md#the-llm-d-readiness-probe-guide): startup
+#: every 30 s after 15 s, readiness every 5 s.
+LLMD_GUIDE = pod(
     probe("startup", "/v1/models", initial_delay=15, period=30, timeout=5, failure_threshold=60),
     probe("liveness", "/health", period=10, timeout=5, failure_threshold=3),
     probe("readiness", "/v1/models", period=5, timeout=2, failure_threshold=3),
@@ -48,8 +49,8 @@ VLLM = tl({"/v1/models": [{"at": 0, "answer": "refused"}, {"at": 55.9, "answer":
            "/health": [{"at": 0, "answer": "refused"}, {"at": 55.9, "answer": 200}]}, ready_at=55.9)
 
 
-def test_seed_settings_startup_gating_and_immediate_readiness():
-    run = drivers.replay(SEED, VLLM)
+def test_llmd_guide_settings_startup_gating_and_immediate_readiness():
+    run = drivers.replay(LLMD_GUIDE, VLLM)
     # startup ticks at 0 (container not visible yet), 30 (refused), 60 (200): started when that answer lands
     assert times(run, "startup") == [30.0, 60.0]
     assert [r.result for r in probes_of(run, "startup")] == ["Failure", "Success"]
@@ -76,7 +77,7 @@ def test_threshold_counting_and_retrigger_while_not_ready():
     # PLEG sync at 1.0 triggers readiness (no initial delay): 200 -> Ready at 1.001
     assert k.first("ready") == A(1.001)
     ready_events = [(e.what, round(e.time, 4)) for e in k.events if e.what in ("ready", "not-ready")]
-    # seeding readiness's initial Failure at 1.0 synced the pod, whose trigger waited in the channel and ran
+    # storing readiness's initial Failure at 1.0 synced the pod, whose trigger waited in the channel and ran
     # at 1.001, resetting the ticker: ticks at 6.001, 11.001, ...; 503 from 30 s: failures at 31.001, 36.001,
     # 41.001; the third reaches the threshold -> not Ready when it lands
     fails = [r for r in probes_of(run, "readiness") if r.result == "Failure"]
@@ -213,8 +214,8 @@ def test_restart_policy_never_terminates():
 
 
 def test_replay_is_deterministic_and_json_report():
-    a = report.to_json([drivers.replay(SEED, VLLM, lead=2.5, wall_offset=0.4)])
-    b = report.to_json([drivers.replay(SEED, VLLM, lead=2.5, wall_offset=0.4)])
+    a = report.to_json([drivers.replay(LLMD_GUIDE, VLLM, lead=2.5, wall_offset=0.4)])
+    b = report.to_json([drivers.replay(LLMD_GUIDE, VLLM, lead=2.5, wall_offset=0.4)])
     assert a == b
     import json
 

@@ -1,5 +1,6 @@
 """probe-check live on real vLLM (CPU, tiny model) behind `vllmgen serve`: one start, probed with the supervised
-values vllmgen emits, recorded, and the plain values and the seed guide's probes replayed on the recording."""
+values vllmgen emits, recorded, and the plain values and the llm-d readiness-probe guide's probes replayed on
+the recording."""
 
 from __future__ import annotations
 
@@ -23,14 +24,14 @@ def _values(tmp_path, spec: dict, mode: str):
     return path
 
 
-def test_live_on_real_vllm_supervised_vs_plain_vs_seed(start_supervisor, tmp_path):
+def test_live_on_real_vllm_supervised_vs_plain_vs_llmd_guide(start_supervisor, tmp_path):
     sup = start_supervisor("probe-check")
     vllm_port = sup.vllm_port
     sup_values, plain_values = _values(tmp_path, sup.spec, "supervised"), _values(tmp_path, sup.spec, "plain")
-    seed = tmp_path / "seed.yaml"
-    seed.write_text((__import__("pathlib").Path(__file__).parent / "data" / "timelines" / "seed-decode.yaml")
+    guide = tmp_path / "llm-d-guide.yaml"
+    guide.write_text((__import__("pathlib").Path(__file__).parent / "data" / "timelines" / "llm-d-guide-decode.yaml")
                     .read_text().replace("8200", str(vllm_port)))
-    pods = [model.load(sup_values, "standalone"), model.load(plain_values, "standalone"), model.load(seed)]
+    pods = [model.load(sup_values, "standalone"), model.load(plain_values, "standalone"), model.load(guide)]
     target = drivers.parse_target("http://127.0.0.1", pods)
     result = drivers.live(pods, target, 300, record=True, truth=(vllm_port, "/health"), truth_interval=0.02,
                           stop_after_ready=3)
@@ -45,9 +46,9 @@ def test_live_on_real_vllm_supervised_vs_plain_vs_seed(start_supervisor, tmp_pat
     assert sum(1 for r in startup if r.start < truth) <= truth / 10 + 1
     # the other configurations on the same recording (the endpoints keep their last answers past its end)
     plain = drivers.replay(pods[1], result.timeline, lead=0.0, until=truth + 40)
-    seed_run = drivers.replay(pods[2], result.timeline, lead=0.0, until=truth + 40)
+    guide_run = drivers.replay(pods[2], result.timeline, lead=0.0, until=truth + 40)
     assert 0 <= plain.kubelet.first("ready") - truth <= 1.1
-    assert seed_run.kubelet.first("ready") - truth > plain.kubelet.first("ready") - truth
+    assert guide_run.kubelet.first("ready") - truth > plain.kubelet.first("ready") - truth
     # and the command itself, now that the pod is ready: Ready at the first probes, exit 0
     res = CliRunner().invoke(app, ["probe-check", str(sup_values), "--url", "http://127.0.0.1", "--until-ready",
                                    "--duration", "30", "--format", "json"])

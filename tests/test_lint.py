@@ -49,12 +49,12 @@ def test_bad_fixture_file_names_name_their_rule():
         assert p.name[:5] in {rule for _, rule in expected(p)}, p
 
 
-# --- the llm-d guide's own blocks (shared/seeds/001), copied verbatim into tests/data/lint/seed ----------
+# --- llm-d's readiness-probe guide: its probes, in its shapes (tests/data/lint/llm-d-guide) --------------
 
-def test_seed_guide_blocks_lint_as_the_guide_intends():
+def test_llmd_guide_blocks_lint_as_the_guide_intends():
     """The guide wants model-aware probes on the serving port: vllmgen agrees with ports and paths (no VG001,
     VG003, VG004) and only objects to the 30 s startup period (Ready lags the model by up to 30 s)."""
-    result = lint(DATA / "seed")
+    result = lint(DATA / "llm-d-guide")
     assert result.files_checked == 3 and not result.unusable
     by_file = {}
     for f in result.findings:
@@ -62,9 +62,9 @@ def test_seed_guide_blocks_lint_as_the_guide_intends():
     assert by_file == {"recommended-probes.yaml": ["VG008"], "simulated-decode-values.yaml": ["VG008"]}
 
 
-def test_seed_decode_values_with_probes_on_the_sidecar_port_are_caught(tmp_path):
+def test_llmd_guide_decode_values_with_probes_on_the_sidecar_port_are_caught(tmp_path):
     """The guide's table says decode is '8200 -> 8000'; a reader who believes it probes 8000 on decode."""
-    text = (DATA / "seed" / "simulated-decode-values.yaml").read_text().replace("port: 8200", "port: 8000")
+    text = (DATA / "llm-d-guide" / "simulated-decode-values.yaml").read_text().replace("port: 8200", "port: 8000")
     f = tmp_path / "values.yaml"
     f.write_text(text)
     rules = [x.rule for x in lint(f).findings]

@@ -81,8 +81,8 @@ def test_supervised_probes_long_poll_startupz():
     assert probes.startup_hold_seconds(10) == pytest.approx(9.75)
 
 
-def test_seed_guide_lag_versus_generated():
-    """The seed guide probes startup every 30 s; the generated plain probes every 1 s."""
+def test_llmd_guide_lag_versus_generated():
+    """llm-d's readiness-probe guide probes startup every 30 s; the generated plain probes every 1 s."""
     plain = probes.probes_for(spec("probes: {mode: plain}\n"), "standalone")
     assert plain.startup["periodSeconds"] < 30 and plain.startup["periodSeconds"] == 1
 

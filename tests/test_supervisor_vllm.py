@@ -26,7 +26,8 @@ MIN_IN_FLIGHT = 8
 #: steady arrivals alone rarely had 8 in flight together (CI saw this), and a burst of 16 showed only about 8
 #: running; 48 keeps a wide margin. The arrivals then keep traffic coming.
 OPENING_BURST = 6 * MIN_IN_FLIGHT
-#: Closed-loop clients and tokens per request that saturate the 2-core server (reference/vllm-cpu.md).
+#: Closed-loop clients and tokens per request that saturate a 2-core server
+#: (docs/upstream-facts.md#vllm-under-load).
 SATURATE_CLIENTS = 16
 SATURATE_TOKENS = 128
 #: Open-loop arrivals in the drain test: a new request this often (keeps >= 8 in flight).
@@ -87,7 +88,7 @@ def test_loading_then_ready_with_a_held_startup_probe(sup):
     # Every 503 was held about the whole probe timeout (one request per period, not a busy loop).
     assert all(took > STARTUP_PROBE_TIMEOUT_S - 1 for took in held), held
     # The held request answered 200 right after vLLM turned ready, not a period later. (The bound is loose:
-    # this 2-core machine is shared; benchmarks/supervisor.py measures the real figure.)
+    # a busy machine delays it; benchmarks/supervisor.py measures the real figure.)
     lag = answers[-1][2] - vllm_ready_at["t"]
     assert lag < 2.0, f"/startupz answered {lag:.3f} s after vLLM was ready"
     print(f"\nstartupz 200 {lag * 1000:.0f} ms after vLLM /health 200 ({len(answers)} probe requests)")

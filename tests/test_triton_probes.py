@@ -106,8 +106,8 @@ def test_the_guides_timeline_is_the_recording():
 
 
 def test_real_vllm_load_inside_triton_is_covered_by_the_startup_budget(tmp_path):
-    """The recording of a real vLLM engine starting inside Triton from the generated model.json (152 s on a busy
-    2-core machine): the spec's computed budget lets it finish, Ready follows it, the unload takes it out."""
+    """The recording of a real vLLM engine starting inside Triton from the generated model.json (152 s on two busy
+    cores): the spec's computed budget lets it finish, Ready follows it, the unload takes it out."""
     spec = specmod.parse_spec("model: {source: /models/m, name: m, weightsGiB: 0.001, dtype: float32}\n"
                               "engine: {maxModelLen: 512, extraArgs: [--enforce-eager]}\n", "m.yaml", server="triton")
     vals = yaml.safe_load(values.render(spec))

@@ -24,7 +24,8 @@ from tests.test_triton_server import RECORD, TIMELINES, install  # noqa: F401 (i
 
 pytestmark = [pytest.mark.vllm, pytest.mark.triton]
 
-#: A real CPU vLLM start inside Triton took 38-56 s here; generous for a busy 2-core machine.
+#: A real CPU vLLM start inside Triton takes 38-56 s on two cores
+#: (docs/upstream-facts.md#triton-endpoints-while-loading-and-unloading); generous for a busy machine.
 LOAD_TIMEOUT_S = 300
 POD_HTTP_PORT = 8000
 

@@ -1,7 +1,7 @@
 """A tiny random-weight Llama plus a byte-level BPE tokenizer, built locally (no hub), for real-vLLM tests.
 
-Shapes follow ../shared/reference/vllm-cpu.md: vLLM's CPU attention accepts head sizes 32, 64, 80, ... only,
-so `head_dim` is set explicitly (hidden 64 / 4 heads would give 16, which is rejected).
+Shapes follow vLLM's CPU attention backend (docs/upstream-facts.md#vllm-on-cpu): it accepts head sizes 32, 64,
+80, ... only, so `head_dim` is set explicitly (hidden 64 / 4 heads would give 16, which is rejected).
 Run as a script to build into a folder: `python -m tests.support.tiny_model OUT_DIR`.
 """
 

