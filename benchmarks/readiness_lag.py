@@ -38,7 +38,7 @@ STARTS = int(os.environ.get("STARTS", "3"))
 PHASES = int(os.environ.get("PHASES", "200"))
 SEED = int(os.environ.get("SEED", "1"))
 #: Recording step per endpoint: a change lands within 0.1 s (a long-poll release is exact, and changes of other
-#: supervisor endpoints snap to it); denser polling loads the 2 cores the supervisor and vLLM run on.
+#: supervisor endpoints snap to it); denser polling loads the cores the supervisor and vLLM run on.
 RECORD_INTERVAL_S = 0.1
 #: vLLM's /health is polled this often: "model truly ready" is known within 20 ms (a refused connect is cheap).
 TRUTH_INTERVAL_S = 0.02

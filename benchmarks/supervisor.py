@@ -6,7 +6,7 @@
 3. probe latency p50/p99/max of /readyz and /livez while vLLM is saturated with concurrent completions, next
    to vLLM's own /health in the same run (one new connection per probe, as the kubelet does).
 
-Goals (issue 10): overhead <= 0.5 s, /startupz <= 0.1 s after ready, probe p99 <= 20 ms under load.
+Goals: overhead <= 0.5 s, /startupz <= 0.1 s after ready, probe p99 <= 20 ms under load.
 Usage: python benchmarks/supervisor.py [--clients 16] [--seconds 20] [--model DIR]
 """
 

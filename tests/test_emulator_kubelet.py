@@ -85,7 +85,7 @@ def test_threshold_counting_and_retrigger_while_not_ready():
         (1.0, "trigger"), (1.001, "trigger"), (6.001, "tick")]
     assert [round(r.start, 4) for r in fails[:3]] == [31.001, 36.001, 41.001]
     assert ready_events[1] == ("not-ready", 41.002)
-    # not Ready while started: every sync triggers readiness at once (issue #118815), resetting the ticker
+    # not Ready while started: every sync triggers readiness at once (kubernetes/kubernetes#118815), resetting the ticker
     after = [r for r in probes_of(run, "readiness") if r.start > 41.0015]
     assert (round(after[0].start, 4), after[0].cause) == (41.002, "trigger")
     assert [round(r.start, 4) for r in after[1:3]] == [46.002, 51.002]

@@ -91,7 +91,7 @@ def test_emitted_values_lint_clean(tmp_path):
 
 
 def test_lint_reports_schema_errors_instead_of_crashing_on_wrong_shapes(tmp_path):
-    """Found by the property test above: `command: true` crashed the rules with a traceback."""
+    """A wrong shape the schema rejects (`command: true`) is a schema finding, not a traceback in the rules."""
     spec = {"model": {"source": "hf://Qwen/Qwen3-8B", "parameters": 8.2e9}}
     values = values_dict(parse_spec(json.dumps(spec), "spec.yaml"), ["decode"])
     values["decode"].update(command=True, env=5, probes=["x"])

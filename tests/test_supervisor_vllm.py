@@ -23,7 +23,7 @@ DRAIN_TOKENS = 448  # the tiny model's context is 512 tokens
 #: Requests vLLM must be generating when SIGTERM lands (the issue asks for at least 8).
 MIN_IN_FLIGHT = 8
 #: Requests the gated client opens with, all at once: on a quiet machine the tiny model answers so fast that
-#: steady arrivals alone rarely had 8 in flight together (CI saw this), and a burst of 16 showed only about 8
+#: steady arrivals alone rarely have 8 in flight together, and a burst of 16 showed only about 8
 #: running; 48 keeps a wide margin. The arrivals then keep traffic coming.
 OPENING_BURST = 6 * MIN_IN_FLIGHT
 #: Closed-loop clients and tokens per request that saturate a 2-core server
@@ -129,7 +129,7 @@ def test_saturated_vllm_stays_ready_and_live(sup):
     stats = traffic_result(load, timeout=180)
     assert stats["errors"] == 0 and stats["completions"] > SATURATE_CLIENTS
     # A saturated pod is neither taken out of the endpoints nor restarted. (Latency is a benchmark figure:
-    # benchmarks/supervisor.py; this shared machine stalls every process now and then.)
+    # benchmarks/supervisor.py; a shared machine stalls every process now and then.)
     assert codes == {("/readyz", 200), ("/livez", 200)}
     for path, lat in samples.items():
         q = statistics.quantiles(lat, n=100, method="inclusive")

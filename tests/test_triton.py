@@ -1,6 +1,6 @@
 """Triton's model repository, command line and probes, generated from a model spec.
 
-The engine arguments in model.json are checked against the real vLLM installed here: NVIDIA's vLLM backend
+The engine arguments in model.json are checked against the real vLLM the tests install: NVIDIA's vLLM backend
 does `AsyncEngineArgs(**json.load(model.json))` when the model loads, so a misspelled or removed argument
 would fail in the pod; here it fails the test. The values must also be what vLLM's own command-line parser
 makes of the same spec's `vllm serve` arguments, so both servers run the same engine."""

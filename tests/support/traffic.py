@@ -82,7 +82,7 @@ async def gated(url: str, readyz: str, every: float, tokens: int, lag: float, bu
 
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=500)) as client:
         route = asyncio.create_task(router(client))
-        # `burst` requests at once first: how many are in flight must not depend on how fast this machine decodes
+        # `burst` requests at once first: how many are in flight must not depend on how fast the machine decodes
         tasks = [asyncio.create_task(one(client)) for _ in range(burst)]
         while routable.is_set():
             tasks.append(asyncio.create_task(one(client)))

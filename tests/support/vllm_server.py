@@ -225,8 +225,8 @@ class Supervisor:
         return "\n".join(lines)
 
 
-#: Niceness of the traffic process: in a cluster the clients run elsewhere, not on the pod's cores; here they
-#: share 2 cores with vLLM and the prober, so they yield to both (vLLM stays saturated: it waits on nothing).
+#: Niceness of the traffic process: in a cluster the clients run elsewhere, not on the pod's cores; in the
+#: tests they share the CPUs with vLLM and the prober, so they yield to both (vLLM stays saturated: it waits on nothing).
 TRAFFIC_NICENESS = 10
 
 
