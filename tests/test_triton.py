@@ -11,7 +11,8 @@ import dataclasses
 
 import pytest
 
-from vllmgen import engine, triton
+from vllmgen import engine
+from vllmgen.servers import triton
 from vllmgen.errors import InputError
 from vllmgen.probes import probes_for
 from vllmgen.spec import parse_spec

@@ -13,7 +13,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from vllmgen import spec as specmod, triton, values
+from vllmgen import spec as specmod, values
+from vllmgen.servers import triton
 from vllmgen.cli import app
 
 TIMELINES = Path(__file__).parent / "data" / "timelines"

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 
 from tests import chartcheck as cc
 from tests.strategies import valid_specs
-from vllmgen import triton
+from vllmgen.servers import triton
 from vllmgen.spec import effective
 from vllmgen.values import values_dict
 

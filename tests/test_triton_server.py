@@ -31,7 +31,7 @@ pytestmark = pytest.mark.triton
 TIMELINES = Path(__file__).parent / "data" / "timelines"
 #: Set to rewrite the committed timelines from this run instead of comparing with them.
 RECORD = os.environ.get("VLLMGEN_RECORD") == "1"
-#: The port the pod's Triton HTTP endpoint has (triton.HTTP_PORT); recordings run on free loopback ports.
+#: The port the pod's Triton HTTP endpoint has (the role's port, 8000 by default); recordings run on free loopback ports.
 POD_HTTP_PORT = 8000
 MODEL = "m"
 LIVE, SERVER_READY, MODEL_READY = "/v2/health/live", "/v2/health/ready", f"/v2/models/{MODEL}/ready"
@@ -325,7 +325,7 @@ STANDIN_VLLM_BACKEND = textwrap.dedent(
 def test_generated_repository_and_arguments_load_in_the_real_server(install, tmp_path):
     import json
 
-    from vllmgen import triton
+    from vllmgen.servers import triton
     from vllmgen.spec import parse_spec
 
     spec = parse_spec("model: {source: /models/tiny, name: acme/tiny-chat, weightsGiB: 0.001, dtype: float32}\n"

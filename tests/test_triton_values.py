@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from tests import chartcheck as cc
 from tests.chartcheck import container, pod_spec, port_number, workloads
-from vllmgen import triton
+from vllmgen.servers import triton
 from vllmgen.cli import app
 from vllmgen.spec import parse_spec
 

@@ -63,7 +63,8 @@ STANDIN_ENGINE_BACKEND = textwrap.dedent(
 
 
 def test_generated_model_json_starts_vllm_inside_triton(install, tiny_model, vllm_cache, tmp_path):
-    from vllmgen import triton, yamlio
+    from vllmgen import yamlio
+    from vllmgen.servers import triton
     from vllmgen.spec import parse_spec
 
     spec = parse_spec(f"model: {{source: {tiny_model}, name: tiny, weightsGiB: 0.001, dtype: float32}}\n"

@@ -6,15 +6,34 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from vllmgen.spec import weights_bytes
+from vllmgen import layouts
 
 MB = 1_000_000  # bandwidths are in MB/s (10^6 bytes), as disks and networks are quoted
+GIB = 1024**3
 
 #: The llm-d inference simulator loads no weights: it listens within a second or two of its process start.
 SIMULATOR_START_SECONDS = 10
-#: wide-ep groups also set up DeepEP/NVSHMEM buffers, JIT-compile DeepGEMM kernels and run the data-parallel
-#: handshake across pods; llm-d's wide-EP guide had to allow 45 min for DeepSeek-R1 on B200 (llm-d #529).
-WIDE_EP_GROUP_SETUP_SECONDS = 600
+
+#: Bytes per parameter by dtype, to derive the weights size from a parameter count.
+BYTES_PER_PARAM = {
+    "auto": 2.0,  # vLLM's "auto" loads the checkpoint's dtype; today's checkpoints are almost all bf16
+    "bfloat16": 2.0,
+    "float16": 2.0,
+    "float32": 4.0,
+    "fp8": 1.0,
+    "int8": 1.0,
+    "int4": 0.5,
+}
+
+
+def weights_bytes(spec: dict) -> float | None:
+    """Size of the weights in bytes: given, or parameters x bytes per parameter; None when unknown."""
+    model = spec["model"]
+    if "weightsGiB" in model:
+        return model["weightsGiB"] * GIB
+    if "parameters" in model:
+        return model["parameters"] * BYTES_PER_PARAM[model["dtype"]]
+    return None
 
 
 @dataclass(frozen=True)
@@ -45,7 +64,8 @@ def startup_budget(spec: dict) -> Budget:
     if "budgetSeconds" in start:
         sec = int(start["budgetSeconds"])
         return Budget(sec, float(sec), 1.0, (Term("explicit", sec, "startup.budgetSeconds"),), explicit=True)
-    if spec["layout"] == "simulated":
+    lay = layouts.of(spec)
+    if lay.simulator:
         terms = [Term("simulator start", SIMULATOR_START_SECONDS,
                       "the simulator loads no weights and listens within a second or two")]
     else:
@@ -60,8 +80,8 @@ def startup_budget(spec: dict) -> Budget:
             Term("compile", float(start["compileSeconds"]), "torch.compile, graph capture, warm-up"),
             Term("start", float(start["processStartSeconds"]), "interpreter, imports, engine processes"),
         ]
-        if spec["layout"] == "wide-ep":
-            terms.append(Term("group setup", WIDE_EP_GROUP_SETUP_SECONDS,
+        if lay.group_setup_seconds:
+            terms.append(Term("group setup", lay.group_setup_seconds,
                               "DeepEP/NVSHMEM, DeepGEMM JIT, data-parallel handshake across the group"))
     estimate = sum(t.seconds for t in terms)
     factor = float(start["safetyFactor"])

@@ -193,11 +193,18 @@ def serve_cmd(
     spec_file: Optional[Path] = typer.Option(None, "--spec", "-s", help="Model spec (YAML). Default: the "
                                              "spec in $VLLMGEN_SPEC."),
     role: Role = typer.Option(Role.standalone, "--role", "-r", help="Which role this pod plays."),
+    pod_port: Optional[int] = typer.Option(None, "--pod-port", help="The port `vllm` the pod declares (the "
+                                           "chart passes it): the spec must have vLLM listen there."),
+    pod_health_port: Optional[int] = typer.Option(None, "--pod-health-port", help="The port `health` the pod "
+                                                  "declares (the chart passes it)."),
+    pod_accelerators: Optional[int] = typer.Option(None, "--pod-accelerators", help="Accelerators the pod "
+                                                   "requests (the chart passes it): must equal tensor x "
+                                                   "data-local parallel size."),
 ) -> None:
     """Run vLLM as the spec says, behind /startupz, /readyz, /livez and /status on the spec's health port.
 
     Exit codes: 0 after a requested stop (SIGTERM), 1 when vLLM stopped by itself or its engine died,
-    2 for bad configuration (spec, model path, ports)."""
+    2 for bad configuration (spec, model path, ports, a spec that disagrees with the pod)."""
     import os
 
     from vllmgen.spec import load_spec, parse_spec
@@ -205,11 +212,14 @@ def serve_cmd(
 
     try:
         if spec_file is not None:
-            spec = load_spec(str(spec_file))
+            source = str(spec_file)
+            spec = load_spec(source)
         elif os.environ.get(serve.SPEC_ENV, "").strip():
-            spec = parse_spec(os.environ[serve.SPEC_ENV], f"${serve.SPEC_ENV}")
+            source = f"${serve.SPEC_ENV}"
+            spec = parse_spec(os.environ[serve.SPEC_ENV], source)
         else:
             raise InputError("<command line>", "", f"no spec: pass --spec FILE or set ${serve.SPEC_ENV}")
+        serve.check_pod(spec, role.value, serve.PodFacts(pod_port, pod_health_port, pod_accelerators), source)
         plan = serve.plan_for(spec, role.value, dict(os.environ))
     except (InputError, InputErrors) as exc:
         fail_input(exc)

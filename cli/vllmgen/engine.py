@@ -7,7 +7,9 @@ import json
 import shlex
 from typing import Mapping
 
+from vllmgen import layouts, sources
 from vllmgen.errors import InputError
+from vllmgen.roles import DISAGGREGATED_ROLES, SIDECAR_ROLE
 
 #: Flags the spec controls; `engine.extraArgs` may not repeat them (value: the field to set instead).
 CONTROLLED_FLAGS = {
@@ -33,8 +35,6 @@ CONTROLLED_FLAGS = {
 
 #: dtypes vLLM takes as `--dtype` (compute types); fp8/int8/int4 are checkpoint quantizations it detects itself.
 COMPUTE_DTYPES = ("bfloat16", "float16", "float32")
-#: Where the model volume is mounted in the pod (llm-d-modelservice's modelArtifacts.mountPath default).
-MODEL_MOUNT_PATH = "/model-cache"
 #: vLLM connector class per sidecar connector name, for `--kv-transfer-config` on prefill/decode pods.
 KV_CONNECTORS = {"nixl": "NixlConnector", "nixlv2": "NixlConnector", "lmcache": "LMCacheConnectorV1"}
 #: Environment the LeaderWorkerSet controller injects into every container of a group (llm-d.md section 5).
@@ -42,8 +42,8 @@ LWS_ENV = ("LWS_LEADER_ADDRESS", "LWS_GROUP_SIZE", "LWS_WORKER_INDEX")
 
 
 def has_sidecar(spec: dict, role: str) -> bool:
-    """Decode pods sit behind the routing sidecar unless it is turned off (Triton has no P/D sidecar)."""
-    return role == "decode" and spec["routing"]["sidecar"]["enabled"] and spec["server"] == "vllm"
+    """Decode pods sit behind the routing sidecar unless it is turned off."""
+    return role == SIDECAR_ROLE and spec["routing"]["sidecar"]["enabled"]
 
 
 def vllm_port(spec: dict, role: str) -> int:
@@ -52,14 +52,8 @@ def vllm_port(spec: dict, role: str) -> int:
 
 
 def model_arg(spec: dict) -> str:
-    """What vLLM loads: the hub id for hf://, the mounted path for pvc://, the path itself otherwise."""
-    source = spec["model"]["source"]
-    if source.startswith("hf://"):
-        return source[len("hf://"):]
-    if source.startswith("pvc://"):
-        rest = source[len("pvc://"):].split("/", 1)
-        return MODEL_MOUNT_PATH + ("/" + rest[1].strip("/") if len(rest) > 1 and rest[1].strip("/") else "")
-    return source
+    """What vLLM loads (`sources.model_arg` of the spec's source)."""
+    return sources.model_arg(spec["model"]["source"])
 
 
 def simulator_args(spec: dict, role: str) -> list[str]:
@@ -72,7 +66,7 @@ def vllm_args(spec: dict, role: str, env: Mapping[str, str] | None = None) -> li
     """Arguments after `vllm serve`, model first. For wide-ep, the group's numbers come from the
     LeaderWorkerSet environment in `env` (LWS_GROUP_SIZE, LWS_WORKER_INDEX, LWS_LEADER_ADDRESS)."""
     dp_args: list[str] = []
-    if spec["layout"] == "wide-ep":
+    if layouts.of(spec).multinode:
         env = env or {}
         missing = [k for k in LWS_ENV if not env.get(k)]
         if missing:
@@ -140,7 +134,7 @@ def _common_args(spec: dict, role: str, dp_args: list[str]) -> list[str]:
         # drain in-flight requests on SIGTERM instead of aborting them (vLLM's default is 0: abort)
         args += ["--shutdown-timeout", str(engine["shutdownTimeoutSeconds"])]
     connector = KV_CONNECTORS.get(spec["routing"]["sidecar"]["connector"])
-    if role in ("prefill", "decode") and connector and spec["server"] == "vllm":
+    if role in DISAGGREGATED_ROLES and connector:
         args += ["--kv-transfer-config", json.dumps({"kv_connector": connector, "kv_role": "kv_both"},
                                                     separators=(",", ":"))]
     return args + list(engine["extraArgs"])

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 from vllmgen.budget import Budget, startup_budget
+from vllmgen.roles import HEALTH_PORT_NAME, VLLM_PORT_NAME
 
 # --- measured facts (reference/vllm-cpu.md, "Under load") ---------------------------------------------------
 #: Worst vLLM /health latency seen with 16 concurrent completions saturating the server (21.5 ms).
@@ -127,27 +129,46 @@ def probes_for(spec: dict, role: str) -> RoleProbes:
     return _plain(spec, budget)
 
 
+@dataclass(frozen=True)
+class PlainTiming:
+    """The numbers every plain-mode probe set shares, whatever the server's paths."""
+
+    startup_failures: int
+    readiness_timeout: int
+    liveness_timeout: int
+
+
+def plain_probes(budget: Budget, ready_path: str, live_path: str,
+                 notes: Callable[[PlainTiming], dict]) -> RoleProbes:
+    """Plain mode: probes straight to the server's port `vllm`. Startup and readiness on `ready_path` (model-aware),
+    liveness on `live_path`; `notes` explains them in the server's words."""
+    t = PlainTiming(startup_failures(budget.seconds, PLAIN_STARTUP_PERIOD_S),
+                    timeout_for(READINESS_TIMEOUT_MARGIN), timeout_for(LIVENESS_TIMEOUT_MARGIN))
+    return RoleProbes(
+        startup=http_probe(ready_path, VLLM_PORT_NAME, PLAIN_STARTUP_PERIOD_S, PLAIN_STARTUP_TIMEOUT_S,
+                           t.startup_failures),
+        readiness=http_probe(ready_path, VLLM_PORT_NAME, PLAIN_READINESS_PERIOD_S, t.readiness_timeout,
+                             PLAIN_READINESS_FAILURES),
+        liveness=http_probe(live_path, VLLM_PORT_NAME, LIVENESS_PERIOD_S, t.liveness_timeout, LIVENESS_FAILURES),
+        budget=budget,
+        notes=notes(t),
+    )
+
+
 def _plain(spec: dict, budget: Budget) -> RoleProbes:
     path = model_aware_path(spec)
-    r_timeout, l_timeout = timeout_for(READINESS_TIMEOUT_MARGIN), timeout_for(LIVENESS_TIMEOUT_MARGIN)
-    s_fail = startup_failures(budget.seconds, PLAIN_STARTUP_PERIOD_S)
     why_path = "401 under --api-key, so /health" if path == "/health" else "model-aware"
-    return RoleProbes(
-        startup=http_probe(path, "vllm", PLAIN_STARTUP_PERIOD_S, PLAIN_STARTUP_TIMEOUT_S, s_fail),
-        readiness=http_probe(path, "vllm", PLAIN_READINESS_PERIOD_S, r_timeout, PLAIN_READINESS_FAILURES),
-        liveness=http_probe("/health", "vllm", LIVENESS_PERIOD_S, l_timeout, LIVENESS_FAILURES),
-        budget=budget,
-        notes={
-            "startup": f"{path} ({why_path}) every {PLAIN_STARTUP_PERIOD_S} s: Ready follows the model within "
-                       f"~1 s; failureThreshold {s_fail} x {PLAIN_STARTUP_PERIOD_S} s covers the startup budget "
-                       f"{budget.arithmetic()}",
-            "readiness": f"timeout {r_timeout} s = {READINESS_TIMEOUT_MARGIN} x the worst /health latency under "
-                         f"load (21.5 ms), rounded up; NotReady after {PLAIN_READINESS_FAILURES} x "
-                         f"{PLAIN_READINESS_PERIOD_S} s",
-            "liveness": f"/health is 503 once the engine dies; timeout {l_timeout} s = {LIVENESS_TIMEOUT_MARGIN} x "
-                        f"the worst latency under load; restart after {LIVENESS_FAILURES} x {LIVENESS_PERIOD_S} s",
-        },
-    )
+    return plain_probes(budget, path, "/health", lambda t: {
+        "startup": f"{path} ({why_path}) every {PLAIN_STARTUP_PERIOD_S} s: Ready follows the model within "
+                   f"~1 s; failureThreshold {t.startup_failures} x {PLAIN_STARTUP_PERIOD_S} s covers the startup "
+                   f"budget {budget.arithmetic()}",
+        "readiness": f"timeout {t.readiness_timeout} s = {READINESS_TIMEOUT_MARGIN} x the worst /health latency "
+                     f"under load (21.5 ms), rounded up; NotReady after {PLAIN_READINESS_FAILURES} x "
+                     f"{PLAIN_READINESS_PERIOD_S} s",
+        "liveness": f"/health is 503 once the engine dies; timeout {t.liveness_timeout} s = "
+                    f"{LIVENESS_TIMEOUT_MARGIN} x the worst latency under load; restart after {LIVENESS_FAILURES} x "
+                    f"{LIVENESS_PERIOD_S} s",
+    })
 
 
 def _supervised(spec: dict, budget: Budget) -> RoleProbes:
@@ -155,10 +176,10 @@ def _supervised(spec: dict, budget: Budget) -> RoleProbes:
     r_timeout, l_timeout = timeout_for(READINESS_TIMEOUT_MARGIN), timeout_for(LIVENESS_TIMEOUT_MARGIN)
     s_fail = startup_failures(budget.seconds, period)
     return RoleProbes(
-        startup=http_probe("/startupz", "health", period, period, s_fail),
-        readiness=http_probe("/readyz", "health", SUPERVISED_READINESS_PERIOD_S, r_timeout,
+        startup=http_probe("/startupz", HEALTH_PORT_NAME, period, period, s_fail),
+        readiness=http_probe("/readyz", HEALTH_PORT_NAME, SUPERVISED_READINESS_PERIOD_S, r_timeout,
                              SUPERVISED_READINESS_FAILURES),
-        liveness=http_probe("/livez", "health", LIVENESS_PERIOD_S, l_timeout, LIVENESS_FAILURES),
+        liveness=http_probe("/livez", HEALTH_PORT_NAME, LIVENESS_PERIOD_S, l_timeout, LIVENESS_FAILURES),
         budget=budget,
         notes={
             "startup": f"long-poll: the supervisor holds each request up to {period - STARTUP_HOLD_MARGIN_S:g} s "

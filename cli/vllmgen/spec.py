@@ -13,23 +13,15 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from vllmgen import layouts
+from vllmgen import layouts, servers
+from vllmgen.accelerators import RESOURCE_BY_VENDOR
+from vllmgen.budget import weights_bytes
+from vllmgen.engine import CONTROLLED_FLAGS
 from vllmgen.errors import InputError, InputErrors
+from vllmgen.roles import ROLES
 from vllmgen.yamlio import Document, load_document, parse_document
 
 EMBEDDED = "<embedded default spec>"
-
-#: Bytes per parameter by dtype, to derive the weights size from a parameter count.
-BYTES_PER_PARAM = {
-    "auto": 2.0,  # vLLM's "auto" loads the checkpoint's dtype; today's checkpoints are almost all bf16
-    "bfloat16": 2.0,
-    "float16": 2.0,
-    "float32": 4.0,
-    "fp8": 1.0,
-    "int8": 1.0,
-    "int4": 0.5,
-}
-GIB = 1024**3
 
 
 @lru_cache(maxsize=None)
@@ -148,21 +140,20 @@ def fill_defaults(data: dict, node: dict, root: dict) -> None:
 
 def derive(spec: dict) -> None:
     """Defaults that depend on other fields (the schema cannot express them)."""
-    lay = layouts.layout(spec["layout"])
+    lay = layouts.of(spec)
     model, engine, acc = spec["model"], spec["engine"], spec["accelerator"]
     if isinstance(model.get("parameters"), float) and model["parameters"].is_integer():
         model["parameters"] = int(model["parameters"])  # 8.2e9 reads as a float; show it as the count it is
     source = model["source"]
     model.setdefault("name", source.rstrip("/").rsplit("/", 1)[-1].lower() or "model")
     spec["startup"].setdefault("cached", not source.startswith("hf://"))
-    # Triton answers model-aware probes itself and runs no supervisor
-    spec["probes"].setdefault("mode", "plain" if spec["server"] == "triton" else lay.probe_mode)
+    spec["probes"].setdefault("mode", servers.of(spec).default_probe_mode(lay))
     local = engine["dataParallelSizeLocal"]
-    if spec["layout"] == "wide-ep":
+    if lay.multinode:
         engine.setdefault("dataParallelSize", spec["wideEP"]["groupSize"] * local)
     else:
         engine.setdefault("dataParallelSize", local)
-    acc.setdefault("resource", layouts.ACCELERATOR_RESOURCES[acc["type"]])
+    acc.setdefault("resource", RESOURCE_BY_VENDOR[acc["type"]])
     acc.setdefault("countPerPod", engine["tensorParallelSize"] * local)
     roles = spec.setdefault("roles", {})
     for role, replicas in lay.default_roles.items():
@@ -189,28 +180,17 @@ def ordered(spec: dict) -> dict:
     return walk(spec, schema())
 
 
-def weights_bytes(spec: dict) -> float | None:
-    """Size of the weights in bytes: given, or parameters x bytes per parameter; None when unknown."""
-    model = spec["model"]
-    if "weightsGiB" in model:
-        return model["weightsGiB"] * GIB
-    if "parameters" in model:
-        return model["parameters"] * BYTES_PER_PARAM[model["dtype"]]
-    return None
-
-
 def cross_check(spec: dict) -> list[tuple[tuple, str]]:
     """Combinations the schema cannot express. Returns [(path, message)]."""
-    from vllmgen.engine import CONTROLLED_FLAGS
-
     errors: list[tuple[tuple, str]] = []
-    engine, acc, lay = spec["engine"], spec["accelerator"], spec["layout"]
+    engine, acc, lay = spec["engine"], spec["accelerator"], layouts.of(spec)
+    server = servers.of(spec)
     tp, dp, local = engine["tensorParallelSize"], engine["dataParallelSize"], engine["dataParallelSizeLocal"]
     if dp % local:
         errors.append((("engine", "dataParallelSize"),
                        f"data-parallel size {dp} is not divisible by the local size {local} "
                        f"(engine.dataParallelSizeLocal)"))
-    if lay == "wide-ep":
+    if lay.multinode:
         group = spec["wideEP"]["groupSize"]
         if dp != group * local:
             errors.append((("engine", "dataParallelSize"),
@@ -218,7 +198,7 @@ def cross_check(spec: dict) -> list[tuple[tuple, str]]:
                            f"{group} x {local} = {group * local}, not {dp}"))
     elif dp != local:
         errors.append((("engine", "dataParallelSize"),
-                       f"layout {lay} runs all data-parallel ranks in one pod, so dataParallelSize ({dp}) must "
+                       f"layout {lay.name} runs all data-parallel ranks in one pod, so dataParallelSize ({dp}) must "
                        f"equal dataParallelSizeLocal ({local}); use layout wide-ep to spread ranks across pods"))
     if acc["countPerPod"] != tp * local:
         errors.append((("accelerator", "countPerPod"),
@@ -229,7 +209,7 @@ def cross_check(spec: dict) -> list[tuple[tuple, str]]:
         ("routing", "targetPort"): spec["routing"]["targetPort"],
         ("probes", "healthPort"): spec["probes"]["healthPort"],
     }
-    if lay == "wide-ep":
+    if lay.multinode:
         ports[("wideEP", "rpcPort")] = spec["wideEP"]["rpcPort"]
     seen: dict[int, tuple] = {}
     for path, port in ports.items():
@@ -237,16 +217,11 @@ def cross_check(spec: dict) -> list[tuple[tuple, str]]:
             errors.append((path, f"port {port} is already used by {'.'.join(seen[port])}; ports must be distinct"))
         else:
             seen[port] = path
-    if spec["server"] == "triton" and lay != "single-node":
-        errors.append((("server",), f"server triton supports the single-node layout only, not {lay}"))
-    if spec["server"] == "triton":
-        from vllmgen import triton
-
-        errors += triton.check(spec)
-    if spec["server"] == "triton" and spec["probes"]["mode"] == "supervised":
-        errors.append((("probes", "mode"), "Triton answers model-aware probes itself (/v2/models/NAME/ready) "
-                                           "and runs no supervisor: use probes.mode plain"))
-    if weights_bytes(spec) is None and "budgetSeconds" not in spec["startup"] and lay != "simulated":
+    errors += server.check(spec)
+    if not server.supervised and spec["probes"]["mode"] == "supervised":
+        errors.append((("probes", "mode"), f"server {server.name} answers model-aware probes itself and runs no "
+                                           "supervisor: use probes.mode plain"))
+    if weights_bytes(spec) is None and "budgetSeconds" not in spec["startup"] and not lay.simulator:
         errors.append((("model",), "the startup budget needs the weights size: set model.weightsGiB, or "
                                    "model.parameters (with model.dtype), or startup.budgetSeconds"))
     for i, arg in enumerate(engine["extraArgs"]):
@@ -254,7 +229,7 @@ def cross_check(spec: dict) -> list[tuple[tuple, str]]:
         if flag in CONTROLLED_FLAGS:
             errors.append((("engine", "extraArgs", i),
                            f"{flag} is set by the spec ({CONTROLLED_FLAGS[flag]}); set that field instead"))
-    if spec["probes"]["mode"] == "supervised" and lay == "simulated":
+    if spec["probes"]["mode"] == "supervised" and lay.simulator:
         errors.append((("probes", "mode"), "the simulator image has no supervisor: use probes.mode plain"))
     total = sum(r.get("replicas", 0) for r in spec["roles"].values())
     if total == 0:
@@ -268,7 +243,7 @@ def role_replicas(spec: dict, role: str) -> int:
 
 def active_roles(spec: dict) -> list[str]:
     """Roles with replicas, in the canonical order."""
-    return [r for r in layouts.ROLES if role_replicas(spec, r) > 0]
+    return [r for r in ROLES if role_replicas(spec, r) > 0]
 
 
 __all__ = ["load_spec", "parse_spec", "effective", "weights_bytes", "active_roles", "role_replicas",

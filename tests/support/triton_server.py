@@ -80,7 +80,7 @@ def generated_repository_with_standin(install, spec: dict, root, backend_model_p
     here). Returns (repository, backends)."""
     from pathlib import Path
 
-    from vllmgen import triton
+    from vllmgen.servers import triton
 
     root = Path(root)
     repo = root / "models"

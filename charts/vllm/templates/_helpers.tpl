@@ -18,6 +18,7 @@ Declared helpers:
   vllm.specConfigMapName, vllm.serviceAccountName
   vllm.triton, vllm.tritonConfigMapName         server triton: "true" / the model repository ConfigMap's name
   vllm.checkRole                                fail on values that would break a pod (sidecar port probed, ...)
+  vllm.podArgs                                  what the pod was rendered with, passed to the supervisor
   vllm.podTemplate                              the pod template shared by Deployment and LeaderWorkerSet
 */}}
 
@@ -252,6 +253,25 @@ Fail loudly on role values that would give a pod that can never work:
 {{- end }}
 {{- end }}
 
+{{/*
+Arguments that tell the supervisor what this pod was rendered with: the port `vllm`, the port `health` and the
+accelerators requested. `vllmgen serve` exits 2 naming the field when the mounted spec implies otherwise (values
+edited after generation). A YAML list; empty unless the probes are supervised. Call with the podTemplate context.
+*/}}
+{{- define "vllm.podArgs" -}}
+{{- $values := .root.Values }}
+{{- $args := list }}
+{{- if eq $values.probeMode "supervised" }}
+{{- $args = list (printf "--pod-port=%v" .cfg.port) (printf "--pod-health-port=%v" $values.supervisor.port) }}
+{{- $resource := $values.accelerator.resource }}
+{{- if $resource }}
+{{- $limits := default dict (default dict .cfg.resources).limits }}
+{{- $args = append $args (printf "--pod-accelerators=%v" (index $limits $resource | default 0)) }}
+{{- end }}
+{{- end }}
+{{- toYaml $args }}
+{{- end }}
+
 {{/* The pod template (metadata + spec) of a role, shared by the Deployment and the LeaderWorkerSet. */}}
 {{- define "vllm.podTemplate" -}}
 {{- $root := .root }}
@@ -336,7 +356,7 @@ spec:
       command:
         {{- toYaml . | nindent 8 }}
       {{- end }}
-      {{- with $cfg.args }}
+      {{- with concat (default list $cfg.args) (include "vllm.podArgs" . | fromYamlArray) }}
       args:
         {{- toYaml . | nindent 8 }}
       {{- end }}

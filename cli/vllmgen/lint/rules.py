@@ -100,6 +100,10 @@ R = {r.id: r for r in (
          "an HTTP probe on Triton's gRPC port always fails (HTTP/1 to a gRPC server), and Triton's metrics port "
          "answers 200 to every path, loaded model or not",
          "probe Triton's HTTP port (8000, port `vllm` in vllmgen values)"),
+    Rule("VG017", "values-spec-drift", "error",
+         "vllmgen values carry the spec the supervisor reads; a rendered field edited afterwards (a port, the "
+         "accelerators, the command line, the model) makes the pod and what runs in it disagree",
+         "regenerate the values with `vllmgen values` (or change the spec, not the rendered field)"),
 )}
 
 

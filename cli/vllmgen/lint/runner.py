@@ -9,6 +9,8 @@ from typing import Iterable, Optional
 
 from vllmgen.errors import InputError, InputErrors, pointer
 from vllmgen.lint import loader, rules, suppress
+from vllmgen.lint.drift import drift_hits
+from vllmgen.lint.spec_check import spec_hits
 from vllmgen.lint.findings import Finding, Result, Unusable
 from vllmgen.lint.schema_check import SchemaChecker
 from vllmgen.lint.view import views_of
@@ -68,8 +70,11 @@ class Linter:
                         where = pointer(err.path) or "(document)"
                         if not suppress.is_disabled("VG000", off):
                             add(ld, rules.Hit("VG000", err.path, f"{where}: {err.message}", line_path=err.line_path))
+            if ld.kind == loader.VALUES and not schema_errors:
+                for hit in drift_hits(ld.data):
+                    add(ld, hit)
             if ld.kind == loader.SPEC and not suppress.is_disabled("VG000", off):
-                for hit in spec_errors(ld):
+                for hit in spec_hits(ld.data):
                     add(ld, hit)
             for hit in rules.check_hf_token(ld.data):
                 add(ld, hit)
@@ -91,39 +96,6 @@ class Linter:
                 view.triton_configs = rules.triton_configs(lf.docs)
             for check in rules.VIEW_CHECKS:
                 yield from check(view)
-
-
-def _path_of(pointer_text: str, data) -> tuple:
-    """JSON pointer -> path of keys and list indices inside `data` (for the line number)."""
-    path: list = []
-    node = data
-    for raw in pointer_text.split("/")[1:] if pointer_text else []:
-        key = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, list) and key.isdigit():
-            key = int(key)
-        path.append(key)
-        node = node[key] if isinstance(node, (dict, list)) and key in (node if isinstance(node, dict)
-                                                                          else range(len(node))) else None
-    return tuple(path)
-
-
-def spec_errors(ld: loader.LoadedDoc) -> list[rules.Hit]:
-    """A model spec checked as `vllmgen values` would: schema, then the cross-field rules."""
-    from vllmgen.spec import effective
-
-    try:
-        effective(ld.data)
-    except InputErrors as exc:
-        errors = exc.errors
-    except InputError as exc:
-        errors = [exc]
-    else:
-        return []
-    hits = []
-    for e in errors:
-        path = _path_of(e.pointer, ld.data)
-        hits.append(rules.Hit("VG000", path, f"model spec: {e.pointer or '(document)'}: {e.message}"))
-    return hits
 
 
 def lint(paths: Iterable[str], disabled: Iterable[str] = (), schema: Optional[dict] = None) -> Result:

@@ -84,9 +84,9 @@ class Plan:
 
 
 def plan_for(spec: dict, role: str, env: dict) -> Plan:
-    from vllmgen import engine, probes
+    from vllmgen import engine, probes, servers
 
-    if spec["server"] != "vllm":
+    if not servers.of(spec).supervised:
         raise InputError("<spec>", "/server", f"`vllmgen serve` runs vLLM; this spec asks for {spec['server']}")
     args = engine.vllm_args(spec, role, env)
     if LOAD_TRACKING_FLAG not in args:
@@ -108,6 +108,41 @@ def plan_for(spec: dict, role: str, env: dict) -> Plan:
         env=dict(spec["engine"].get("env", {})),
         model_path=model,
     )
+
+
+@dataclass(frozen=True)
+class PodFacts:
+    """What the chart rendered into the pod, passed on the command line (`--pod-port`, `--pod-health-port`,
+    `--pod-accelerators`); None where the chart did not say."""
+
+    port: int | None = None
+    health_port: int | None = None
+    accelerators: int | None = None
+
+
+def check_pod(spec: dict, role: str, pod: PodFacts, file: str) -> None:
+    """Refuse a mounted spec that implies another pod than the one rendered (values edited after generation):
+    InputError naming the spec field and both values."""
+    from vllmgen import engine
+
+    regenerate = "values and spec disagree; regenerate the values with `vllmgen values`"
+    port_field = "/routing/targetPort" if engine.has_sidecar(spec, role) else "/routing/servicePort"
+    port = engine.vllm_port(spec, role)
+    if pod.port is not None and pod.port != port:
+        raise InputError(file, port_field, f"the spec has vLLM listen on {port}, but the pod declares port "
+                                           f"`vllm` {pod.port} (values {role}.port): {regenerate}")
+    health = spec["probes"]["healthPort"]
+    if pod.health_port is not None and pod.health_port != health:
+        raise InputError(file, "/probes/healthPort", f"the spec puts the health server on {health}, but the pod "
+                                                      f"declares port `health` {pod.health_port} (values "
+                                                      f"supervisor.port): {regenerate}")
+    eng = spec["engine"]
+    ranks = eng["tensorParallelSize"] * eng["dataParallelSizeLocal"]
+    if pod.accelerators is not None and pod.accelerators != ranks:
+        raise InputError(file, "/engine/tensorParallelSize",
+                         f"the spec runs tensorParallelSize x dataParallelSizeLocal = {eng['tensorParallelSize']} x "
+                         f"{eng['dataParallelSizeLocal']} = {ranks} ranks, one accelerator each, but the pod requests "
+                         f"{pod.accelerators} (values {role}.resources): {regenerate}")
 
 
 class PhaseLog:

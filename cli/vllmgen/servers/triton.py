@@ -3,8 +3,8 @@
 Pure functions from an effective spec (`vllmgen.spec`, defaults filled) to
 - the model repository: `NAME/config.pbtxt` (`backend: "vllm"`, engine health check, vLLM metrics) and
   `NAME/1/model.json` (vLLM engine arguments, spelled as `vllm.engine.arg_utils.AsyncEngineArgs` fields);
-- the Triton command line (explicit model control, the model loaded at start, ports 8000/8001/8002, a
-  Python shared-memory prefix distinct per pod);
+- the Triton command line (explicit model control, the model loaded at start, HTTP on the role's port, gRPC
+  8001, metrics 8002, a Python shared-memory prefix distinct per pod);
 - the probes: startup and readiness on `/v2/models/NAME/ready`, liveness on `/v2/health/live`.
 
 Facts behind the choices (reference/triton.md, measured here with the real tritonserver 2.51):
@@ -21,22 +21,20 @@ from __future__ import annotations
 import json
 import re
 
-from vllmgen.engine import model_arg  # the same model path as `vllm serve` gets (pvc:// under the mount)
+from vllmgen import images, probes as pr
+from vllmgen.engine import COMPUTE_DTYPES, model_arg, vllm_port
 from vllmgen.errors import InputError
+from vllmgen.layouts import Layout
+from vllmgen.servers.base import Command, Server
 
 # --- image and ports --------------------------------------------------------------------------------------------
-#: NGC's Triton image with the vLLM backend preinstalled (`<yy.mm>-vllm-python-py3`), pinned to one release so
-#: a redeploy never changes the vLLM version underneath; override with the spec's `image`.
-NGC_REPOSITORY = "nvcr.io/nvidia/tritonserver"
-NGC_RELEASE = "25.12"
-NGC_TAG = f"{NGC_RELEASE}-vllm-python-py3"
-#: Triton's default ports, as NVIDIA's docs and clients expect them.
-HTTP_PORT = 8000
+NGC_REPOSITORY, NGC_TAG = images.TRITON
+NGC_RELEASE = NGC_TAG.split("-", 1)[0]
+#: Triton's default gRPC and metrics ports, as NVIDIA's docs and clients expect them. Its HTTP port is the role's
+#: port (`vllm`, `routing.servicePort`), so the Service and the probes target it as they target vLLM.
 GRPC_PORT = 8001
 METRICS_PORT = 8002
-#: Container port names. HTTP keeps the name every vllmgen role uses for its server (`vllm`), so the Service
-#: and the probes target it the same way for both servers.
-HTTP_PORT_NAME = "vllm"
+#: Container port names of the two extra ports.
 GRPC_PORT_NAME = "grpc"
 METRICS_PORT_NAME = "metrics"
 
@@ -47,8 +45,6 @@ MODEL_REPOSITORY_PATH = "/models"
 MODEL_VERSION = "1"
 #: Downward-API variable holding the pod name; Kubernetes expands `$(POD_NAME)` in container args.
 POD_NAME_ENV = "POD_NAME"
-#: dtypes vLLM takes as `dtype` (compute types); fp8/int8/int4 are checkpoint quantizations it detects itself.
-COMPUTE_DTYPES = ("bfloat16", "float16", "float32")
 
 #: config.pbtxt parameters that turn on the backend's behaviour vllmgen relies on (seeds 000 and 002):
 #: - ENABLE_VLLM_HEALTH_CHECK: on each request the backend checks vLLM's engine; when it is dead the backend
@@ -134,11 +130,8 @@ def role_error(role: str) -> str:
 
 
 def check(spec: dict) -> list[tuple[tuple, str]]:
-    """Spec combinations Triton's vLLM backend cannot honour: [(path, message)]."""
+    """Spec combinations Triton's vLLM backend cannot honour, beyond its roles and layouts: [(path, message)]."""
     errors: list[tuple[tuple, str]] = []
-    for role, cfg in spec.get("roles", {}).items():
-        if role not in ROLES and cfg.get("replicas", 0) > 0:
-            errors.append((("roles", role), role_error(role)))
     try:
         engine_args(spec)  # engine.extraArgs must become engine arguments
     except InputError as exc:
@@ -220,14 +213,15 @@ def command(spec: dict) -> list[str]:
     return ["tritonserver"]
 
 
-def args(spec: dict, *, repository: str = MODEL_REPOSITORY_PATH) -> list[str]:
+def args(spec: dict, role: str = ROLES[0], *, repository: str = MODEL_REPOSITORY_PATH) -> list[str]:
     """tritonserver arguments: explicit model control (the vLLM health check's unload needs it) with the one
-    model loaded at start, Triton's standard ports, and a drain that matches the spec's shutdown timeout."""
+    model loaded at start, HTTP on the role's port, Triton's standard gRPC and metrics ports, and a drain that
+    matches the spec's shutdown timeout."""
     return [
         f"--model-repository={repository}",
         "--model-control-mode=explicit",
         f"--load-model={model_name(spec)}",
-        f"--http-port={HTTP_PORT}",
+        f"--http-port={vllm_port(spec, role)}",
         f"--grpc-port={GRPC_PORT}",
         f"--metrics-port={METRICS_PORT}",
         # SIGTERM: Triton waits this long for in-flight requests (the vLLM drain of `vllm serve --shutdown-timeout`)
@@ -249,35 +243,25 @@ def ready_path(spec: dict) -> str:
 LIVE_PATH = "/v2/health/live"
 
 
-def probes(spec: dict):
-    """The three probes (vllmgen.probes.RoleProbes): the plain-mode numbers, Triton's endpoints.
+def probes(spec: dict) -> pr.RoleProbes:
+    """The three probes: the plain-mode numbers on Triton's endpoints.
 
     Startup polls the model's ready endpoint every second (Triton refuses connections while `--load-model`
     loads, then answers in milliseconds), with failureThreshold covering the same startup budget as vLLM's.
     """
-    from vllmgen import probes as pr
-
     budget = pr.startup_budget(spec)
     path = ready_path(spec)
-    r_timeout, l_timeout = pr.timeout_for(pr.READINESS_TIMEOUT_MARGIN), pr.timeout_for(pr.LIVENESS_TIMEOUT_MARGIN)
-    s_fail = pr.startup_failures(budget.seconds, pr.PLAIN_STARTUP_PERIOD_S)
-    return pr.RoleProbes(
-        startup=pr.http_probe(path, HTTP_PORT_NAME, pr.PLAIN_STARTUP_PERIOD_S, pr.PLAIN_STARTUP_TIMEOUT_S, s_fail),
-        readiness=pr.http_probe(path, HTTP_PORT_NAME, pr.PLAIN_READINESS_PERIOD_S, r_timeout,
-                                pr.PLAIN_READINESS_FAILURES),
-        liveness=pr.http_probe(LIVE_PATH, HTTP_PORT_NAME, pr.LIVENESS_PERIOD_S, l_timeout, pr.LIVENESS_FAILURES),
-        budget=budget,
-        notes={
-            "startup": f"{path} every {pr.PLAIN_STARTUP_PERIOD_S} s: Triton refuses connections until --load-model "
-                       f"has loaded the model, so Ready follows the model within ~1 s; failureThreshold {s_fail} x "
-                       f"{pr.PLAIN_STARTUP_PERIOD_S} s covers the startup budget {budget.arithmetic()}",
-            "readiness": f"{path}, not /v2/health/ready (200 again after the backend unloads a model whose vLLM "
-                         f"engine died); NotReady after {pr.PLAIN_READINESS_FAILURES} x {pr.PLAIN_READINESS_PERIOD_S} s",
-            "liveness": f"{LIVE_PATH}: 200 while loading, after a failed load and after an unload, so it never "
-                        f"restarts a loading pod; restart after {pr.LIVENESS_FAILURES} x {pr.LIVENESS_PERIOD_S} s "
-                        "without an answer",
-        },
-    )
+    return pr.plain_probes(budget, path, LIVE_PATH, lambda t: {
+        "startup": f"{path} every {pr.PLAIN_STARTUP_PERIOD_S} s: Triton refuses connections until --load-model "
+                   f"has loaded the model, so Ready follows the model within ~1 s; failureThreshold "
+                   f"{t.startup_failures} x {pr.PLAIN_STARTUP_PERIOD_S} s covers the startup budget "
+                   f"{budget.arithmetic()}",
+        "readiness": f"{path}, not /v2/health/ready (200 again after the backend unloads a model whose vLLM "
+                     f"engine died); NotReady after {pr.PLAIN_READINESS_FAILURES} x {pr.PLAIN_READINESS_PERIOD_S} s",
+        "liveness": f"{LIVE_PATH}: 200 while loading, after a failed load and after an unload, so it never "
+                    f"restarts a loading pod; restart after {pr.LIVENESS_FAILURES} x {pr.LIVENESS_PERIOD_S} s "
+                    "without an answer",
+    })
 
 
 # --- Helm values ------------------------------------------------------------------------------------------------
@@ -305,3 +289,44 @@ def values_block(spec: dict) -> tuple[dict, dict]:
         ("triton", "metricsPort"): "Prometheus metrics, Triton's nv_* and vLLM's vllm:* (port name `metrics`)",
     }
     return block, comments
+
+
+class TritonServer(Server):
+    name = "triton"
+    roles = ROLES
+    layouts = ("single-node",)
+    supervised = False  # Triton answers model-aware probes itself (/v2/models/NAME/ready)
+
+    def default_image(self, layout: Layout) -> tuple[str, str]:
+        return images.TRITON
+
+    def role_error(self, role: str) -> str:
+        return role_error(role)
+
+    def server_check(self, spec: dict) -> list[tuple[tuple, str]]:
+        return check(spec)
+
+    def command(self, spec: dict, role: str) -> Command:
+        return Command(command(spec), args(spec, role),
+                       "Triton loads the generated model repository's one model at start (explicit model control)")
+
+    def env(self, spec: dict, role: str) -> list[dict]:
+        return pod_env(spec)
+
+    def probes(self, spec: dict, role: str) -> pr.RoleProbes:
+        return probes(spec)
+
+    def probe_mode_note(self, mode: str) -> str:
+        return "plain: probes go straight to Triton (/v2/models/NAME/ready, /v2/health/live)"
+
+    def port_note(self, spec: dict, role: str, port: int) -> str:
+        return f"Triton's HTTP endpoint (port name `vllm`, the Service's target) on {port}"
+
+    def values_block(self, spec: dict) -> tuple[dict, dict]:
+        return values_block(spec)
+
+    def shm_size(self, spec: dict) -> tuple[str, str]:
+        return DSHM_SIZE, "/dev/shm in memory: Triton's Python backend passes requests through it"
+
+
+SERVER = TritonServer()

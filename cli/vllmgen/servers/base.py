@@ -1,0 +1,78 @@
+"""What every server module answers. `values`, the spec checks, the supervisor and lint ask a `Server`, never
+compare a server's name. Adding a server is one module in this package, one entry in `servers.SERVERS` and one
+value in the schema's `server` enum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vllmgen.layouts import Layout
+from vllmgen.probes import RoleProbes
+from vllmgen.roles import ROLES
+
+
+@dataclass(frozen=True)
+class Command:
+    command: list[str]  # the container's `command` ([] keeps the image's entrypoint)
+    args: list[str]
+    why: str  # one line for the values comment
+
+
+class Server:
+    #: The spec's `server` value.
+    name: str = ""
+    #: Roles this server can play.
+    roles: tuple[str, ...] = ROLES
+    #: Layouts it runs in (names); empty: every layout.
+    layouts: tuple[str, ...] = ()
+    #: Whether it can run behind `vllmgen serve` (supervised probes).
+    supervised: bool = False
+
+    def default_image(self, layout: Layout) -> tuple[str, str]:
+        raise NotImplementedError
+
+    def default_probe_mode(self, layout: Layout) -> str:
+        return layout.probe_mode if self.supervised else "plain"
+
+    def role_error(self, role: str) -> str:
+        return f"server {self.name} cannot play role {role}"
+
+    def check(self, spec: dict) -> list[tuple[tuple, str]]:
+        """Spec combinations this server cannot honour: [(path, message)]. The common checks come first."""
+        errors: list[tuple[tuple, str]] = []
+        if self.layouts and spec["layout"] not in self.layouts:
+            errors.append((("server",), f"server {self.name} supports the {', '.join(self.layouts)} layout only, "
+                                        f"not {spec['layout']}"))
+        for role, cfg in spec.get("roles", {}).items():
+            if role not in self.roles and cfg.get("replicas", 0) > 0:
+                errors.append((("roles", role), self.role_error(role)))
+        return errors + self.server_check(spec)
+
+    def server_check(self, spec: dict) -> list[tuple[tuple, str]]:
+        return []
+
+    def command(self, spec: dict, role: str) -> Command:
+        raise NotImplementedError
+
+    def env(self, spec: dict, role: str) -> list[dict]:
+        """Environment the server's command needs (beyond the model source's and the user's)."""
+        return []
+
+    def probes(self, spec: dict, role: str) -> RoleProbes:
+        raise NotImplementedError
+
+    def probe_mode_note(self, mode: str) -> str:
+        raise NotImplementedError
+
+    def port_note(self, spec: dict, role: str, port: int) -> str:
+        raise NotImplementedError
+
+    def values_block(self, spec: dict) -> tuple[dict, dict] | None:
+        """A values block of the server's own (key: the server's name) and its comments by key path."""
+        return None
+
+    def shm_size(self, spec: dict) -> tuple[str, str] | None:
+        """/dev/shm size limit the server needs even on a one-GPU pod, and why (None: the runtime default will
+        do)."""
+        return None

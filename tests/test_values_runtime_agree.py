@@ -1,0 +1,127 @@
+"""What was generated, what was deployed and what runs agree, also for values edited after generation.
+
+Through the real CLI and the real Helm engine: the chart passes what it rendered (the port `vllm`, the port
+`health`, the accelerators) to `vllmgen serve`, which exits 2 naming the spec field and both values when the
+mounted spec implies another pod; `vllmgen lint` reports the same edits (VG017); Triton's HTTP port follows the
+role's port.
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests import chartcheck as cc
+from tests.chartcheck import container, pod_spec, port_number, workloads
+
+REPO = cc.REPO
+
+
+def _vllmgen(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "vllmgen", *map(str, args)], capture_output=True, text=True,
+                          timeout=120, cwd=cwd)
+
+
+def _values(tmp_path, spec_text: str, *extra: str) -> dict:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(spec_text)
+    out = tmp_path / "values.yaml"
+    res = _vllmgen("values", "--spec", spec, "-o", out, *extra)
+    assert res.returncode == 0, res.stderr
+    return yaml.safe_load(out.read_text())
+
+
+def _render(values: dict, role: str) -> tuple[dict, dict, str]:
+    """The role's pod spec, its server container and the spec the ConfigMap mounts."""
+    objs = cc.render_objects(values)
+    (wl,) = [w for w in workloads(objs) if cc.role_of(w) == role]
+    (cm,) = [o for o in objs if o["kind"] == "ConfigMap" and "spec.yaml" in o.get("data", {})]
+    pod = pod_spec(wl)
+    return pod, container(pod, "vllm"), cm["data"]["spec.yaml"]
+
+
+def _serve_as_rendered(tmp_path, server: dict, mounted_spec: str):
+    """Run the container's command line as the kubelet would, with the spec where the chart mounts it."""
+    spec_file = tmp_path / "mounted-spec.yaml"
+    spec_file.write_text(mounted_spec)
+    assert server["command"] == ["vllmgen", "serve"]
+    args = [str(spec_file) if a == "/etc/vllmgen/spec.yaml" else a for a in server["args"]]
+    return _vllmgen("serve", *args)
+
+
+def _lint(tmp_path, values: dict):
+    f = tmp_path / "edited-values.yaml"
+    f.write_text(yaml.safe_dump(values, sort_keys=False))
+    return _vllmgen("lint", f)
+
+
+SPEC = "model: {source: hf://Qwen/Qwen3-8B, parameters: 8.2e9, dtype: bfloat16}\n"
+
+
+def test_unedited_values_pass_the_pod_to_the_supervisor(tmp_path):
+    values = _values(tmp_path, SPEC)
+    _, server, _ = _render(values, "standalone")
+    assert server["args"][-3:] == ["--pod-port=8000", "--pod-health-port=8090", "--pod-accelerators=1"]
+    assert _lint(tmp_path, values).returncode == 0
+
+
+@pytest.mark.parametrize("edit, field, numbers, rule", [
+    (lambda v: v["standalone"].__setitem__("port", 8300), "/routing/servicePort", ("8000", "8300"), "VG017"),
+    (lambda v: v["supervisor"].__setitem__("port", 9090), "/probes/healthPort", ("8090", "9090"), "VG017"),
+    (lambda v: (v["spec"]["engine"].__setitem__("tensorParallelSize", 2),
+                v["spec"]["accelerator"].pop("countPerPod")), "/engine/tensorParallelSize", ("2", "1"), "VG017"),
+    # the spec filled countPerPod when the values were generated: the edited spec contradicts itself
+    (lambda v: v["spec"]["engine"].__setitem__("tensorParallelSize", 2), "/accelerator/countPerPod", ("1", "2"),
+     "VG000"),
+], ids=["set standalone.port=8300", "set supervisor.port=9090", "set spec.engine.tensorParallelSize=2",
+        "set spec.engine.tensorParallelSize=2 keeping the filled countPerPod"])
+def test_edited_values_stop_the_supervisor_and_fail_lint(tmp_path, edit, field, numbers, rule):
+    values = _values(tmp_path, SPEC)
+    edited = copy.deepcopy(values)
+    edit(edited)
+    _, server, mounted = _render(edited, "standalone")
+    res = _serve_as_rendered(tmp_path, server, mounted)
+    assert res.returncode == 2, res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    assert f": {field}: " in lines[0] and all(n in lines[0] for n in numbers), lines[0]
+
+    linted = _lint(tmp_path, edited)
+    assert linted.returncode == 1 and rule in linted.stdout, linted.stdout + linted.stderr
+
+
+def test_decode_port_edit_names_the_target_port(tmp_path):
+    values = _values(tmp_path, SPEC, "--role", "decode")
+    values["decode"]["port"] = 8300
+    _, server, mounted = _render(values, "decode")
+    res = _serve_as_rendered(tmp_path, server, mounted)
+    assert res.returncode == 2
+    assert ": /routing/targetPort: " in res.stderr and "8200" in res.stderr and "8300" in res.stderr
+
+
+TRITON_SPEC = ("model: {source: pvc://models/Llama-3.1-8B, name: llama, weightsGiB: 15}\n"
+               "routing: {servicePort: 9000}\n")
+
+
+def test_triton_listens_on_the_role_port_every_probe_targets(tmp_path):
+    values = _values(tmp_path, TRITON_SPEC, "--server", "triton")
+    pod, server, _ = _render(values, "standalone")
+    http = [a for a in server["args"] if a.startswith("--http-port=")]
+    assert http == ["--http-port=9000"]
+    listening = {9000, values["triton"]["grpcPort"], values["triton"]["metricsPort"]}
+    assert {p["containerPort"] for p in server["ports"]} == listening
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert port_number(server, server[probe]["httpGet"]["port"]) == 9000, probe
+    assert _lint(tmp_path, values).returncode == 0
+
+
+def test_lint_reports_a_triton_http_port_that_disagrees_with_the_role_port(tmp_path):
+    values = _values(tmp_path, TRITON_SPEC, "--server", "triton")
+    values["standalone"]["args"] = [a.replace("--http-port=9000", "--http-port=8000")
+                                    for a in values["standalone"]["args"]]
+    res = _lint(tmp_path, values)
+    assert res.returncode == 1 and "VG017" in res.stdout and "--http-port=8000" in res.stdout, res.stdout
