@@ -19,9 +19,11 @@ def generated() -> dict:
 
 
 def lint_values(tmp_path, vals: dict):
+    """Lint values edited by hand. The edits also drift from the embedded spec (VG017, which
+    tests/test_values_runtime_agree.py covers); here only the Triton rules are under test."""
     path = tmp_path / "values.yaml"
     path.write_text(yaml.safe_dump(vals, sort_keys=False))
-    return Linter().lint_paths([str(path)]), path
+    return Linter(disabled=["VG017"]).lint_paths([str(path)]), path
 
 
 def without_explicit(v):

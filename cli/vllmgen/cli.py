@@ -47,21 +47,13 @@ def main() -> None:
 from enum import Enum  # noqa: E402
 
 
-class Role(str, Enum):
-    standalone = "standalone"
-    prefill = "prefill"
-    decode = "decode"
+from vllmgen.layouts import LAYOUTS  # noqa: E402
+from vllmgen.roles import ROLES  # noqa: E402
+from vllmgen.servers import NAMES as SERVER_NAMES  # noqa: E402
 
-
-class LayoutName(str, Enum):
-    simulated = "simulated"
-    single_node = "single-node"
-    wide_ep = "wide-ep"
-
-
-class ServerName(str, Enum):
-    vllm = "vllm"
-    triton = "triton"
+Role = Enum("Role", {name: name for name in ROLES}, type=str)
+LayoutName = Enum("LayoutName", {name: name for name in LAYOUTS}, type=str)
+ServerName = Enum("ServerName", {name: name for name in SERVER_NAMES}, type=str)
 
 
 SPEC_HELP = "Model spec (YAML). Default: the embedded default spec."

@@ -1,17 +1,21 @@
-"""The servers a spec can run (`server:`), each behind the `Server` interface of `servers.base`."""
+"""The servers a spec can run (`server:`), each a module of this package exposing `SERVER`, an instance of
+`servers.base.Server`. Modules load on first use, so commands that never ask a server do not pay for them."""
 
 from __future__ import annotations
 
-from vllmgen.servers import triton, vllm
-from vllmgen.servers.base import Command, Server
+from importlib import import_module
 
-#: The spec's `server` value -> its implementation.
-SERVERS: dict[str, Server] = {s.name: s for s in (vllm.SERVER, triton.SERVER)}
+#: The spec's `server` values; each names the module that implements it (the schema's `server` enum matches).
+NAMES = ("vllm", "triton")
 
 
-def of(spec: dict) -> Server:
+def get(name: str):
+    """The `Server` called `name` (one of NAMES)."""
+    if name not in NAMES:
+        raise KeyError(name)
+    return import_module(f"vllmgen.servers.{name}").SERVER
+
+
+def of(spec: dict):
     """The server of an effective spec."""
-    return SERVERS[spec["server"]]
-
-
-__all__ = ["SERVERS", "Command", "Server", "of"]
+    return get(spec["server"])
