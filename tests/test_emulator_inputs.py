@@ -254,7 +254,7 @@ def test_cli_errors_are_one_line_exit_2(tmp_path):
     res = invoke(DATA / "llm-d-guide-decode.yaml", "--replay", bad)
     assert res.exit_code == 2
     assert res.output.strip() == (f"error: {bad}:5: /endpoints/0/answers/0/answer: must be an HTTP status or "
-                                  "one of refused, timeout, hold, not 'x'")
+                                  "one of refused, timeout, hold, error, stall, not 'x'")
     empty = tmp_path / "v.yaml"
     empty.write_text("decode: {port: 8200}\n")
     res = invoke(empty, "--replay", DATA / "vllm-cpu-start.yaml")

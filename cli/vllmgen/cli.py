@@ -234,13 +234,27 @@ def probe_check(
                                           help="live mode: write what the endpoints answered as a timeline"),
     duration: Optional[float] = typer.Option(None, "--duration", min=0.1,
                                              help="seconds to run (live: default 180; replay: the timeline's)"),
-    compare: List[Path] = typer.Option([], "--compare", metavar="OTHER",
-                                       help="another values file/manifest to run on the same timeline "
-                                       "(repeatable; in live mode it is replayed on the recording)"),
+    compare: List[str] = typer.Option([], "--compare", metavar="OTHER[#ROLE[/CONTAINER]]",
+                                      help="another values file/manifest to run on the same timeline "
+                                      "(repeatable; in live mode it is replayed on the recording); #ROLE picks "
+                                      "its role or object when it differs from --role"),
     lead: float = typer.Option(0.0, "--lead", min=0.0, help="seconds the pod was synced (probe workers "
                                "started) before the container started: the tickers' phase"),
     port_map: List[str] = typer.Option([], "--port-map", metavar="FROM=TO",
-                                       help="live mode: send requests for probe port FROM to port TO"),
+                                       help="probe port FROM is port TO: where live requests go, or which "
+                                       "recorded endpoint a replay reads"),
+    delete_at: Optional[float] = typer.Option(None, "--delete-at", metavar="S",
+                                              help="delete the pod S s after the container started: liveness "
+                                              "and startup stop, readiness goes on, preStop, SIGTERM, SIGKILL at "
+                                              "the grace period; the verdict says how long it stayed in the "
+                                              "endpoints after SIGTERM and whether the drain fit"),
+    pleg_delay: Optional[float] = typer.Option(None, "--pleg-delay", metavar="S", help="seconds until kubelet "
+                                               "sees a container start or exit (PLEG relist; default 1)"),
+    resync_period: Optional[float] = typer.Option(None, "--resync-period", metavar="S", help="kubelet's pod "
+                                                  "resync period (--sync-frequency; default 60)"),
+    endpoint_delay: Optional[float] = typer.Option(None, "--endpoint-delay", metavar="S", help="seconds from a "
+                                                   "Ready change or a deletion to proxies routing accordingly "
+                                                   "(EndpointSlice controller and kube-proxy; default 1)"),
     record_interval: float = typer.Option(0.1, "--record-interval", min=0.0, help="live mode: seconds "
                                           "between recording requests per endpoint (0: record only probes)"),
     details: Optional[bool] = typer.Option(None, "--details/--no-details",
@@ -260,7 +274,8 @@ def probe_check(
                                          replay_file=replay_file, record=record, duration=duration,
                                          compare=compare, lead=lead, port_map=port_map,
                                          record_interval=record_interval, details=details, fmt=fmt,
-                                         until_ready=until_ready)
+                                         until_ready=until_ready, delete_at=delete_at,
+                                         timing=command.Timing(pleg_delay, resync_period, endpoint_delay))
     except (InputError, InputErrors) as exc:
         fail_input(exc)
     typer.echo(text, nl=False)

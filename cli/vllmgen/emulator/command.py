@@ -3,14 +3,43 @@ raises InputError for anything the user must fix (exit 2, no partial output file
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from vllmgen import yamlio
 from vllmgen.emulator import drivers, model, report, timeline
+from vllmgen.emulator.kubelet import KubeletModel
 from vllmgen.errors import InputError
 
 #: Live runs last this long unless --duration says otherwise: a CPU vLLM start takes 40-90 s.
 DEFAULT_LIVE_DURATION_S = 180.0
+#: Separates a --compare file from the role (and container) to read in it: other.yaml#decode, pod.yaml#vllm/main.
+COMPARE_SELECTOR = "#"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The user-settable constants of the emulated kubelet and cluster (None: the model's default)."""
+
+    pleg_delay: float | None = None
+    resync_period: float | None = None
+    endpoint_delay: float | None = None
+
+    def model(self) -> KubeletModel:
+        base = KubeletModel()
+        for option, value in (("--pleg-delay", self.pleg_delay), ("--resync-period", self.resync_period),
+                              ("--endpoint-delay", self.endpoint_delay)):
+            _finite(option, value)
+        return KubeletModel(
+            pleg_delay=base.pleg_delay if self.pleg_delay is None else self.pleg_delay,
+            resync_period=base.resync_period if self.resync_period is None else self.resync_period,
+            endpoint_delay=base.endpoint_delay if self.endpoint_delay is None else self.endpoint_delay)
+
+
+def _finite(option: str, value: float | None, limit: float = timeline.MAX_DURATION_S) -> None:
+    if value is not None and not (math.isfinite(value) and 0 <= value <= limit):
+        raise InputError(option, "", f"must be a number of seconds from 0 to {limit:g}, not {value!r}")
 
 
 def _port_map(entries: list[str]) -> dict[int, int]:
@@ -27,10 +56,29 @@ def _port_map(entries: list[str]) -> dict[int, int]:
     return out
 
 
+def _load_compare(entry: str, role: str | None, container: str | None) -> model.PodProbes:
+    """--compare FILE[#ROLE[/CONTAINER]]. Without a selector the file is read with --role/--container, and when
+    those name nothing there, as if none were given (a file holding one configuration needs no selector)."""
+    path, sep, selector = entry.partition(COMPARE_SELECTOR)
+    if sep and not Path(entry).exists():
+        sel_role, _, sel_container = selector.partition("/")
+        return model.load(path, sel_role or None, sel_container or None)
+    try:
+        return model.load(entry, role, container)
+    except InputError as first:
+        if role is None and container is None:
+            raise
+        try:
+            return model.load(entry, None, None)
+        except InputError:
+            raise first from None
+
+
 def probe_check(*, config: str, role: str | None, container: str | None, url: str | None,
-                replay_file: Path | None, record: Path | None, duration: float | None, compare: list[Path],
+                replay_file: Path | None, record: Path | None, duration: float | None, compare: list,
                 lead: float, port_map: list[str], record_interval: float, details: bool | None,
-                fmt: str, until_ready: bool = False) -> tuple[str, int]:
+                fmt: str, until_ready: bool = False, delete_at: float | None = None,
+                timing: Timing = Timing()) -> tuple[str, int]:
     """The report text and the exit code (1 only with `until_ready` when the pod never turned Ready)."""
     if fmt not in ("text", "json"):
         raise InputError("--format", "", f"must be text or json, not {fmt!r}")
@@ -40,25 +88,35 @@ def probe_check(*, config: str, role: str | None, container: str | None, url: st
         raise InputError("--record", "", "recording needs live mode (--url)")
     if until_ready and url is None:
         raise InputError("--until-ready", "", "applies to live mode (--url)")
-    pods = [model.load(config, role, container)] + [model.load(str(c), role, container) for c in compare]
+    if not math.isfinite(lead):
+        raise InputError("--lead", "", f"must be a finite number of seconds, not {lead!r}")
+    kubelet_model = timing.model()
+    pods = [model.load(config, role, container)] + [_load_compare(str(c), role, container) for c in compare]
+    ports = _port_map(port_map)
     if replay_file is not None:
+        _finite("--duration", duration)
         tl = timeline.load(replay_file)
-        runs = [drivers.replay(p, tl, lead=lead, until=duration) for p in pods]
+        end = tl.duration if duration is None else duration
+        _check_delete_at(delete_at, end, pods, kubelet_model)
+        runs = [drivers.replay(p, tl, lead=lead, until=duration, port_map=ports, model=kubelet_model,
+                               delete_at=delete_at) for p in pods]
     else:
-        target = drivers.parse_target(url, pods, _port_map(port_map))
-        result = drivers.live(pods, target, duration or DEFAULT_LIVE_DURATION_S, lead=lead,
+        target = drivers.parse_target(url, pods, ports)
+        run_for = duration or DEFAULT_LIVE_DURATION_S
+        _check_delete_at(delete_at, run_for, pods, kubelet_model)
+        result = drivers.live(pods, target, run_for, lead=lead,
                               record_interval=record_interval or None,
                               record=record is not None or len(pods) > 1,
-                              stop_after_ready=0.0 if until_ready else None)
+                              stop_after_ready=0.0 if until_ready else None, model=kubelet_model,
+                              delete_at=delete_at)
         _check_reachable(result, url)
         runs = [result.run]
-        if len(pods) > 1:
-            for p in pods[1:]:
-                try:
-                    runs.append(drivers.replay(p, result.timeline, lead=lead))
-                except InputError as exc:
-                    raise InputError(str(p.name), "", f"cannot replay on the live recording: {exc.message}"
-                                     ) from None
+        for p in pods[1:]:
+            try:
+                runs.append(drivers.replay(p, result.timeline, lead=lead, model=kubelet_model,
+                                           delete_at=delete_at))
+            except InputError as exc:
+                raise InputError(str(p.name), "", f"cannot replay on the live recording: {exc.message}") from None
         if record is not None:
             yamlio.write_atomic(record, timeline.dumps(result.timeline, record))
     code = 1 if until_ready and runs[0].kubelet.first("ready") is None else 0
@@ -67,15 +125,26 @@ def probe_check(*, config: str, role: str | None, container: str | None, url: st
     return report.to_text(runs, details=len(runs) == 1 if details is None else details), code
 
 
+def _check_delete_at(delete_at: float | None, end: float, pods: list[model.PodProbes],
+                     kubelet_model: KubeletModel) -> None:
+    if delete_at is None:
+        return
+    if not (math.isfinite(delete_at) and 0 <= delete_at < end):
+        raise InputError("--delete-at", "", f"must be a time within the run (0 to {end:g} s), not {delete_at!r}")
+    longest = max(drivers.deletion_horizon(p, kubelet_model, delete_at) for p in pods)
+    if longest > timeline.MAX_DURATION_S:
+        raise InputError("--delete-at", "", f"the deletion's grace period would need emulating until "
+                         f"{longest:g} s, more than {timeline.MAX_DURATION_S:g} s")
+
+
 def _check_reachable(result: drivers.LiveResult, url: str) -> None:
-    """A live run where no request ever got an HTTP answer means a wrong address, not a slow start."""
-    recs = [r for r in result.run.kubelet.records if r.result is not None]
-    answered = any(not r.detail.startswith(("refused", "timeout")) for r in recs)
+    """A live run where no request ever got any answer (every one refused or timed out) means a wrong address,
+    not a slow start. A broken answer (a reset, a reply that is not HTTP, a redirect loop) is an answer: the pod
+    is there and its probes fail, which the verdict reports."""
     tl = result.timeline
-    asked = bool(recs)
-    if tl is not None:
-        asked = asked or any(e.answers for e in tl.endpoints)
-        answered = answered or any(a.kind in ("status", "hold") for e in tl.endpoints for a in e.answers)
+    asked = bool(result.run.kubelet.records) or (tl is not None and any(e.answers for e in tl.endpoints))
+    answered = result.answered or (tl is not None and any(a.kind == "hold" for e in tl.endpoints
+                                                          for a in e.answers))
     if asked and not answered:
         raise InputError("--url", "", f"nothing answered at {url} in {result.run.duration:.0f} s (every request "
                          f"was refused or timed out): is the server running, and are the probe ports right? "

@@ -4,23 +4,21 @@ requests on kubelet's schedule, optionally recording every endpoint densely as i
 from __future__ import annotations
 
 import asyncio
-import math
 import socket
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from vllmgen.emulator import httpprobe
 from vllmgen.emulator.kubelet import Kubelet, KubeletModel, ProbeStart
-from vllmgen.emulator.model import PodProbes, ProbeSpec
+from vllmgen.emulator.model import PodProbes
 from vllmgen.emulator.timeline import HELD_MIN_S, Observation, Timeline, from_observations
 from vllmgen.errors import InputError
 
-#: User-Agent kubelet sends when a probe sets no headers (request.go: kube-probe/<major>.<minor>).
-KUBE_PROBE_AGENT = "kube-probe/1.34"
 #: Seconds between two recording requests to one endpoint: transitions land within 0.1 s in the timeline.
 RECORD_INTERVAL_S = 0.1
-#: Kubelet reads at most this much of a probe's body (pkg/probe/http maxRespBodyLength).
-MAX_BODY_BYTES = 10 * 1024
+#: Observation kinds that mean something answered at the address (as opposed to refused or silent).
+ANSWERED_KINDS = ("status", "error", "stall")
 
 
 @dataclass
@@ -36,49 +34,82 @@ class Run:
     model_ready_at: float | None = None  # when the model was truly ready (from the timeline), if known
     notes: list[str] = field(default_factory=list)
     wall_start: float | None = None  # live: Unix time of t = 0, to match the timeline with server logs
+    model: KubeletModel = KubeletModel()
+    delete_at: float | None = None
+
+
+def deletion_horizon(pod: PodProbes, model: KubeletModel, delete_at: float) -> float:
+    """A time by which a pod deleted at `delete_at` has surely exited: a kill already under way may have started
+    up to one kill earlier, and a kill lasts at most its preStop, its grace period and the 2 s floor."""
+    grace = max([pod.pod_grace] + [p.termination_grace or 0 for p in pod.probes()])
+    return delete_at + 2 * (grace + pod.pre_stop.seconds + model.min_grace) + model.pleg_delay + 1.0
+
+
+def _notes(pod: PodProbes) -> list[str]:
+    return [pod.pre_stop.note] if pod.pre_stop.note else []
 
 
 # --- replay ----------------------------------------------------------------------------------------------
 
-def outcome(timeline: Timeline, s: ProbeStart) -> tuple[bool, float, str]:
-    """(success, answer time, detail) of a probe against a recorded timeline, as kubelet's http prober."""
+def outcome(timeline: Timeline, s: ProbeStart, port: int | None = None) -> tuple[bool | None, float, str]:
+    """(success, answer time, detail) of a probe against a recorded timeline, as kubelet's http prober: a body
+    that stalls after the headers is a prober error, tried again at once (up to 3 attempts, each its full
+    timeout) and then thrown away (success None)."""
     timeout = float(s.spec.timeout)
     if not s.container_alive:
         return False, s.start + 0.001, "refused (container exited)"
-    ep = timeline.find(s.spec.port, s.spec.path)
-    resp = ep.respond(s.container_time)
-    latency = resp.end - resp.start
-    if resp.kind == "timeout" or latency >= timeout:
-        return False, s.start + timeout, f"timeout after {timeout:g} s"
-    if resp.kind == "refused":
-        return False, s.start + latency, "refused"
-    ok = 200 <= resp.status < 400
-    detail = str(resp.status) + (f" (held {latency:.2f} s)" if resp.held else "")
-    return ok, s.start + latency, detail
+    ep = timeline.find(s.spec.port if port is None else port, s.spec.path)
+    start = s.start
+    for _ in range(httpprobe.PROBE_ATTEMPTS):
+        resp = ep.respond(s.container_time + (start - s.start))
+        latency = resp.end - resp.start
+        if resp.kind == "timeout" or latency >= timeout:
+            return False, start + timeout, f"timeout after {timeout:g} s"
+        if resp.kind == "refused":
+            return False, start + latency, "refused"
+        if resp.kind == "error":
+            return False, start + latency, "error (no valid HTTP answer)"
+        if resp.kind == "status":
+            ok = 200 <= resp.status < 400
+            detail = str(resp.status) + (f" (held {latency:.2f} s)" if resp.held else "")
+            return ok, start + latency, detail
+        start += timeout  # a stall: the body read ends with the client's timeout
+    return None, start, f"discarded: the body stalled after the headers {httpprobe.PROBE_ATTEMPTS} times"
 
 
-def check_endpoints(pod: PodProbes, timeline: Timeline) -> None:
+def check_endpoints(pod: PodProbes, timeline: Timeline, port_map: dict[int, int] | None = None) -> None:
     for p in pod.probes():
-        if timeline.find(p.port, p.path) is None:
-            raise InputError(timeline.source, "/endpoints", f"no answers recorded for GET :{p.port}{p.path} "
+        port = (port_map or {}).get(p.port, p.port)
+        if timeline.find(port, p.path) is None:
+            mapped = f" (--port-map {p.port}={port})" if port != p.port else ""
+            raise InputError(timeline.source, "/endpoints", f"no answers recorded for GET :{port}{p.path}{mapped} "
                              f"(the {p.kind} probe of {pod.name}); recorded: {timeline.describe()}")
 
 
 def replay(pod: PodProbes, timeline: Timeline, *, lead: float = 0.0, wall_offset: float = 0.0,
-           model: KubeletModel = KubeletModel(), until: float | None = None) -> Run:
-    """Run the kubelet rules against a recorded timeline (deterministic for given lead and wall_offset)."""
-    check_endpoints(pod, timeline)
+           model: KubeletModel = KubeletModel(), until: float | None = None,
+           port_map: dict[int, int] | None = None, delete_at: float | None = None) -> Run:
+    """Run the kubelet rules against a recorded timeline (deterministic for given lead and wall_offset). A probe
+    on port P reads the timeline's endpoint on `port_map[P]` when mapped. With `delete_at` the run goes on until
+    the deleted pod's container has exited."""
+    ports = port_map or {}
+    check_endpoints(pod, timeline, ports)
     end = timeline.duration if until is None else until
-    k = Kubelet(pod, model, lead=lead, wall_offset=wall_offset, sigterm_exit=timeline.sigterm_exit)
-    while not k.terminated:
+    horizon = end if delete_at is None else max(end, deletion_horizon(pod, model, delete_at))
+    k = Kubelet(pod, model, lead=lead, wall_offset=wall_offset, sigterm_exit=timeline.sigterm_exit,
+                delete_at=delete_at)
+    while True:
         t = k.next_time()
-        if t > end:
+        if t > horizon:
             break
         for s in k.run_until(t):
-            ok, answered, detail = outcome(timeline, s)
+            ok, answered, detail = outcome(timeline, s, ports.get(s.spec.port, s.spec.port))
             k.complete(s.id, ok, answered, detail)
+    if delete_at is not None:
+        end = max(end, k.first("terminated") or horizon)
     k.run_until(end)
-    return Run(pod, k, "replay", end, lead, timeline.source, timeline.ready_at)
+    return Run(pod, k, "replay", end, lead, timeline.source, timeline.ready_at, _notes(pod),
+               model=model, delete_at=delete_at)
 
 
 # --- live ------------------------------------------------------------------------------------------------
@@ -125,142 +156,110 @@ def parse_target(url: str, pods: list[PodProbes], port_map: dict[int, int] | Non
     return Target(parts.scheme, parts.hostname, mapping)
 
 
-async def _request(client, target: Target, spec_port: int, path: str, scheme: str, headers: dict,
-                   timeout: float) -> tuple[str, int | None]:
-    """One GET as kubelet makes it: a fresh connection, the whole exchange bounded by the timeout."""
-    import httpx
-
-    async def go():
-        async with client.stream("GET", target.url(spec_port, path, scheme), headers=headers) as resp:
-            got = 0
-            async for chunk in resp.aiter_raw():
-                got += len(chunk)
-                if got >= MAX_BODY_BYTES:
-                    break
-            return resp.status_code
-
-    try:
-        status = await asyncio.wait_for(go(), timeout)
-        return "status", status
-    except (asyncio.TimeoutError, httpx.TimeoutException):
-        return "timeout", None
-    except httpx.ConnectError:
-        return "refused", None
-    except (httpx.HTTPError, OSError):
-        return "refused", None  # reset, protocol error: kubelet counts any client error as Failure
-
-
-def _headers(spec: ProbeSpec) -> dict:
-    headers = {"User-Agent": KUBE_PROBE_AGENT, "Accept": "*/*"}
-    for name, value in spec.headers:
-        if name.lower() == "accept" and value == "":
-            headers.pop("Accept", None)
-        else:
-            headers[name] = value
-    return headers
-
-
 @dataclass
 class LiveResult:
     run: Run
     timeline: Timeline | None  # what the endpoints answered (when recording)
+    answered: bool = False  # something at the address gave an answer (even a broken one) to some request
 
 
 def live(pods: list[PodProbes], target: Target, duration: float, *, lead: float = 0.0,
          record_interval: float | None = RECORD_INTERVAL_S, record: bool = False,
          truth: tuple[int, str] | None = None, truth_interval: float | None = None,
-         stop_after_ready: float | None = None, model: KubeletModel = KubeletModel()) -> LiveResult:
+         stop_after_ready: float | None = None, model: KubeletModel = KubeletModel(),
+         delete_at: float | None = None) -> LiveResult:
     """Probe a real server with the first configuration's probes on kubelet's schedule for `duration` s
     (t = 0 is now: the container is taken to start now). With `record`, every endpoint any configuration
     probes is also polled every `record_interval` s (None: only the probes' own requests are recorded) and
     the answers are returned as a Timeline. `truth` (port, path): an endpoint whose first success marks the
     model as truly ready (e.g. vLLM's /health), polled every `truth_interval` s (default: record_interval).
-    `stop_after_ready`: end the run that many seconds after the pod turned Ready."""
+    `stop_after_ready`: end the run that many seconds after the pod turned Ready. `delete_at`: the pod is
+    deleted then (modelled: the server gets no signal) and the run lasts until its container would have exited."""
     return asyncio.run(_live(pods, target, duration, lead, record_interval, record, truth,
-                             truth_interval or record_interval, stop_after_ready, model))
+                             truth_interval or record_interval, stop_after_ready, model, delete_at))
 
 
 async def _live(pods, target, duration, lead, record_interval, record, truth, truth_interval, stop_after_ready,
-                model) -> LiveResult:
-    import httpx
-
+                model, delete_at) -> LiveResult:
     pod = pods[0]
     loop = asyncio.get_running_loop()
-    t0 = loop.time()
+    t0 = loop.time()  # the event loop's clock is time.monotonic, as the prober's
     wall0 = time.time()
 
     def now() -> float:
         return loop.time() - t0
 
-    k = Kubelet(pod, model, lead=lead, wall_offset=wall0)
-    transport = httpx.AsyncHTTPTransport(retries=0, verify=False)
-    client = httpx.AsyncClient(transport=transport, timeout=None, follow_redirects=True, max_redirects=10,
-                               limits=httpx.Limits(max_keepalive_connections=0, max_connections=None),
-                               trust_env=False)
+    k = Kubelet(pod, model, lead=lead, wall_offset=wall0, delete_at=delete_at)
+    horizon = duration if delete_at is None else max(duration, deletion_horizon(pod, model, delete_at))
+    prober = httpprobe.Prober()
     observations: dict[tuple[int, str], list[Observation]] = {}
     probe_obs: dict[tuple[int, str], list[Observation]] = {}
+    kinds: set[str] = set()
     pollers = []
     stop = asyncio.Event()
 
+    def observe(into: dict, key: tuple[int, str], tried) -> None:
+        for started, o in tried:
+            begin = started - t0
+            into.setdefault(key, []).append(Observation(begin, begin + o.latency, o.kind, o.status))
+            kinds.add(o.kind)
+
     async def probe(s: ProbeStart) -> None:
         start = now()
-        kind, status = await _request(client, target, s.spec.port, s.spec.path, s.spec.scheme, _headers(s.spec),
-                                      float(s.spec.timeout))
+        got, tried = await prober.probe(target.url(s.spec.port, s.spec.path, s.spec.scheme), s.spec.headers,
+                                        float(s.spec.timeout))
         end = now()
-        probe_obs.setdefault((s.spec.port, s.spec.path.split("?")[0]), []).append(
-            Observation(start, end, kind, status))
-        if kind == "status":
-            ok, detail = 200 <= status < 400, str(status)
-            if end - start >= HELD_MIN_S:
-                detail += f" (held {end - start:.2f} s)"
-        elif kind == "timeout":
-            ok, detail = False, f"timeout after {s.spec.timeout:g} s"
-        else:
-            ok, detail = False, "refused"
-        k.complete(s.id, ok, end, detail)
+        observe(probe_obs, (s.spec.port, s.spec.path.split("?")[0]), tried)
+        detail = got.detail
+        if got.kind == "status" and end - start >= HELD_MIN_S:
+            detail += f" (held {end - start:.2f} s)"
+        elif got.kind == "stall":
+            detail = f"discarded: {got.detail}, {len(tried)} attempts"
+        k.complete(s.id, got.success, end, detail)
 
-    async def poll(port: int, path: str, scheme: str, timeout: float, interval: float) -> None:
-        series = observations.setdefault((port, path.split("?")[0]), [])
+    async def poll(port: int, path: str, scheme: str, headers, timeout: float, interval: float) -> None:
+        key = (port, path.split("?")[0])
         while not stop.is_set():
             start = now()
-            kind, status = await _request(client, target, port, path, scheme, {"User-Agent": KUBE_PROBE_AGENT},
-                                          timeout)
-            series.append(Observation(start, now(), kind, status))
-            wait = start + interval - now()
+            _, tried = await prober.probe(target.url(port, path, scheme), headers, timeout, attempts=1)
+            observe(observations, key, tried)
             try:
-                await asyncio.wait_for(stop.wait(), max(wait, 0.0))
+                await asyncio.wait_for(stop.wait(), max(start + interval - now(), 0.0))
             except asyncio.TimeoutError:
                 pass
 
-    endpoints: dict[tuple[int, str], tuple[str, float]] = {}
+    endpoints: dict[tuple[int, str], tuple[str, tuple, float]] = {}
     for p in (p for cfg in pods for p in cfg.probes()):
         key = (p.port, p.path)
-        old = endpoints.get(key, (p.scheme, 0.0))
-        endpoints[key] = (p.scheme, max(old[1], float(p.timeout)))
+        old = endpoints.get(key, (p.scheme, p.headers, 0.0))
+        endpoints[key] = (old[0], old[1], max(old[2], float(p.timeout)))
     if truth is not None and truth not in endpoints:
-        endpoints[truth] = ("HTTP", 5.0)
+        endpoints[truth] = ("HTTP", (), 5.0)
     if truth is not None:
         pollers.append(asyncio.create_task(poll(*truth, *endpoints.pop(truth), truth_interval or 0.1)))
     if record and record_interval:
-        for (port, path), (scheme, timeout) in endpoints.items():
-            pollers.append(asyncio.create_task(poll(port, path, scheme, timeout, record_interval)))
+        for (port, path), (scheme, headers, timeout) in endpoints.items():
+            pollers.append(asyncio.create_task(poll(port, path, scheme, headers, timeout, record_interval)))
 
     pending: set = set()
-    notes = []
+    notes = _notes(pod)
+    if delete_at is not None:
+        notes.append("live mode does not signal the server: after the modelled SIGTERM it keeps running, and "
+                     "its exit is taken at SIGKILL (how fast it would drain is not known)")
     try:
         while True:
             t = now()
-            if t >= duration or k.terminated:
+            if t >= horizon or k.terminated:
                 break
             ready_at = k.first("ready")
             if stop_after_ready is not None and ready_at is not None and t >= ready_at + stop_after_ready:
                 break
-            if any(e.what == "kill" for e in k.events):
+            if k.kills:
                 notes.append("live mode cannot restart the target: stopped at the first kill")
                 break
             for s in k.run_until(t):
                 pending.add(asyncio.create_task(probe(s)))
-            wake = min(k.next_time(), duration) - now()
+            wake = min(k.next_time(), horizon) - now()
             if stop_after_ready is not None and k.first("ready") is not None:
                 wake = min(wake, k.first("ready") + stop_after_ready - now())
             if pending:
@@ -268,7 +267,7 @@ async def _live(pods, target, duration, lead, record_interval, record, truth, tr
                                                 return_when=asyncio.FIRST_COMPLETED)
             else:
                 await asyncio.sleep(max(wake, 0.0))
-        end = min(now(), duration)
+        end = min(now(), horizon)
         k.run_until(end)
     finally:
         stop.set()
@@ -277,7 +276,7 @@ async def _live(pods, target, duration, lead, record_interval, record, truth, tr
         for task in pollers:
             task.cancel()
         await asyncio.gather(*pending, *pollers, return_exceptions=True)
-        await client.aclose()
+        await prober.aclose()
 
     source = f"{target.scheme}://{target.host}"
     truth_at = None
@@ -289,5 +288,5 @@ async def _live(pods, target, duration, lead, record_interval, record, truth, tr
         obs = observations if record_interval else probe_obs
         timeline = from_observations(obs, end, truth_at, recorded={
             "url": source, "interval": record_interval or "probes only"})
-    run = Run(pod, k, "live", end, lead, source, truth_at, notes, wall0)
-    return LiveResult(run, timeline)
+    run = Run(pod, k, "live", end, lead, source, truth_at, notes, wall0, model=model, delete_at=delete_at)
+    return LiveResult(run, timeline, answered=bool(kinds & set(ANSWERED_KINDS)))

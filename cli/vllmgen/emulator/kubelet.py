@@ -1,50 +1,67 @@
-"""Kubelet's probe rules as a pure discrete-event state machine (reference/kubelet-probes.md).
+"""Kubelet's probe rules as a pure discrete-event state machine, one method per kubelet function:
 
-It reads like pkg/kubelet/prober/worker.go: one `Worker` per probe, started together at pod sync, each with a
-ticker anchored there; `do_probe` is a straight list of early returns (container not visible yet, new container
--> seed the initial result, on hold, initial delay, startup gating); results count in runs against the
-thresholds and are published only on change, which syncs the pod. The pod sync computes Started/Ready like
-`UpdatePodStatus`, sends the readiness worker its manual trigger while started-but-not-ready, and kills the
-container when liveness or startup has failed; the restart re-seeds every worker, so startup gates again.
+- `_do_probe`: `doProbe` in pkg/kubelet/prober/worker.go, a straight list of early returns (no container in the
+  status yet, a new container seeds the initial result, on hold, not running, initial delay, startup gating),
+  then the count against the thresholds; `Worker` holds what `worker.run` keeps (a ticker anchored at pod sync,
+  the manual-trigger channel of one);
+- `_set_result`: `Set` in pkg/kubelet/prober/results/results_manager.go (an update only on change) and the probe
+  cases of `syncLoopIteration` in pkg/kubelet/kubelet.go: a readiness update sets Ready at once
+  (`statusManager.SetContainerReadiness`, even while the pod worker waits in a kill), a startup update sets
+  Started (`SetContainerStartup`), then the pod is synced; liveness syncs it only on Failure;
+- `_sync`: one pod-worker sync: `UpdatePodStatus` in pkg/kubelet/prober/prober_manager.go (Started, Ready, the
+  manual readiness trigger while started but not Ready), then `computePodActions`/`SyncPod` in
+  pkg/kubelet/kuberuntime/kuberuntime_manager.go: a container whose liveness or startup failed is killed and
+  started again, behind `doBackOff`;
+- `_on_delete`: the pod's deletion (`SyncTerminatingPod` in kubelet.go): `StopLivenessAndStartup`, then `killPod`
+  with the deletion grace period while the readiness worker keeps probing.
+How a kill runs (grace period, preStop, SIGTERM, SIGKILL) and the crash-loop back-off are in `runtime`.
 
 No I/O and no clock: a driver asks `run_until(t)` for the probes to start, executes them (against a recorded
 timeline or a real server) and reports each answer with `complete(...)`. Times are seconds; t = 0 is when the
 first container started.
 
-Left out on purpose: the start-up jitter of a kubelet younger than one period, PLEG's and the resync's jitter
-(fixed at their usual values in KubeletModel), pod deletion (readiness during termination, preStop), probe
-errors that kubelet discards (a body read failing after the status line), exec/tcpSocket/grpc handlers, and the
-1.35-1.37 bug (#141155) where a restarted container skipped its startup probe."""
+Left out on purpose: the start-up jitter of a kubelet younger than one period; the jitter of PLEG, of the resync
+and of the pod worker's requeues (KubeletModel fixes them at their usual values); exec/tcpSocket/grpc handlers;
+the 1.35-1.37 bug (kubernetes/kubernetes#141155) where a restarted container skipped its startup probe."""
 
 from __future__ import annotations
 
 import heapq
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from vllmgen.emulator import runtime
 from vllmgen.emulator.model import PodProbes, ProbeSpec
 
 SUCCESS, FAILURE, UNKNOWN = "Success", "Failure", "Unknown"
+#: A probe that errored (a body that stalled after the headers, three times): doProbe throws it away.
+DISCARDED = "Error"
 #: The value a worker publishes when it first sees a container (worker.go `initialValue`).
 INITIAL_RESULT = {"readiness": FAILURE, "liveness": SUCCESS, "startup": UNKNOWN}
 
 
 @dataclass(frozen=True)
 class KubeletModel:
-    """Timing constants of the emulated kubelet (defaults: a current, long-running kubelet, 1.32+)."""
+    """Timing constants of the emulated kubelet and cluster (defaults: a current, long-running kubelet, 1.32+)."""
 
-    #: PLEG relists every second: a started container is seen (and the pod synced) up to 1 s after it starts.
+    #: PLEG relists every second: a container that starts or exits is seen (and the pod synced) up to 1 s later.
     pleg_delay: float = 1.0
     #: Pod workers resync every --sync-frequency (1 min; kubelet adds up to 50 % jitter, left out here).
     resync_period: float = 60.0
-    #: Since about 1.32 (#119089) a manual readiness run restarts the ticker from that moment.
+    #: From a Ready change or a deletion to proxies routing accordingly (EndpointSlice controller, then
+    #: kube-proxy): about a second in a healthy cluster.
+    endpoint_delay: float = 1.0
+    #: Since about 1.32 (kubernetes/kubernetes#119089) a manual readiness run restarts the ticker from then.
     ticker_reset_on_trigger: bool = True
-    #: killContainer never gives less than minimumGracePeriodInSeconds.
-    min_grace: float = 2.0
-    #: CrashLoopBackOff: the first restart is immediate, then 10 s doubling to 5 min (reference: UNVERIFIED).
-    backoff_initial: float = 10.0
-    backoff_max: float = 300.0
+    min_grace: float = runtime.MIN_GRACE_S
+    backoff_initial: float = runtime.BACKOFF_INITIAL_S
+    backoff_max: float = runtime.BACKOFF_MAX_S
+
+    def shown(self) -> dict[str, float]:
+        """The constants a user may want to change (each has a probe-check option), for the report."""
+        return {"pleg_delay": self.pleg_delay, "resync_period": self.resync_period,
+                "endpoint_delay": self.endpoint_delay}
 
 
 @dataclass(frozen=True)
@@ -71,14 +88,15 @@ class ProbeRecord:
     path: str
     port: int
     end: float | None = None
-    result: str | None = None  # Success / Failure
+    result: str | None = None  # Success / Failure / Error (discarded)
     detail: str = ""  # "200", "503", "refused", "timeout after 5 s", ...
 
 
 @dataclass(frozen=True)
 class Event:
     time: float
-    what: str  # container-start, started, ready, not-ready, kill, container-exit, terminated
+    what: str  # container-start, started, ready, not-ready, kill, deleted, sigterm, container-exit, back-off,
+    #            terminated
     detail: str = ""
 
 
@@ -89,6 +107,7 @@ class Worker:
     tick_pending: bool = False
     trigger_pending: bool = False
     busy: bool = False
+    stopped: bool = False
     container: int | None = None
     on_hold: bool = False
     last_result: str | None = None
@@ -105,24 +124,32 @@ class Container:
     start: float
     visible_at: float  # when the pod sync after PLEG's relist puts it in the status cache
     floor_start: float  # startedAt as the status manager keeps it: truncated to whole seconds
-    stop_at: float = math.inf
-    killed: bool = False
+    exit_at: float = math.inf
+    kill: runtime.KillPlan | None = None
+
+
+def first_tick(lead: float, period: float) -> float:
+    """The first tick of a ticker started at -lead that can matter: ticks fall at -lead + k * period (k >= 1) and
+    any before -period finds no container. math.fmod is exact, so a huge lead costs nothing and keeps its phase."""
+    if lead < period:
+        return -lead + period
+    return -math.fmod(lead, period)
 
 
 class Kubelet:
     """The prober of one container. Drive with `run_until` / `complete`; read `records`, `events`."""
 
     def __init__(self, pod: PodProbes, model: KubeletModel = KubeletModel(), *, lead: float = 0.0,
-                 wall_offset: float = 0.0, sigterm_exit: float | None = None):
+                 wall_offset: float = 0.0, sigterm_exit: float | None = None, delete_at: float | None = None):
         """`lead`: seconds the pod was synced (workers started) before the container started; it fixes every
         ticker's phase. `wall_offset`: the wall-clock time at t = 0 (its fraction matters: startedAt is
         truncated to the second). `sigterm_exit`: seconds the server needs to exit after SIGTERM (None: it
-        uses the whole grace period)."""
+        uses the whole grace period). `delete_at`: when the pod is deleted (None: never)."""
         self.pod = pod
         self.model = model
         self.wall_offset = wall_offset
         self.sigterm_exit = sigterm_exit
-        self.now = -lead
+        self.now = -min(lead, max((p.period for p in pod.probes()), default=0.0))
         self._queue: list = []
         self._seq = itertools.count()
         self._ids = itertools.count(1)
@@ -133,22 +160,28 @@ class Kubelet:
         self.results: dict[str, tuple[int, str]] = {}  # probe kind -> (container, result) as resultsManager
         self.started = False  # status-manager cache: container Started
         self.ready = False  # pod Ready
-        self.terminated = False  # restartPolicy Never and the container exited
+        self.terminated = False  # the pod is over: restartPolicy Never and the container exited, or deleted
+        self.deleting = False  # deletionTimestamp set
         self.restarts = 0
-        self._resync_at: float | None = None
+        self.kills = 0  # liveness and startup kills (a deletion's kill is not one)
+        self.backoff = runtime.CrashBackoff(model.backoff_initial, model.backoff_max)
+        self._killing = False  # the pod worker is inside killContainer / killPod
+        self._requeue_at: tuple[float, str] | None = None  # the pod worker's work-queue entry (one per pod)
         self.containers: list[Container] = []
-        self.workers = {p.kind: Worker(p, next_tick=-lead + p.period) for p in pod.probes()}
+        self.workers = {p.kind: Worker(p, next_tick=first_tick(lead, p.period)) for p in pod.probes()}
         self._new_container(0.0)
         for w in self.workers.values():  # worker.run(): doProbe once at once, then on every tick
-            self._push(-lead, "probe", (w, "initial"))
+            self._push(self.now, "probe", (w, "initial"))
             self._push(w.next_tick, "tick", w)
+        if delete_at is not None:
+            self._push(delete_at, "delete", None)
 
     # --- event queue -------------------------------------------------------------------------------------
     def _push(self, t: float, action: str, arg=None) -> None:
         heapq.heappush(self._queue, (t, next(self._seq), action, arg))
 
     def next_time(self) -> float:
-        return self._queue[0][0] if self._queue else math.inf
+        return self._queue[0][0] if self._queue and not self.terminated else math.inf
 
     def run_until(self, t: float) -> list[ProbeStart]:
         """Process every event due by `t`; return the probe requests to start (in time order)."""
@@ -160,11 +193,18 @@ class Kubelet:
         starts, self._starts = self._starts, []
         return starts
 
-    def complete(self, probe_id: int, success: bool, end: float, detail: str = "") -> None:
-        """The answer to probe `probe_id` arrived at `end` (>= its start)."""
+    def complete(self, probe_id: int, success: bool | None, end: float, detail: str = "") -> None:
+        """The answer to probe `probe_id` arrived at `end` (>= its start); `success` None: the prober errored
+        (kubelet retried it and threw the result away)."""
         self._push(end, "done", (probe_id, success, detail, end))
 
-    # --- containers --------------------------------------------------------------------------------------
+    def _event(self, what: str, detail: str = "") -> None:
+        self.events.append(Event(self.now, what, detail))
+
+    def _on_event(self, arg) -> None:
+        self._event(*arg)
+
+    # --- containers and the status cache -----------------------------------------------------------------
     @property
     def container(self) -> Container:
         return self.containers[-1]
@@ -176,18 +216,18 @@ class Kubelet:
         self._push(t, "event", ("container-start", "first start" if c.index == 0 else f"restart {c.index}"))
         self._push(c.visible_at, "sync", "PLEG: container started")
 
-    def _visible(self) -> Container | None:
-        """The container the status cache shows: the newest one whose start a sync has seen."""
+    def _status(self) -> tuple[Container | None, bool]:
+        """The container the status cache shows (the newest one a PLEG relist has seen) and whether it shows it
+        running (an exit, too, is seen one relist later)."""
         for c in reversed(self.containers):
             if self.now >= c.visible_at:
-                return c
-        return None
-
-    def _on_event(self, arg) -> None:
-        self.events.append(Event(self.now, *arg))
+                return c, self.now < c.exit_at + self.model.pleg_delay
+        return None, False
 
     # --- worker loop (worker.run) ------------------------------------------------------------------------
     def _on_tick(self, w: Worker) -> None:
+        if w.stopped:
+            return
         w.next_tick += w.spec.period
         self._push(w.next_tick, "tick", w)
         if w.busy:
@@ -204,6 +244,8 @@ class Kubelet:
 
     def _on_probe(self, arg) -> None:
         w, cause = arg
+        if w.stopped:
+            return
         if w.busy:
             if cause == "trigger":
                 w.trigger_pending = True
@@ -237,7 +279,7 @@ class Kubelet:
 
     def _probe_body(self, w: Worker, cause: str) -> bool:
         """worker.doProbe up to sending the request; True when a request was sent."""
-        c = self._visible()
+        c, running = self._status()
         if c is None:
             return False  # "Probe target container not found": the status cache has no container yet
         if w.container != c.index:  # a new container: seed the initial result, clear onHold
@@ -245,6 +287,9 @@ class Kubelet:
             w.on_hold = False  # (lastResult and resultRun are kept, as in worker.go)
             self._set_result(w.kind, INITIAL_RESULT[w.kind], c.index)
         if w.on_hold:
+            return False
+        if not running:
+            self._set_result(w.kind, FAILURE, c.index)  # "Non-running container probed"
             return False
         if self.now - c.floor_start < w.spec.initial_delay:
             return False  # int32(time.Since(startedAt).Seconds()) < initialDelaySeconds; startedAt in whole s
@@ -257,17 +302,17 @@ class Kubelet:
         self.records.append(rec)
         self._inflight[pid] = (w, rec)
         self._starts.append(ProbeStart(pid, w.kind, w.spec, self.now, c.index, self.now - c.start,
-                                       self.now < c.stop_at, cause))
+                                       self.now < c.exit_at, cause))
         return True
 
     def _on_done(self, arg) -> None:
         pid, success, detail, end = arg
         w, rec = self._inflight.pop(pid)
-        result = SUCCESS if success else FAILURE
-        rec.end, rec.result, rec.detail = end, result, detail
+        rec.end, rec.detail = end, detail
+        rec.result = DISCARDED if success is None else SUCCESS if success else FAILURE
         w.busy = False
-        if rec.container == w.container:
-            self._count(w, result, rec.container)
+        if success is not None and rec.container == w.container and not w.stopped:
+            self._count(w, rec.result, rec.container)  # a prober error: "throw away the result"
         self._loop_again(w)
 
     def _count(self, w: Worker, result: str, container: int) -> None:
@@ -289,15 +334,16 @@ class Kubelet:
         if self.results.get(kind) == key:
             return  # resultsManager.Set emits an update only on change
         self.results[kind] = key
-        # The kubelet syncLoop (another goroutine) handles the update: a sync queued at this instant.
-        if kind == "startup":
-            if container == self._visible().index:
-                self.started = value == SUCCESS  # statusManager.SetContainerStartup, then handleProbeSync
-                if self.started:
-                    self.events.append(Event(self.now, "started", f"container {container}"))
-            self._push(self.now, "sync", f"startup {value}")
-        elif kind == "readiness":
+        # syncLoopIteration (another goroutine) takes the update at this instant
+        shown, _ = self._status()
+        if kind == "readiness":
+            if shown is not None and shown.index == container:
+                self._set_ready(value == SUCCESS)  # statusManager.SetContainerReadiness, pod worker or not
             self._push(self.now, "sync", f"readiness {value}")
+        elif kind == "startup":
+            if shown is not None and shown.index == container:
+                self._set_started(value == SUCCESS)  # statusManager.SetContainerStartup
+            self._push(self.now, "sync", f"startup {value}")
         elif value == FAILURE:  # liveness: only Failure syncs the pod
             self._push(self.now, "sync", "liveness Failure")
 
@@ -305,21 +351,35 @@ class Kubelet:
         got = self.results.get(kind)
         return got[1] if got and got[0] == c.index else None
 
+    def _set_ready(self, ready: bool) -> None:
+        if ready != self.ready:
+            self.ready = ready
+            self._event("ready" if ready else "not-ready")
+
+    def _set_started(self, started: bool) -> None:
+        if started and not self.started:
+            self._event("started", f"container {self.container.index}")
+        self.started = started
+
+    def _requeue(self, at: float, reason: str) -> None:
+        """podWorkers.completeWork: the pod's one work-queue entry, replaced by every completed sync."""
+        self._requeue_at = (at, reason)
+        self._push(at, "requeue", (at, reason))
+
+    def _on_requeue(self, entry) -> None:
+        if self._requeue_at == entry:
+            self._sync(entry[1])
+
     def _on_sync(self, reason: str) -> None:
         self._sync(reason)
 
-    def _on_resync(self, at: float) -> None:
-        if self._resync_at == at:
-            self._sync("periodic resync")
-
     def _sync(self, reason: str) -> None:
-        """SyncPod: generateAPIPodStatus (UpdatePodStatus) then computePodActions."""
-        c = self._visible()
-        if c is None or self.terminated:
+        """One pod-worker sync: generateAPIPodStatus (UpdatePodStatus), then computePodActions / SyncPod."""
+        if self.terminated or self.deleting or self._killing:
+            return  # the pod worker is inside a kill, or terminating; the sync after it sees everything
+        c, running = self._status()
+        if c is None:
             return
-        if c.killed:
-            return  # the pod worker is blocked in killContainer; the sync after the restart catches up
-        running = self.now < c.stop_at
         startup = self._result("startup", c)
         if not running:
             started = False
@@ -327,55 +387,99 @@ class Kubelet:
             started = startup == SUCCESS
         else:
             started = "startup" not in self.workers
-        self.started = started
+        self._set_started(started)
         ready = False
         if started:
-            if self._result("readiness", c) == SUCCESS:
-                ready = True
-            elif "readiness" not in self.workers:
+            if self._result("readiness", c) == SUCCESS or "readiness" not in self.workers:
                 ready = True
             else:  # "Trigger an immediate run of the readinessProbe to update ready state"
                 self._trigger(self.workers["readiness"])
         self._set_ready(ready)
-        self._resync_at = self.now + self.model.resync_period
-        self._push(self._resync_at, "resync", self._resync_at)
-        for kind in ("liveness", "startup"):
-            if running and self._result(kind, c) == FAILURE:
-                self._kill(c, kind)
-                break
+        if running:
+            for kind in ("liveness", "startup"):
+                if self._result(kind, c) == FAILURE:
+                    self._kill(c, kind)
+                    return
+        elif c is self.container and self.pod.restart_policy != "Never":
+            if not self._start_again(c.exit_at):
+                return
+        self._requeue(self.now + self.model.resync_period, "periodic resync")
 
-    def _set_ready(self, ready: bool) -> None:
-        if ready != self.ready:
-            self.ready = ready
-            self.events.append(Event(self.now, "ready" if ready else "not-ready", ""))
+    # --- kill, restart, deletion -------------------------------------------------------------------------
+    def _kill(self, c: Container, reason: str, deletion: bool = False) -> None:
+        """killContainer (a probe kill) or killPod (deletion): the pod worker waits until the container exits."""
+        spec = self.workers[reason].spec if reason in self.workers else None
+        grace = runtime.grace_period(spec.termination_grace if spec else None, self.pod.pod_grace,
+                                     self.pod.pod_grace if deletion else None)
+        plan = runtime.plan_kill(self.now, grace, self.pod.pre_stop.seconds, self.sigterm_exit, self.model.min_grace)
+        c.kill, c.exit_at = plan, plan.exit
+        self._killing = True
+        self.kills += 0 if deletion else 1
+        why = "pod deleted" if deletion else f"{reason} probe failed {spec.failure_threshold}x"
+        stop = ("SIGKILL at the end of the grace period" if plan.graceful is not True
+                else f"exits {plan.exit - plan.sigterm:g} s after SIGTERM")
+        pre = f", preStop {plan.pre_stop:g} s" if plan.pre_stop else ""
+        self._event("kill", f"{why}; grace {grace:g} s{pre}, {stop}")
+        self._push(plan.sigterm, "event", ("sigterm", f"SIGKILL due at {plan.sigkill:.3f} s"))
+        last_exit = self.containers[c.index - 1].exit_at if c.index > 0 else None  # the status SyncPod began with
+        self._push(plan.exit, "exit", (c, last_exit))
 
-    # --- kill and restart --------------------------------------------------------------------------------
-    def _kill(self, c: Container, kind: str) -> None:
-        spec = self.workers[kind].spec
-        grace = spec.termination_grace if spec.termination_grace is not None else self.pod.pod_grace
-        grace = max(float(grace), self.model.min_grace)
-        stop = grace if self.sigterm_exit is None else min(grace, self.sigterm_exit)
-        c.killed = True
-        c.stop_at = self.now + stop
-        self.events.append(Event(self.now, "kill", f"{kind} probe failed {spec.failure_threshold}x; "
-                                 f"grace {grace:g} s, exits after {stop:g} s"))
-        self._push(c.stop_at, "exit", c)
-
-    def _on_exit(self, c: Container) -> None:
-        self.events.append(Event(self.now, "container-exit", f"container {c.index}"))
-        if self.pod.restart_policy == "Never":
-            self.terminated = True
-            self.started = False
-            self._set_ready(False)
-            self.events.append(Event(self.now, "terminated", "restartPolicy Never"))
+    def _on_exit(self, arg) -> None:
+        c, last_exit = arg
+        plan = c.kill
+        how = (f"{plan.exit - plan.sigterm:g} s after SIGTERM" if plan.graceful
+               else "killed by SIGKILL at the end of the grace period")
+        self._event("container-exit", f"container {c.index}, {how}")
+        self._killing = False
+        if self.deleting:
+            self._terminate("pod deleted")
             return
-        self.restarts += 1
-        n = self.restarts
-        delay = 0.0 if n == 1 else min(self.model.backoff_initial * 2 ** (n - 2), self.model.backoff_max)
-        self._push(self.now + delay, "restart", None)
+        if self.pod.restart_policy == "Never":
+            self._terminate("restartPolicy Never")
+            return
+        if self._start_again(last_exit):
+            self._requeue(self.now + self.model.resync_period, "periodic resync")
+        else:
+            self._push(self.now + self.model.pleg_delay, "sync", "PLEG: container died")
 
-    def _on_restart(self, _arg) -> None:
-        self._new_container(self.now)
+    def _start_again(self, last_exit: float | None) -> bool:
+        """SyncPod's start step behind doBackOff; False when the back-off holds it (the pod worker then retries at
+        the back-off's expiry)."""
+        expiry = runtime.do_backoff(self.backoff, last_exit, self.now)
+        if expiry is None:
+            self.restarts += 1
+            self._new_container(self.now)
+            return True
+        if self._requeue_at is None or self._requeue_at[1] != "back-off expired":
+            # the retries move the expiry to the back-off counted from this container's exit (the status a
+            # later sync sees), which is when the next container starts
+            self._event("back-off", f"crash-loop back-off {self.backoff.backoff:g} s: the next start waits until "
+                        f"{self.container.exit_at + self.backoff.backoff:.3f} s")
+        self._requeue(expiry, "back-off expired")
+        return False
+
+    def _terminate(self, why: str) -> None:
+        self._set_started(False)
+        self._set_ready(False)
+        self._event("terminated", why)
+        self.terminated = True
+
+    def _on_delete(self, _arg) -> None:
+        """The pod got a deletionTimestamp: SyncTerminatingPod stops liveness and startup at once (their results
+        go with their workers), kills the container with the deletion grace period (preStop first), and the
+        readiness worker keeps probing until the container has exited."""
+        self.deleting = True
+        self._event("deleted", f"grace {self.pod.pod_grace:g} s")
+        for kind in ("liveness", "startup"):
+            if kind in self.workers:
+                self.workers[kind].stopped = True
+                self.results.pop(kind, None)
+        c = self.container
+        if self.now >= c.exit_at:
+            self._terminate("pod deleted")  # nothing runs (a restart was waiting for its back-off)
+        elif c.kill is None:
+            self._kill(c, "deletion", deletion=True)
+        # else: a probe kill is stopping the container already; the exit ends the pod
 
     # --- summary -----------------------------------------------------------------------------------------
     def first(self, what: str) -> float | None:

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from vllmgen import yamlio
+from vllmgen.emulator.lifecycle import PreStop
+from vllmgen.emulator import lifecycle
 from vllmgen.errors import InputError
 
 PROBE_KINDS = ("startup", "readiness", "liveness")
@@ -71,6 +73,7 @@ class PodProbes:
     pod_grace: int = DEFAULT_POD_GRACE_S
     restart_policy: str = "Always"
     ports: dict[str, int] = field(default_factory=dict)
+    pre_stop: PreStop = PreStop()  # the container's preStop hook (runs on every kill)
 
     def probes(self) -> list[ProbeSpec]:
         return [p for p in (self.startup, self.readiness, self.liveness) if p is not None]
@@ -217,7 +220,7 @@ def from_values(doc: yamlio.Document, role: str | None = None) -> PodProbes:
     found = _probes_from(probes, doc, (role, "probes"), {k: k for k in PROBE_KINDS}, ports)
     return PodProbes(name=f"{Path(doc.file).name} ({role})", pod_grace=_grace(
         block.get("terminationGracePeriodSeconds"), doc, (role, "terminationGracePeriodSeconds")),
-        ports=ports, **found)
+        ports=ports, pre_stop=lifecycle.from_values(block, doc, (role,)), **found)
 
 
 # --- Kubernetes manifests --------------------------------------------------------------------------------
@@ -342,7 +345,8 @@ def from_manifest(docs: list[yamlio.Document], file: str, role: str | None = Non
         restart = "Always"
     return PodProbes(name=c.label(file), pod_grace=_grace(c.pod.get("terminationGracePeriodSeconds"), c.doc,
                                                           c.pod_path + ("terminationGracePeriodSeconds",)),
-                     restart_policy=str(restart), ports=ports, **found)
+                     restart_policy=str(restart), ports=ports,
+                     pre_stop=lifecycle.from_container(c.container, c.doc, c.container_path), **found)
 
 
 def load(path: str | Path, role: str | None = None, container: str | None = None) -> PodProbes:

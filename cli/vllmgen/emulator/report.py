@@ -1,11 +1,13 @@
 """What a run means to a user: the verdict (started at, Ready at, readiness lag, restarts, probe requests per
-second) and the probe-by-probe table, as plain text or JSON; several runs side by side."""
+second, a deletion's course, the modelled constants) and the probe-by-probe table, as plain text or JSON; several
+runs side by side."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
 
+from vllmgen.emulator import termination
 from vllmgen.emulator.drivers import Run
 
 
@@ -27,6 +29,8 @@ class Verdict:
     requests_per_s_ready: float | None  # once Ready (steady state)
     ready_at_end: bool
     wall_start: float | None  # live runs: Unix time of t = 0
+    model: dict  # the modelled constants (PLEG delay, resync period, endpoint propagation)
+    deletion: dict | None = None  # the course of --delete-at (termination.Deletion)
 
 
 def verdict(run: Run) -> Verdict:
@@ -40,10 +44,18 @@ def verdict(run: Run) -> Verdict:
         name=run.pod.name, mode=run.mode, source=run.source, duration=round(run.duration, 3), lead=run.lead,
         started_at=_r(k.first("started")), ready_at=_r(ready_at), model_ready_at=_r(truth),
         lag=_r(ready_at - truth) if ready_at is not None and truth is not None else None,
-        restarts=k.restarts, kills=sum(1 for e in k.events if e.what == "kill"),
+        restarts=k.restarts, kills=k.kills,
         probe_requests=len(reqs), requests_per_s=round(len(reqs) / run.duration, 4) if run.duration else 0.0,
         requests_per_s_ready=round(len(after) / steady, 4) if steady > 0 else None,
-        ready_at_end=k.ready, wall_start=run.wall_start)
+        ready_at_end=k.ready, wall_start=run.wall_start, model=run.model.shown(),
+        deletion=_deletion(run))
+
+
+def _deletion(run: Run) -> dict | None:
+    d = termination.deletion(run.kubelet, run.delete_at, run.model.endpoint_delay)
+    if d is None:
+        return None
+    return {k: _r(v) if isinstance(v, float) else v for k, v in asdict(d).items()}
 
 
 def _r(x: float | None) -> float | None:
@@ -92,7 +104,39 @@ def verdict_text(v: Verdict) -> str:
     lines.append(f"  restarts: {v.restarts}" + (f" (kills: {v.kills})" if v.kills != v.restarts else ""))
     steady = "" if v.requests_per_s_ready is None else f", {v.requests_per_s_ready:.2f}/s once Ready"
     lines.append(f"  probe requests: {v.probe_requests} in {v.duration:g} s ({v.requests_per_s:.2f}/s{steady})")
+    if v.deletion is not None:
+        lines.extend(deletion_text(v.deletion))
+    m = v.model
+    lines.append(f"  modelled: PLEG relist {m['pleg_delay']:g} s, pod resync {m['resync_period']:g} s, endpoint "
+                 f"propagation {m['endpoint_delay']:g} s (--pleg-delay, --resync-period, --endpoint-delay)")
     return "\n".join(lines)
+
+
+def deletion_text(d: dict) -> list[str]:
+    pre = f"preStop {d['pre_stop']:g} s, " if d["pre_stop"] else ""
+    lines = [f"  deleted at {d['deleted_at']:.3f} s (grace {d['grace']} s): {pre}SIGTERM at {d['sigterm_at']:.3f} s"]
+    left = d["sigkill_at"] - d["sigterm_at"]
+    if d["drain_fit"] is True:
+        lines.append(f"  drain: exited {d['exit_at'] - d['sigterm_at']:.3f} s after SIGTERM, within the "
+                     f"{left:g} s left of the grace period (SIGKILL was due at {d['sigkill_at']:.3f} s)")
+    elif d["drain_fit"] is False:
+        lines.append(f"  drain: did not fit in the {left:g} s left of the grace period: SIGKILL at "
+                     f"{d['sigkill_at']:.3f} s")
+    else:
+        lines.append(f"  drain: how long the server takes to exit after SIGTERM is not known; SIGKILL at "
+                     f"{d['sigkill_at']:.3f} s, {left:g} s after SIGTERM")
+    if d["out_of_endpoints_at"] is None:
+        lines.append("  endpoints: the pod was never in the Service's ready endpoints")
+    elif d["in_endpoints_after_sigterm"]:
+        lines.append(f"  endpoints: new connections still came {d['in_endpoints_after_sigterm']:.3f} s after "
+                     f"SIGTERM (out of the ready endpoints at {d['out_of_endpoints_at']:.3f} s)")
+    else:
+        lines.append(f"  endpoints: out of the ready endpoints at {d['out_of_endpoints_at']:.3f} s, "
+                     f"{d['sigterm_at'] - d['out_of_endpoints_at']:.3f} s before SIGTERM")
+    if d["serving_until"] is not None:
+        lines.append(f"  serving (terminating but Ready) until {d['serving_until']:.3f} s: a Service with no other "
+                     f"ready endpoint still routes to it until then")
+    return lines
 
 
 def table_text(run: Run) -> str:

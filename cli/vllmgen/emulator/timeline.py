@@ -23,6 +23,11 @@ endpoints:
                                                         # `hold` s, then answered with status `then`
       - {at: 55.9, answer: 200}
       - {at: 90.0, answer: timeout}              # accepts the connection but never answers
+      - {at: 95.0, answer: error}                # accepts, then no valid HTTP answer (a reset, a reply that
+                                                 # is not HTTP, a redirect loop): a failure after `latency` s
+      - {at: 99.0, answer: stall}                # the status line and headers come, the body never ends:
+                                                 # kubelet's read errors out, so the probe is retried and
+                                                 # then discarded (it counts neither way)
 ```
 Before an endpoint's first answer the connection is refused."""
 
@@ -45,7 +50,12 @@ DEFAULT_HOLD_STATUS = 503
 #: A request answered after at least this long was held by the server (a long-poll), not merely slow:
 #: vLLM and the supervisor answer probes in milliseconds (reference/vllm-cpu.md: p99 12 ms under load).
 HELD_MIN_S = 0.5
-KINDS = ("refused", "timeout", "hold")
+#: The longest stretch a replay emulates (six hours: longer than any model load or rollout being checked); the
+#: emulation costs time in proportion, so a longer one is refused rather than left to run for minutes.
+MAX_DURATION_S = 6 * 3600.0
+KINDS = ("refused", "timeout", "hold", "error", "stall")
+#: Answers that come after a latency of their own (a timeout never comes; a stall's headers do).
+TIMED_KINDS = ("refused", "error", "stall")
 
 
 @dataclass(frozen=True)
@@ -67,17 +77,18 @@ class Answer:
             out.update(answer="hold", hold=round(self.hold, 3), then=self.then)
         else:
             out["answer"] = self.kind
-            if self.kind == "refused" and self.latency != DEFAULT_LATENCY_S:
+            if self.kind in TIMED_KINDS and self.latency != DEFAULT_LATENCY_S:
                 out["latency"] = round(self.latency, 4)
         return out
 
 
 @dataclass(frozen=True)
 class Response:
-    """What one request started at `start` got: `kind` status/refused/timeout, and when the answer came."""
+    """What one request started at `start` got: `kind` status/refused/timeout/error/stall, and when the answer
+    came (math.inf for a timeout; for a stall, when the headers came: its body never ends)."""
 
     start: float
-    end: float  # math.inf when nothing ever answers
+    end: float
     kind: str
     status: int | None = None
     held: bool = False
@@ -88,31 +99,38 @@ class Endpoint:
     path: str
     port: int | None
     answers: tuple[Answer, ...]
+    _ats: tuple[float, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_ats", tuple(a.at for a in self.answers))
 
     def answer_at(self, t: float) -> Answer | None:
-        i = bisect_right([a.at for a in self.answers], t) - 1
+        i = bisect_right(self._ats, t) - 1
         return self.answers[i] if i >= 0 else None
 
     def next_change(self, t: float) -> float:
-        for a in self.answers:
-            if a.at > t:
-                return a.at
-        return math.inf
+        i = bisect_right(self._ats, t)
+        return self._ats[i] if i < len(self._ats) else math.inf
 
     def respond(self, t: float) -> Response:
-        """The answer to a request sent at `t` (no client timeout applied)."""
-        a = self.answer_at(t)
-        if a is None or a.kind == "refused":
-            return Response(t, t + (a.latency if a else DEFAULT_LATENCY_S), "refused")
-        if a.kind == "timeout":
-            return Response(t, math.inf, "timeout")
-        if a.kind == "status":
-            return Response(t, t + a.latency, "status", a.status)
-        change = self.next_change(t)
-        if change - t < a.hold:
-            after = self.respond(change)
-            return Response(t, after.end, after.kind, after.status, held=True)
-        return Response(t, t + a.hold, "status", a.then, held=True)
+        """The answer to a request sent at `t` (no client timeout applied). A held request that sees the next
+        answer start is answered as a request sent then would be (a loop, not recursion: thousands of holds in a
+        row are fine)."""
+        at, held = t, False
+        while True:
+            a = self.answer_at(at)
+            if a is None or a.kind == "refused":
+                return Response(t, at + (a.latency if a else DEFAULT_LATENCY_S), "refused", held=held)
+            if a.kind == "timeout":
+                return Response(t, math.inf, a.kind, held=held)
+            if a.kind in ("error", "stall"):
+                return Response(t, at + a.latency, a.kind, held=held)
+            if a.kind == "status":
+                return Response(t, at + a.latency, "status", a.status, held=held)
+            change = self.next_change(at)
+            if change - at >= a.hold:
+                return Response(t, at + a.hold, "status", a.then, held=True)
+            at, held = change, True
 
 
 @dataclass(frozen=True)
@@ -210,6 +228,9 @@ def parse(doc: yamlio.Document) -> Timeline:
     duration = _number(doc, ("duration",), data["duration"])
     if duration <= 0:
         raise doc.error(("duration",), "must be more than 0")
+    if duration > MAX_DURATION_S:
+        raise doc.error(("duration",), f"{duration:g} s is more than a replay emulates (at most "
+                        f"{MAX_DURATION_S:g} s)")
     ready_at = None if data.get("ready_at") is None else _number(doc, ("ready_at",), data["ready_at"])
     sigterm = None if data.get("sigterm_exit") is None else _number(doc, ("sigterm_exit",), data["sigterm_exit"])
     eps = data.get("endpoints")
