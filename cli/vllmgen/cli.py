@@ -128,7 +128,7 @@ def schema_cmd(
     sys.stdout.write(json.dumps(schema(), indent=2) + "\n")
 
 
-# --- vllmgen lint (owner: lint) -------------------------------------------------------------------------
+# --- vllmgen lint ---------------------------------------------------------------------------------------
 
 @app.command("lint")
 def lint_command(
@@ -218,7 +218,7 @@ def serve_cmd(
     raise typer.Exit(serve.run(plan))
 
 
-# --- vllmgen probe-check (owner: emulator; module vllmgen.emulator) --------------------------------------
+# --- vllmgen probe-check (vllmgen.emulator) --------------------------------------------------------------
 @app.command("probe-check")
 def probe_check(
     config: str = typer.Argument(..., metavar="VALUES|MANIFEST",

@@ -37,7 +37,8 @@ CONTROLLED_FLAGS = {
 COMPUTE_DTYPES = ("bfloat16", "float16", "float32")
 #: vLLM connector class per sidecar connector name, for `--kv-transfer-config` on prefill/decode pods.
 KV_CONNECTORS = {"nixl": "NixlConnector", "nixlv2": "NixlConnector", "lmcache": "LMCacheConnectorV1"}
-#: Environment the LeaderWorkerSet controller injects into every container of a group (llm-d.md section 5).
+#: Environment the LeaderWorkerSet controller injects into every container of a group
+#: (docs/upstream-facts.md#leaderworkerset-api).
 LWS_ENV = ("LWS_LEADER_ADDRESS", "LWS_GROUP_SIZE", "LWS_WORKER_INDEX")
 
 

@@ -1,9 +1,9 @@
 """Probe math: the startup, readiness and liveness probes of a role, and the drain window behind
 terminationGracePeriodSeconds. Plain functions and named constants, one reason each.
 
-Kubelet facts used (reference/kubelet-probes.md): periods and timeouts are whole seconds (minimum 1); the
-readiness probe runs at once when the startup probe succeeds; liveness waits for its next tick; any HTTP status
-outside 200-399, a refused connection or a timeout counts as a failure.
+Kubelet facts used (docs/upstream-facts.md#kubelet-probes): periods and timeouts are whole seconds (minimum
+1); the readiness probe runs at once when the startup probe succeeds; liveness waits for its next tick; any HTTP
+status outside 200-399, a refused connection or a timeout counts as a failure.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import Callable
 from vllmgen.budget import Budget, startup_budget
 from vllmgen.roles import HEALTH_PORT_NAME, VLLM_PORT_NAME
 
-# --- measured facts (reference/vllm-cpu.md, "Under load") ---------------------------------------------------
+# --- measured facts (docs/upstream-facts.md#vllm-under-load) ------------------------------------------------
 #: Worst vLLM /health latency seen with 16 concurrent completions saturating the server (21.5 ms).
 MEASURED_HEALTH_MAX_UNDER_LOAD_S = 0.0215
 
 # --- plain mode: probes straight to vLLM ----------------------------------------------------------------------
-#: Startup period: the pod turns Ready at most one period after the model (the seed guide's 30 s lagged by up
-#: to 30 s); 1 s is kubelet's minimum and a refused connection costs vLLM nothing while it loads.
+#: Startup period: the pod turns Ready at most one period after the model (llm-d's readiness-probe guide uses
+#: 30 s: up to 30 s of lag); 1 s is kubelet's minimum and a refused connection costs a loading vLLM nothing.
 PLAIN_STARTUP_PERIOD_S = 1
 #: Startup timeout: while loading, vLLM refuses connections at once; once it listens it answers in ms.
 PLAIN_STARTUP_TIMEOUT_S = 1
@@ -48,7 +48,7 @@ STARTUP_LONGPOLL_PERIOD_S = 10
 STARTUP_HOLD_MARGIN_S = 0.25
 #: Readiness period: /readyz folds vLLM's /health, the served-model check, sleep and drain into one answer at
 #: 0.2 req/s. /readyz and /livez answer from memory in microseconds, but the supervisor shares the pod's CPUs
-#: with a saturated vLLM: one answer took over 1 s on this 2-core machine at load 8, so the timeouts use the
+#: with a saturated vLLM: one answer took over 1 s on 2 cores at a load average of 8, so the timeouts use the
 #: same margins as plain mode and readiness needs two failures (an exited vLLM fails the container at once).
 SUPERVISED_READINESS_PERIOD_S = 5
 SUPERVISED_READINESS_FAILURES = 2
@@ -104,7 +104,7 @@ def startup_hold_seconds(timeout_s: float) -> float:
 
 
 def model_aware_path(spec: dict) -> str:
-    """Plain mode's startup/readiness path: /v1/models (the seed guide's model-aware endpoint); with an API
+    """Plain mode's startup/readiness path: /v1/models (the model-aware endpoint of llm-d's guide); with an API
     key it answers 401, so /health, which on current vLLM only answers once the model is loaded."""
     return "/health" if spec["engine"].get("apiKeySecretName") else "/v1/models"
 

@@ -1,6 +1,6 @@
-"""The llm-d routing sidecar's arguments. Its flags changed between image generations (reference/llm-d.md
-section 1): the old `llm-d-routing-sidecar` takes `--connector` and `--vllm-port`; the newer
-`llm-d-router-disagg-sidecar` takes only `--kv-connector` and `--model-server-port`."""
+"""The llm-d routing sidecar's arguments. Its flags changed between image generations
+(docs/upstream-facts.md#sidecar-flags-by-image-generation): the old `llm-d-routing-sidecar` takes `--connector`
+and `--vllm-port`; the newer `llm-d-router-disagg-sidecar` takes only `--kv-connector` and `--model-server-port`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Kubelet's probe rules as a pure discrete-event state machine, one method per kubelet function:
+"""Kubelet's probe rules as a pure discrete-event state machine, one method per kubelet function
+(docs/upstream-facts.md#kubelet-probes):
 
 - `_do_probe`: `doProbe` in pkg/kubelet/prober/worker.go, a straight list of early returns (no container in the
   status yet, a new container seeds the initial result, on hold, not running, initial delay, startup gating),
@@ -282,7 +283,7 @@ class Kubelet:
         c, running = self._status()
         if c is None:
             return False  # "Probe target container not found": the status cache has no container yet
-        if w.container != c.index:  # a new container: seed the initial result, clear onHold
+        if w.container != c.index:  # a new container: store the initial result, clear onHold
             w.container = c.index
             w.on_hold = False  # (lastResult and resultRun are kept, as in worker.go)
             self._set_result(w.kind, INITIAL_RESULT[w.kind], c.index)

@@ -2,7 +2,8 @@
 vllmgen values file (`<role>.probes.{startup,readiness,liveness}`) or from Kubernetes manifests (Pod,
 Deployment, StatefulSet, ReplicaSet, DaemonSet, Job, LeaderWorkerSet; several documents per file).
 
-Defaults and validation follow `SetDefaults_Probe` and `validateProbe` (reference/kubelet-probes.md section 7)."""
+Defaults and validation follow `SetDefaults_Probe` and `validateProbe`
+(docs/upstream-facts.md#probe-fields-and-defaults)."""
 
 from __future__ import annotations
 

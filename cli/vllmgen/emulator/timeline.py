@@ -48,7 +48,7 @@ DEFAULT_LATENCY_S = 0.001
 #: Status a held long-poll answers with when its hold runs out (the supervisor's "not ready yet").
 DEFAULT_HOLD_STATUS = 503
 #: A request answered after at least this long was held by the server (a long-poll), not merely slow:
-#: vLLM and the supervisor answer probes in milliseconds (reference/vllm-cpu.md: p99 12 ms under load).
+#: vLLM and the supervisor answer probes in milliseconds (docs/upstream-facts.md#vllm-under-load: p99 12 ms).
 HELD_MIN_S = 0.5
 #: The longest stretch a replay emulates (six hours: longer than any model load or rollout being checked); the
 #: emulation costs time in proportion, so a longer one is refused rather than left to run for minutes.

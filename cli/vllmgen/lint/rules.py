@@ -1,8 +1,8 @@
 """The lint rules. Each is data (id, severity, one-line reason, fix) plus a pure check over a
 `ContainerView` (or, for document-wide rules, over a document). The facts each rests on are cited.
 
-Sources (workplace `reference/`): vllm-endpoints.md (what /health and /v1/models answer when), llm-d.md
-(sidecar 8000 -> vLLM 8200, LWS sizes), kubelet-probes.md (probe timing and defaults), peers.md (incidents).
+Sources: docs/upstream-facts.md (what vLLM's /health and /v1/models answer when; llm-d's sidecar 8000 ->
+vLLM 8200 and LeaderWorkerSet sizes; kubelet probe timing and defaults; incidents in other projects).
 """
 
 from __future__ import annotations
@@ -15,17 +15,18 @@ from typing import Callable, Iterable, Iterator, Optional
 from vllmgen.lint.findings import Rule
 from vllmgen.lint.view import PROBE_KINDS, ContainerView, Probe, flag_value
 
-#: Ready may trail the loaded model by up to one period of the probe that gates it (kubelet-probes.md §2:
-#: readiness is re-run at once after startup succeeds). 10 s is the kubelet's default period; the llm-d
-#: guide's 30 s startup period costs up to 30 s of idle, loaded GPUs per pod per rollout and per CI run.
+#: Ready may trail the loaded model by up to one period of the probe that gates it (readiness is re-run at
+#: once after startup succeeds: docs/upstream-facts.md#probe-timing). 10 s is the kubelet's default period;
+#: the llm-d guide's 30 s startup period costs up to 30 s of idle, loaded GPUs per pod per rollout and CI run.
 READY_LAG_BOUND_S = 10
 #: With no model spec to estimate from, the least time any vLLM start takes: the slowest start of a
-#: 243k-parameter model measured on 2 CPU cores (vllm-cpu.md: 43-94 s); real models only take longer.
+#: 243k-parameter model measured on 2 CPU cores (up to 94 s: docs/upstream-facts.md#vllm-startup); real
+#: models only take longer.
 UNKNOWN_LOAD_FLOOR_S = 90
-#: Paths vLLM's auth middleware guards under --api-key (vllm-endpoints.md §2): probes there get 401.
+#: Paths vLLM's auth middleware guards under --api-key (docs/upstream-facts.md#vllm-endpoints): probes get 401.
 API_KEY_GUARDED = ("/v1/", "/v1", "/inference/")
-#: Paths vLLM's normal server answers 404 (vllm-endpoints.md §2): they exist on the supervisor's port (or
-#: vLLM's DP supervisor mode, or some simulator versions), never on `vllm serve`'s own port.
+#: Paths vLLM's normal server answers 404 (docs/upstream-facts.md#vllm-endpoints): they exist on the
+#: supervisor's port (or vLLM's DP supervisor mode, or some simulator versions), never on `vllm serve`'s own port.
 NOT_ON_VLLM = ("/ready", "/readyz", "/livez", "/startupz", "/healthz", "/health/ready")
 #: Environment variables the Hugging Face hub client reads a token from.
 HF_TOKEN_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_HUB_TOKEN", "HF_HUB_TOKEN",
@@ -81,8 +82,8 @@ R = {r.id: r for r in (
     Rule("VG012", "endpoint-not-on-vllm", "error",
          "vLLM's own server answers 404 on this path, so the probe never succeeds",
          "use /health on port `vllm`, or the supervisor's /startupz, /readyz, /livez on port `health`"),
-    # Triton Inference Server with NVIDIA's vLLM backend (reference/triton.md; timelines recorded from the real
-    # tritonserver in tests/data/timelines/triton-*.yaml)
+    # Triton Inference Server with NVIDIA's vLLM backend (docs/upstream-facts.md#triton-with-the-vllm-backend;
+    # timelines recorded from the real tritonserver in tests/data/timelines/triton-*.yaml)
     Rule("VG013", "triton-health-check-not-explicit", "error",
          "the vLLM backend's engine health check unloads the model of a dead engine through Triton's repository "
          "API, which only works with explicit model control: otherwise the unload is refused and the model stays "
@@ -310,7 +311,8 @@ def check_not_on_vllm(v: ContainerView) -> Iterator[Hit]:
 
 # --- Triton (server: triton) ---------------------------------------------------------------------------
 
-#: How config.pbtxt turns the vLLM backend's engine health check on (seed 000).
+#: How config.pbtxt turns the vLLM backend's engine health check on (docs/health_check.md of
+#: triton-inference-server/vllm_backend).
 TRITON_HEALTH_CHECK_RE = re.compile(r'key:\s*"ENABLE_VLLM_HEALTH_CHECK"\s*value:\s*\{\s*string_value:\s*"true"',
                                     re.IGNORECASE)
 TRITON_MODEL_READY_RE = re.compile(r"^/v2/models/[^/]+(/versions/[^/]+)?/ready$")

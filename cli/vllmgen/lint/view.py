@@ -299,7 +299,8 @@ def _api_key(view: ContainerView) -> None:
         view.api_key = "VLLM_API_KEY"
 
 
-#: Triton's default ports besides HTTP (8000): gRPC and Prometheus metrics (reference/triton.md).
+#: Triton's default ports besides HTTP (8000): gRPC and Prometheus metrics
+#: (docs/upstream-facts.md#backend-configuration).
 TRITON_GRPC_PORT = 8001
 TRITON_METRICS_PORT = 8002
 

@@ -7,7 +7,8 @@ Pure functions from an effective spec (`vllmgen.spec`, defaults filled) to
   8001, metrics 8002, a Python shared-memory prefix distinct per pod);
 - the probes: startup and readiness on `/v2/models/NAME/ready`, liveness on `/v2/health/live`.
 
-Facts behind the choices (reference/triton.md, measured here with the real tritonserver 2.51):
+Facts behind the choices (docs/upstream-facts.md#triton-with-the-vllm-backend, measured with the real
+tritonserver 2.51):
 - A model named by `--load-model` loads before HTTP listens: the port refuses connections until then, then
   `/v2/models/NAME/ready` answers 200 within milliseconds. So Triton probes look like vLLM's plain ones.
 - `/v2/health/ready` is not model-aware: after an unload (which is what the vLLM backend does itself when its
@@ -46,7 +47,8 @@ MODEL_VERSION = "1"
 #: Downward-API variable holding the pod name; Kubernetes expands `$(POD_NAME)` in container args.
 POD_NAME_ENV = "POD_NAME"
 
-#: config.pbtxt parameters that turn on the backend's behaviour vllmgen relies on (seeds 000 and 002):
+#: config.pbtxt parameters that turn on the backend's behaviour vllmgen relies on (README.md and
+#: docs/health_check.md of triton-inference-server/vllm_backend):
 #: - ENABLE_VLLM_HEALTH_CHECK: on each request the backend checks vLLM's engine; when it is dead the backend
 #:   unloads the model, so /v2/models/NAME/ready turns 400 and readiness takes the pod out of the Service;
 #: - REPORT_CUSTOM_METRICS: vLLM's own metrics (`vllm:*`) on Triton's metrics port (needs disable_log_stats false).
@@ -160,7 +162,7 @@ def engine_args(spec: dict) -> dict:
         args["max_model_len"] = engine["maxModelLen"]
     if "gpuMemoryUtilization" in engine:
         args["gpu_memory_utilization"] = engine["gpuMemoryUtilization"]
-    # vLLM collects stats only when this is false; REPORT_CUSTOM_METRICS needs them (seed 002)
+    # vLLM collects stats only when this is false; REPORT_CUSTOM_METRICS needs them (vllm_backend README.md)
     args["disable_log_stats"] = False
     for name, value in extra_engine_args(list(engine.get("extraArgs", []))).items():
         if name in args:
@@ -205,7 +207,8 @@ def repository_files(spec: dict) -> dict[str, str]:
 
 def shm_prefix(spec: dict) -> str:
     """Python-backend shared-memory region prefix, distinct per model and pod (`$(POD_NAME)` is expanded by
-    Kubernetes): Triton servers sharing one /dev/shm hang or crash on colliding regions (seed 002)."""
+    Kubernetes): Triton servers sharing one /dev/shm hang or crash on colliding regions
+    (docs/upstream-facts.md#backend-configuration)."""
     return f"vllmgen-{model_name(spec)}-$({POD_NAME_ENV})"
 
 

@@ -21,8 +21,8 @@ POLL_LOADING_S = 0.02
 POLL_READY_S = 0.25
 #: Sleep state every this many ready rounds: /metrics is ~50 KB of text, no need to read it 4 times a second.
 SLEEP_EVERY_ROUNDS = 8
-#: Per-request timeout. /health answered within 22 ms under saturation (reference/vllm-cpu.md); a
-#: request slower than this counts as no answer (towards the wedged verdict, state.WEDGED_AFTER_S).
+#: Per-request timeout. /health answered within 22 ms under saturation (docs/upstream-facts.md#vllm-under-load);
+#: a request slower than this counts as no answer (towards the wedged verdict, state.WEDGED_AFTER_S).
 REQUEST_TIMEOUT_S = 2.0
 #: Marks the awake series of the sleep-state gauge in /metrics.
 _AWAKE_SERIES = 'sleep_state="awake"'

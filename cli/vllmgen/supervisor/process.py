@@ -2,8 +2,8 @@
 group-wide SIGKILL so no EngineCore or worker outlives it.
 
 vLLM's API server does not take its EngineCore and workers down when it is SIGKILLed, and it may swallow
-SIGTERM while it is still starting (reference/vllm-endpoints.md section 4), so every stop ends with a SIGKILL
-of the whole group. Any exit the supervisor did not ask for is a failure, even with code 0.
+SIGTERM while it is still starting (docs/upstream-facts.md#vllm-shutdown-and-drain), so every stop ends with a
+SIGKILL of the whole group. Any exit the supervisor did not ask for is a failure, even with code 0.
 """
 
 from __future__ import annotations

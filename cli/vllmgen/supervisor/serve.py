@@ -2,7 +2,7 @@
 
 One JSON log line per phase (stderr) with timings. vLLM's own output passes through on stdout.
 
-Stop rules (reference/vllm-endpoints.md sections 3-4):
+Stop rules (docs/upstream-facts.md#vllm-engine-death and the section after it):
 - SIGTERM when ready: /readyz turns 503 at once; vLLM keeps serving for the endpoint drain so endpoints drop
   the pod; then SIGTERM to vLLM, which drains in-flight requests (--shutdown-timeout) and tears down; at the end
   of the drain window the whole process group is SIGKILLed. Exit 0.

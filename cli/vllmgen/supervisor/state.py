@@ -17,7 +17,7 @@ from typing import Callable
 #: once), liveness waits for the engine death to be confirmed (vLLM then exits by itself within 2-5 s).
 DEAD_CONFIRM_S = 1.0
 #: No successful /health for this long after the model was ready means vLLM is wedged. Under saturation on
-#: 2 CPU cores /health answered within 22 ms (reference/vllm-cpu.md), so 20 s is a huge margin.
+#: 2 CPU cores /health answered within 22 ms (docs/upstream-facts.md#vllm-under-load), so 20 s is a huge margin.
 WEDGED_AFTER_S = 20.0
 #: A snapshot older than this is not trusted for readiness (the monitor polls every 0.25 s when ready).
 STALE_AFTER_S = 3.0
