@@ -124,7 +124,7 @@ def _leaves(values: dict, schema: dict, path: list[str]):
 
 
 def test_the_documentary_keys_are_the_ones_the_chart_keeps_for_readers():
-    assert sorted(DOCUMENTARY_KEYS) == ["accelerator", "modelArtifacts.name", "routing.proxy.connector",
+    assert sorted(DOCUMENTARY_KEYS) == ["accelerator.type", "modelArtifacts.name", "routing.proxy.connector",
                                         "routing.proxy.targetPort"]
 
 

@@ -2,7 +2,7 @@
 (docs/upstream-facts.md#kubelet-probes):
 
 - `_do_probe`: `doProbe` in pkg/kubelet/prober/worker.go, a straight list of early returns (no container in the
-  status yet, a new container seeds the initial result, on hold, not running, initial delay, startup gating),
+  status yet, a new container stores the initial result, on hold, not running, initial delay, startup gating),
   then the count against the thresholds; `Worker` holds what `worker.run` keeps (a ticker anchored at pod sync,
   the manual-trigger channel of one);
 - `_set_result`: `Set` in pkg/kubelet/prober/results/results_manager.go (an update only on change) and the probe
