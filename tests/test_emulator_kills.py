@@ -240,7 +240,8 @@ def test_constants_are_shown_and_settable(tmp_path):
     line.write_text("version: 1\nduration: 20\nendpoints:\n- path: /r\n  answers: [{at: 0, answer: 200}]\n")
     res = CliRunner().invoke(app, ["probe-check", str(values), "--replay", str(line)])
     assert res.exit_code == 0, res.output
-    assert "modelled: PLEG relist 1 s, pod resync 60 s, endpoint propagation 1 s" in res.output
+    assert res.output.endswith("modelled: PLEG relist 1 s, pod resync 60 s, endpoint propagation 1 s "
+                              "(--pleg-delay, --resync-period, --endpoint-delay)\n")
     # PLEG shows the container 2.5 s after it started: started, probed and Ready then (UpdatePodStatus at that sync)
     res = CliRunner().invoke(app, ["probe-check", str(values), "--replay", str(line), "--pleg-delay", "2.5",
                                    "--resync-period", "30", "--endpoint-delay", "4", "--format", "json"])

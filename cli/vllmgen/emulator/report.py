@@ -106,10 +106,12 @@ def verdict_text(v: Verdict) -> str:
     lines.append(f"  probe requests: {v.probe_requests} in {v.duration:g} s ({v.requests_per_s:.2f}/s{steady})")
     if v.deletion is not None:
         lines.extend(deletion_text(v.deletion))
-    m = v.model
-    lines.append(f"  modelled: PLEG relist {m['pleg_delay']:g} s, pod resync {m['resync_period']:g} s, endpoint "
-                 f"propagation {m['endpoint_delay']:g} s (--pleg-delay, --resync-period, --endpoint-delay)")
     return "\n".join(lines)
+
+
+def model_text(m: dict) -> str:
+    return (f"modelled: PLEG relist {m['pleg_delay']:g} s, pod resync {m['resync_period']:g} s, endpoint "
+            f"propagation {m['endpoint_delay']:g} s (--pleg-delay, --resync-period, --endpoint-delay)")
 
 
 def deletion_text(d: dict) -> list[str]:
@@ -174,4 +176,5 @@ def to_text(runs: list[Run], details: bool = True) -> str:
         parts.extend(f"  note: {n}" for n in r.notes)
     if len(runs) > 1:
         parts.append("side by side (times in s since the container started):\n" + compare_text(runs))
+    parts.append(model_text(runs[0].model.shown()))
     return "\n\n".join(parts) + "\n"
