@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests import chartcheck as cc
+from vllmgen import layouts, servers
 from vllmgen.errors import InputError, InputErrors
 from tests.chartcheck import container, pod_spec, port_number, role_of, workloads
 
@@ -24,9 +25,9 @@ def hand_written_cases() -> list[tuple[str, dict]]:
 
 
 ROLE_SETS = (("standalone",), ("prefill",), ("decode",), ("prefill", "decode"))
-LAYOUTS = ("simulated", "single-node", "wide-ep")
+LAYOUTS = layouts.LAYOUTS  # every declared layout and server is rendered: a new one is covered at once
 MODES = ("plain", "supervised")
-SERVERS = ("vllm", "triton")
+SERVERS = servers.NAMES
 #: Specs that vary what the chart must render differently (source kind, secrets, RDMA, parallel sizes).
 VARIED_SPECS = {
     "pvc-source": "model: {source: pvc://model-cache/Qwen3-0.6B, weightsGiB: 1.2}\nroles: {prefill: {replicas: 1}, decode: {replicas: 2}}\n",
