@@ -366,6 +366,10 @@ def test_model_volume_and_spec_mount(name, values, rendered):
                 from vllmgen.spec import effective
 
                 assert model_arg(effective(values["spec"])) == in_pod
+            elif values.get("triton"):  # Triton reads the model path from the generated model.json
+                files = values["triton"]["modelRepository"]["files"]
+                (model_json,) = [text for path, text in files.items() if path.endswith("/model.json")]
+                assert json.loads(model_json)["model"] == in_pod
             elif values["layout"] != "simulated":
                 assert in_pod in server["args"] or any(f" {in_pod} " in a for a in server["args"]), server["args"]
         elif art["uri"].startswith("hf://"):

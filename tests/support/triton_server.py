@@ -35,8 +35,10 @@ from pathlib import Path
 TRITON_WHEEL = "nvidia-pytriton==0.7.0"
 #: Loopback only: tests never listen on other interfaces.
 LOOPBACK = "127.0.0.1"
-#: How long an HTTP request to the server may take before it counts as no answer.
-REQUEST_TIMEOUT_S = 2.0
+#: How long an HTTP request to the server may take before it counts as no answer. Triton answers its health
+#: endpoints in milliseconds; 10 s keeps a loopback request delayed by a saturated machine (other processes on
+#: every core) from being recorded as a server that stopped answering.
+REQUEST_TIMEOUT_S = 10.0
 #: Grace between SIGTERM and SIGKILL when a test stops the server (Triton exits in 0.1-3 s when idle).
 STOP_GRACE_S = 10.0
 #: Sentinel status for "nothing listens on the port" (connection refused), as a probe would see it.
