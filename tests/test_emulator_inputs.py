@@ -269,6 +269,53 @@ def test_cli_errors_are_one_line_exit_2(tmp_path):
     assert res.exit_code == 2 and "exactly one of --url" in res.output
 
 
+def test_cli_compare_across_role_names_and_port_map_in_replay(tmp_path):
+    # the manifest's role is its object name; the compare file is a values file whose role is decode
+    manifest = write(tmp_path, "m.yaml", MANIFEST)
+    both = write(tmp_path, "v.yaml", VALUES)
+    tl = DATA / "vllm-cpu-start.yaml"  # recorded on port 8200; the decode values probe the health port 8090
+    res = invoke(manifest, "--role", "vllm-decode", "--container", "vllm", "--replay", tl,
+                 "--compare", f"{both}#prefill", "--port-map", "8000=8200", "--format", "json")
+    assert res.exit_code == 0, res.output
+    names = [r["verdict"]["name"] for r in json.loads(res.output)["runs"]]
+    assert names == ["m.yaml (Deployment/vllm-decode, container vllm)", "v.yaml (prefill)"]
+    # a compare file holding one configuration needs no selector, whatever --role says
+    plain = DATA / "plain-decode.yaml"
+    res = invoke(manifest, "--role", "vllm-decode", "--container", "vllm", "--replay", tl, "--compare", plain)
+    assert res.exit_code == 0, res.output
+    # one with several: --role is tried, then the error names the roles and the selector
+    res = invoke(manifest, "--role", "vllm-decode", "--container", "vllm", "--replay", tl, "--compare", both)
+    assert res.exit_code == 2 and res.output == (
+        f"error: {both}: (document): this values file has several roles (prefill, decode); choose one with --role "
+        f"(a --compare file takes its own as {both}#ROLE[/CONTAINER])\n")
+    # --port-map in a replay: probe port 8000 reads the endpoint recorded on 8200
+    res = invoke(both, "--role", "prefill", "--replay", tl)
+    assert res.exit_code == 2 and "no answers recorded for GET :8000/v1/models" in res.output
+    res = invoke(both, "--role", "prefill", "--replay", tl, "--port-map", "8000=8200", "--format", "json")
+    assert res.exit_code == 0, res.output
+    # startup every 1 s on /v1/models, 200 from 55.9 s: started at the 56 s tick
+    assert json.loads(res.output)["runs"][0]["verdict"]["started_at"] == pytest.approx(56.004, abs=1e-3)
+    res = invoke(both, "--role", "prefill", "--replay", tl, "--port-map", "8000=8300")
+    assert res.exit_code == 2 and "GET :8300/v1/models (--port-map 8000=8300)" in res.output
+
+
+def test_cli_delete_at_bounds(tmp_path):
+    tl = DATA / "vllm-cpu-start.yaml"
+    for bad in ("-1", "120", "nan"):
+        res = invoke(DATA / "plain-decode.yaml", "--replay", tl, "--delete-at", bad)
+        assert res.exit_code == 2 and res.output.startswith("error: --delete-at: (document): must be a time within "
+                                                            "the run (0 to 120 s)"), res.output
+    huge = write(tmp_path, "g.yaml", """\
+        decode:
+          port: 8200
+          terminationGracePeriodSeconds: 1000000
+          probes:
+            readiness: {httpGet: {path: /v1/models, port: vllm}}
+        """)
+    res = invoke(huge, "--replay", tl, "--delete-at", "100")
+    assert res.exit_code == 2 and "grace period would need emulating until" in res.output
+
+
 # --- the values vllmgen emits -----------------------------------------------------------------------------
 
 def _emitted(tmp_path: Path, mode: str) -> Path:

@@ -191,3 +191,24 @@ def test_until_ready_stops_at_ready_and_fails_when_never_ready(tmp_path, fake_po
     res = CliRunner().invoke(app, ["probe-check", str(values(tmp_path, late, readiness_only)), "--url",
                                    "http://127.0.0.1", "--duration", "2.5", "--until-ready"])
     assert res.exit_code == 1 and "never Ready within 2.5 s" in res.output
+
+
+def test_live_delete_at_models_the_termination(tmp_path, fake_pod):
+    """--delete-at in live mode: the pod is deleted on the emulator's clock (the server gets no signal); liveness
+    and startup stop, readiness keeps probing the real server, preStop 1 s, then SIGTERM; with a 3 s grace period
+    2 s are left (SIGKILL due 2 s after SIGTERM, taken as the exit: how fast the server drains is unknown)."""
+    fake = fake_pod(ready_after=0.3)
+    cfg = tmp_path / "values.yaml"
+    cfg.write_text(f"supervisor: {{port: {fake.health_port}}}\nstandalone:\n  port: {fake.vllm_port}\n"
+                   f"  terminationGracePeriodSeconds: 3\n  preStopSleepSeconds: 1\n  probes:\n{SUPERVISED}")
+    res = CliRunner().invoke(app, ["probe-check", str(cfg), "--url", "http://127.0.0.1", "--duration", "3",
+                                   "--delete-at", "2.5", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    run = json.loads(res.output)["runs"][0]
+    d = run["verdict"]["deletion"]
+    assert (d["deleted_at"], d["sigterm_at"], d["sigkill_at"], d["exit_at"]) == (2.5, 3.5, 5.5, 5.5)
+    assert d["drain_fit"] is None and d["out_of_endpoints_at"] == 3.5 and d["in_endpoints_after_sigterm"] == 0
+    probes = [r for r in run["timeline"] if r.get("probe")]
+    assert not [r for r in probes if r["probe"] in ("liveness", "startup") and r["time"] > 2.5]
+    assert [r for r in probes if r["probe"] == "readiness" and r["time"] > 2.5]
+    assert any("does not signal the server" in n for n in run["notes"])

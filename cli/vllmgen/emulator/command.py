@@ -70,8 +70,9 @@ def _load_compare(entry: str, role: str | None, container: str | None) -> model.
             raise
         try:
             return model.load(entry, None, None)
-        except InputError:
-            raise first from None
+        except InputError as second:
+            raise InputError(second.file, second.pointer, f"{second.message} (a --compare file takes its own as "
+                             f"{entry}{COMPARE_SELECTOR}ROLE[/CONTAINER])", second.line) from None
 
 
 def probe_check(*, config: str, role: str | None, container: str | None, url: str | None,

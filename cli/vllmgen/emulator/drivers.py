@@ -259,6 +259,8 @@ async def _live(pods, target, duration, lead, record_interval, record, truth, tr
                 break
             for s in k.run_until(t):
                 pending.add(asyncio.create_task(probe(s)))
+            if k.terminated:
+                break
             wake = min(k.next_time(), horizon) - now()
             if stop_after_ready is not None and k.first("ready") is not None:
                 wake = min(wake, k.first("ready") + stop_after_ready - now())

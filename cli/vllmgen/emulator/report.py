@@ -133,8 +133,9 @@ def deletion_text(d: dict) -> list[str]:
         lines.append(f"  endpoints: new connections still came {d['in_endpoints_after_sigterm']:.3f} s after "
                      f"SIGTERM (out of the ready endpoints at {d['out_of_endpoints_at']:.3f} s)")
     else:
+        early = d["sigterm_at"] - d["out_of_endpoints_at"]
         lines.append(f"  endpoints: out of the ready endpoints at {d['out_of_endpoints_at']:.3f} s, "
-                     f"{d['sigterm_at'] - d['out_of_endpoints_at']:.3f} s before SIGTERM")
+                     + (f"{early:.3f} s before SIGTERM" if early > 0 else "as SIGTERM came"))
     if d["serving_until"] is not None:
         lines.append(f"  serving (terminating but Ready) until {d['serving_until']:.3f} s: a Service with no other "
                      f"ready endpoint still routes to it until then")
