@@ -286,3 +286,24 @@ def test_thousands_of_holds_in_a_row(tmp_path):
     # a request is held from answer to answer until the 200 at 30 s, past its 1 s timeout: the probe sent at 30 s
     # is the first to succeed
     assert json.loads(res.stdout)["runs"][0]["verdict"]["ready_at"] == pytest.approx(30.001, abs=1e-3)
+
+
+def test_broken_and_stalled_answers_are_recorded_and_replayed(servers):
+    """A recording keeps what kubelet distinguishes: a failure after connecting (`error`) and a stalled body
+    (`stall`, discarded), so the replay of the recording agrees with the live run."""
+    from vllmgen.emulator import drivers
+    from vllmgen.emulator.model import PodProbes, ProbeSpec
+
+    srv, _ = servers
+    pod = PodProbes(name="broken", readiness=ProbeSpec("readiness", "/nohttp", srv.port, period=1),
+                    liveness=ProbeSpec("liveness", "/stall", srv.port, period=1, timeout=1))
+    # liveness is first probed at 1 s (PLEG's sync started the container): 3 stalled attempts end at 4 s
+    result = drivers.live([pod], drivers.parse_target("http://127.0.0.1", [pod]), 4.6, record=True,
+                          record_interval=0.5)
+    assert result.answered and result.run.kubelet.first("ready") is None
+    assert {a.kind for a in result.timeline.find(srv.port, "/nohttp").answers} == {"error"}
+    assert {a.kind for a in result.timeline.find(srv.port, "/stall").answers} == {"stall"}
+    again = drivers.replay(pod, result.timeline)
+    assert again.kubelet.first("ready") is None and again.kubelet.kills == 0
+    for run in (result.run, again):
+        assert [r.result for r in run.kubelet.records if r.kind == "liveness"][0] == "Error"

@@ -317,7 +317,7 @@ def answers_from(observations: Iterable[Observation], exact: Iterable[float] = (
     then = expired[0].status if expired else DEFAULT_HOLD_STATUS
 
     def close_latency() -> None:
-        if lat and answers and answers[-1].kind in ("status", "refused"):
+        if lat and answers and answers[-1].kind in ("status",) + TIMED_KINDS:
             answers[-1] = Answer(answers[-1].at, answers[-1].kind, answers[-1].status, round(_median(lat), 4))
         lat.clear()
 
