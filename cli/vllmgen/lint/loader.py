@@ -13,23 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
+from vllmgen import workloads
 from vllmgen.errors import InputError
 from vllmgen.lint.fastyaml import parse_documents
+from vllmgen.roles import ROLES
 from vllmgen.yamlio import Document, read_text
 
 #: File name endings searched for inside directories (a named file is read whatever its name).
 YAML_SUFFIXES = (".yaml", ".yml")
-
-#: Kubernetes kinds whose pod template is linted, and where the pod spec sits in each.
-POD_SPEC_PATHS = {
-    "Pod": ("spec",),
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "LeaderWorkerSet": ("spec", "leaderWorkerTemplate", "workerTemplate", "spec"),
-}
 
 #: Top-level keys of a vllmgen values file (docs/architecture.md, "Values contract"). One of them is enough
 #: to treat a mapping as values: a values file with a misspelled key must still be schema-checked.
@@ -37,7 +28,6 @@ VALUES_KEYS = frozenset({
     "layout", "server", "probeMode", "multinode", "modelArtifacts", "image", "accelerator", "routing",
     "supervisor", "apiKey", "spec", "decode", "prefill", "standalone",
 })
-ROLES = ("standalone", "prefill", "decode")
 #: What a model spec says it is (schemas/model-spec.schema.json).
 SPEC_API_VERSION = "vllmgen/v1"
 
@@ -47,7 +37,7 @@ def _has_role_blocks(data: dict) -> bool:
     return any(isinstance(data.get(r), dict) for r in ROLES)
 
 # Document kinds (LoadedDoc.kind)
-KUBERNETES = "kubernetes"        # a workload object: Deployment, StatefulSet, Pod, LeaderWorkerSet, ...
+KUBERNETES = "kubernetes"        # an object that holds pod templates (vllmgen.workloads.KINDS), or a list of objects
 VALUES = "values"                # vllmgen values (what `vllmgen values` emits, what charts/vllm reads)
 MODELSERVICE = "modelservice"    # llm-d-modelservice values: role blocks holding `containers` lists
 POD_SPEC = "pod-spec"            # a bare pod-spec fragment: a top-level `containers` list (as in guides)
@@ -79,7 +69,7 @@ def classify(data) -> str:
         return OTHER
     kind = data.get("kind")
     if isinstance(kind, str) and "apiVersion" in data:
-        return KUBERNETES if kind in POD_SPEC_PATHS else OTHER
+        return KUBERNETES if workloads.holds_pods(data) else OTHER
     if isinstance(data.get("containers"), list):
         return POD_SPEC
     if data.get("apiVersion") == SPEC_API_VERSION or (

@@ -12,8 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional
 
+from vllmgen import workloads
 from vllmgen.lint.findings import Rule
-from vllmgen.lint.view import PROBE_KINDS, ContainerView, Probe, flag_value
+from vllmgen.lint.view import ContainerView, flag_value
+from vllmgen.workloads import Probe
 
 #: Ready may trail the loaded model by up to one period of the probe that gates it (readiness is re-run at
 #: once after startup succeeds: docs/upstream-facts.md#probe-timing). 10 s is the kubelet's default period;
@@ -37,7 +39,8 @@ HF_TOKEN_RE = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
 R = {r.id: r for r in (
     Rule("VG000", "schema", "error",
          "a values file must match the chart's values schema (or `helm install` refuses it), a model spec the "
-         "spec schema and its cross-field rules (or `vllmgen values` refuses it)",
+         "spec schema and its cross-field rules (or `vllmgen values` refuses it), a workload the shape the API "
+         "server accepts (or `kubectl apply` refuses it)",
          "correct the named field (`vllmgen values` writes values that match)"),
     Rule("VG001", "probe-port", "error",
          "a probe must reach vLLM itself or the supervisor's `health` port; on decode pods 8000 is the routing "
@@ -322,9 +325,9 @@ def triton_configs(docs) -> list[str]:
     """config.pbtxt texts held by ConfigMaps among `docs` (a Triton model repository mounted from them)."""
     out = []
     for ld in docs:
-        data = ld.data
-        if isinstance(data, dict) and data.get("kind") == "ConfigMap" and isinstance(data.get("data"), dict):
-            out += [t for k, t in data["data"].items() if isinstance(t, str) and str(k).endswith(".pbtxt")]
+        for _, obj in workloads.objects(ld.data):
+            if obj.get("kind") == "ConfigMap" and isinstance(obj.get("data"), dict):
+                out += [t for k, t in obj["data"].items() if isinstance(t, str) and str(k).endswith(".pbtxt")]
     return out
 
 
@@ -375,10 +378,17 @@ def _literal(value) -> bool:
     return isinstance(value, str) and value.strip() != "" and not value.strip().startswith("$")
 
 
-def check_hf_token(data, path: tuple = ()) -> Iterator[Hit]:
-    """Clear-text Hugging Face tokens anywhere in a document (not inside a Secret object)."""
-    if path == () and isinstance(data, dict) and data.get("kind") == "Secret":
+def check_hf_token(data) -> Iterator[Hit]:
+    """Clear-text Hugging Face tokens anywhere in a document, except in Secret objects (alone or in a list)."""
+    if not isinstance(data, dict):
+        yield from _hf_tokens(data, ())
         return
+    for path, obj in workloads.objects(data):
+        if obj.get("kind") != "Secret":
+            yield from _hf_tokens(obj, path)
+
+
+def _hf_tokens(data, path: tuple) -> Iterator[Hit]:
     if isinstance(data, dict):
         name = data.get("name")
         if name in HF_TOKEN_VARS and _literal(data.get("value")):
@@ -388,7 +398,7 @@ def check_hf_token(data, path: tuple = ()) -> Iterator[Hit]:
             if key in HF_TOKEN_VARS and _literal(value):
                 yield Hit("VG011", path + (key,), f"{key} holds the Hugging Face token in clear text")
             else:
-                yield from check_hf_token(value, path + (key,))
+                yield from _hf_tokens(value, path + (key,))
     elif isinstance(data, list):
         skip = -1
         for i, item in enumerate(data):
@@ -400,6 +410,6 @@ def check_hf_token(data, path: tuple = ()) -> Iterator[Hit]:
             elif isinstance(item, str) and item.startswith("--hf-token=") and _literal(item.split("=", 1)[1]):
                 yield Hit("VG011", path + (i,), "--hf-token passes the Hugging Face token in clear text")
             else:
-                yield from check_hf_token(item, path + (i,))
+                yield from _hf_tokens(item, path + (i,))
     elif isinstance(data, str) and HF_TOKEN_RE.search(data):
         yield Hit("VG011", path, "a string holds what looks like a Hugging Face token (hf_...) in clear text")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
+from vllmgen import workloads
 from vllmgen.errors import InputError, InputErrors, pointer
 from vllmgen.lint import loader, rules, suppress
 from vllmgen.lint.drift import drift_hits
@@ -14,6 +15,10 @@ from vllmgen.lint.spec_check import spec_hits
 from vllmgen.lint.findings import Finding, Result, Unusable
 from vllmgen.lint.schema_check import SchemaChecker
 from vllmgen.lint.view import views_of
+
+
+#: The fix for a workload field of the wrong shape (the rule's own fix speaks of vllmgen values).
+WORKLOAD_SHAPE_FIX = "write the field as the Kubernetes API reference defines it (`kubectl explain` shows it)"
 
 
 class Linter:
@@ -80,18 +85,21 @@ class Linter:
                 add(ld, hit)
             if ld.kind == loader.OTHER:
                 continue
+            problems: list[workloads.Problem] = []
             try:
-                hits = list(self._view_hits(ld, lf))
+                hits = list(self._view_hits(ld, lf, problems))
             except (TypeError, AttributeError, ValueError, KeyError, IndexError):
                 if not schema_errors:
                     raise  # a schema-valid document must never trip the rules: that is a bug to see
                 continue  # values of the wrong shape: the schema errors above already say what to fix
+            for problem in dict.fromkeys(problems):  # shapes the API server refuses; the rules read around them
+                add(ld, rules.Hit("VG000", problem.path, f"{problem.pointer}: {problem.message}", WORKLOAD_SHAPE_FIX))
             for hit in hits:
                 add(ld, hit)
 
     @staticmethod
-    def _view_hits(ld: loader.LoadedDoc, lf: loader.LoadedFile):
-        for view in views_of(ld):
+    def _view_hits(ld: loader.LoadedDoc, lf: loader.LoadedFile, problems: list):
+        for view in views_of(ld, problems):
             if view.triton and not view.triton_configs:  # a Triton repository held by ConfigMaps here
                 view.triton_configs = rules.triton_configs(lf.docs)
             for check in rules.VIEW_CHECKS:

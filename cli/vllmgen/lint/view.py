@@ -7,90 +7,25 @@ Building a view is pure: it takes a classified document and returns views with J
 
 from __future__ import annotations
 
-import ast
 import re
 import shlex
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
-from vllmgen.lint.loader import KUBERNETES, MODELSERVICE, POD_SPEC, POD_SPEC_PATHS, ROLES, VALUES, LoadedDoc
+from vllmgen import workloads
+from vllmgen.accelerators import ACCELERATOR_RESOURCES
+from vllmgen.images import SIDECAR_NAME_FRAGMENTS, SIMULATOR_NAME_FRAGMENT
+from vllmgen.lint import arithmetic
+from vllmgen.lint.loader import KUBERNETES, MODELSERVICE, POD_SPEC, VALUES, LoadedDoc
+from vllmgen.roles import (DECODE_VLLM_PORT, HEALTH_PORT_NAME, PROXY_PORT_NAME, ROLES, SERVICE_PORT,
+                           VLLM_PORT_NAME)
+from vllmgen.servers.triton import GRPC_PORT, GRPC_PORT_NAME, METRICS_PORT, METRICS_PORT_NAME
+from vllmgen.workloads import PROBE_KINDS, Container, EnvVar, PodTemplate, Probe, Problem
 
-#: vLLM's own default `--port` (and the llm-d inference simulator's).
-VLLM_DEFAULT_PORT = 8000
-#: llm-d's decode layout: the routing sidecar listens on the Service port and forwards to vLLM on 8200.
-LLMD_SERVICE_PORT = 8000
-LLMD_DECODE_VLLM_PORT = 8200
-#: Kubernetes probe defaults (SetDefaults_Probe) for fields left out.
-PROBE_DEFAULTS = {"initialDelaySeconds": 0, "periodSeconds": 10, "timeoutSeconds": 1, "failureThreshold": 3,
-                  "successThreshold": 1}
-#: Extended resources that are accelerators (llm-d-modelservice's `accelerator.resources` plus Gaudi).
-ACCELERATOR_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "google.com/tpu", "habana.ai/gaudi",
-                         "gpu.intel.com/i915", "gpu.intel.com/xe")
-#: Image name fragments of the llm-d routing sidecar, old and new generations.
-SIDECAR_IMAGES = ("routing-sidecar", "disagg-sidecar")
+#: Container names the llm-d routing sidecar goes by (its image is matched by SIDECAR_NAME_FRAGMENTS).
 SIDECAR_NAMES = ("routing-proxy", "routing-sidecar")
-#: Image name fragment of the llm-d inference simulator (starts in well under a second, no model to load).
-SIMULATOR_IMAGE = "llm-d-inference-sim"
 #: What marks a container as the model server when a pod has several.
 SERVER_HINTS = re.compile(r"vllm|llm-d|inference-sim|tritonserver")
-
-PROBE_KINDS = ("startup", "readiness", "liveness")
-
-
-@dataclass
-class Probe:
-    kind: str                 # startup | readiness | liveness
-    data: dict
-    path: tuple               # JSON path of the probe object inside its document
-
-    def get(self, key: str) -> int:
-        """A probe field with Kubernetes' defaulting: 0 or absent means the default (initialDelay keeps 0)."""
-        value = self.data.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            if value > 0 or (key == "initialDelaySeconds" and value == 0):
-                return value
-        return PROBE_DEFAULTS[key]
-
-    @property
-    def http_path(self) -> Optional[str]:
-        http = self.data.get("httpGet")
-        if isinstance(http, dict):
-            path = http.get("path", "/")
-            return path.split("?")[0] if isinstance(path, str) else None
-        return None
-
-    @property
-    def port(self):
-        for handler in ("httpGet", "tcpSocket", "grpc"):
-            h = self.data.get(handler)
-            if isinstance(h, dict) and "port" in h:
-                return h["port"]
-        return None
-
-    @property
-    def port_path(self) -> tuple:
-        for handler in ("httpGet", "tcpSocket", "grpc"):
-            if isinstance(self.data.get(handler), dict):
-                return self.path + (handler, "port")
-        return self.path
-
-    def has_auth_header(self) -> bool:
-        http = self.data.get("httpGet")
-        headers = http.get("httpHeaders") if isinstance(http, dict) else None
-        return isinstance(headers, list) and any(
-            isinstance(h, dict) and str(h.get("name", "")).lower() == "authorization" for h in headers)
-
-    def budget(self) -> int:
-        """Time the probe allows before it gives up: initialDelay + failureThreshold x period."""
-        return self.get("initialDelaySeconds") + self.get("failureThreshold") * self.get("periodSeconds")
-
-
-@dataclass
-class EnvVar:
-    name: str
-    value: Optional[str]       # literal value (None when valueFrom or absent)
-    from_secret: bool
-    path: tuple
 
 
 @dataclass
@@ -135,15 +70,7 @@ class ContainerView:
         return self.ld.doc.line(path)
 
     def resolve_port(self, port) -> Optional[int]:
-        if isinstance(port, bool):
-            return None
-        if isinstance(port, int):
-            return port
-        if isinstance(port, str):
-            if port.isdigit():
-                return int(port)
-            return self.ports.get(port)
-        return None
+        return workloads.resolve_port(port, self.ports)
 
     def env_value(self, name: str) -> Optional[str]:
         for e in self.env:
@@ -197,63 +124,41 @@ def evaluate(value: Optional[str], variables: dict[str, Optional[int]]) -> Optio
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
-        return int(value)
+    if value.isdigit() and value.isascii():
+        return _int(value)
     m = re.fullmatch(r"\$\{?\(?([A-Za-z_][A-Za-z0-9_]*)\)?\}?", value)
     if m:
         return variables.get(m.group(1))
-    m = re.fullmatch(r"\$\(\((.*)\)\)", value)
+    m = re.fullmatch(r"\$\(\((.*)\)\)", value, re.DOTALL)
     if not m:
         return None
-    expr = m.group(1)
-    for name in set(re.findall(r"\$?\{?([A-Za-z_][A-Za-z0-9_]*)\}?", expr)):
-        v = variables.get(name)
+    unknown = []
+
+    def substitute(name: re.Match) -> str:
+        v = variables.get(name.group(1))
         if v is None:
-            return None
-        expr = re.sub(rf"\$?\{{?\b{name}\b\}}?", str(v), expr)
-    if not re.fullmatch(r"[\d\s*+\-()]+", expr):
-        return None
-    try:
-        node = ast.parse(expr, mode="eval")
-        return int(eval(compile(node, "<expr>", "eval"), {"__builtins__": {}}, {}))  # digits and + - * only
-    except (SyntaxError, ValueError, TypeError, ZeroDivisionError):
-        return None
+            unknown.append(name.group(1))
+        return str(v)
+
+    expr = re.sub(r"\$?\{?\b([A-Za-z_][A-Za-z0-9_]*)\b\}?", substitute, m.group(1))
+    return None if unknown else _int(arithmetic.evaluate(expr))
+
+
+#: Largest count read from a manifest (ports, sizes, parallel sizes): the API's int32 fields end there.
+MAX_COUNT = workloads.INT32_MAX
 
 
 def _int(value) -> Optional[int]:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
+    if isinstance(value, str) and value.strip().isdigit() and value.strip().isascii() and len(value.strip()) <= 10:
+        value = int(value.strip())
+    if isinstance(value, int) and value <= MAX_COUNT:
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
     return None
 
 
 # --- pieces shared by every source --------------------------------------------------------------------
-
-def _env_list(env, path: tuple) -> list[EnvVar]:
-    out = []
-    if not isinstance(env, list):
-        return out
-    for i, e in enumerate(env):
-        if not isinstance(e, dict) or not isinstance(e.get("name"), str):
-            continue
-        value_from = e.get("valueFrom")
-        from_secret = isinstance(value_from, dict) and "secretKeyRef" in value_from
-        value = e.get("value")
-        out.append(EnvVar(e["name"], None if value is None else str(value), from_secret, path + (i,)))
-    return out
-
-
-def _probes(container: dict, base: tuple, keys: dict[str, str]) -> dict[str, Probe]:
-    out = {}
-    for kind, key in keys.items():
-        p = container.get(key)
-        if isinstance(p, dict):
-            out[kind] = Probe(kind, p, base + (key,))
-    return out
-
 
 def _accelerator(resources, names) -> tuple[Optional[str], Optional[int]]:
     if not isinstance(resources, dict):
@@ -299,12 +204,6 @@ def _api_key(view: ContainerView) -> None:
         view.api_key = "VLLM_API_KEY"
 
 
-#: Triton's default ports besides HTTP (8000): gRPC and Prometheus metrics
-#: (docs/upstream-facts.md#backend-configuration).
-TRITON_GRPC_PORT = 8001
-TRITON_METRICS_PORT = 8002
-
-
 def _triton_container(view: ContainerView) -> None:
     """Mark a tritonserver container and name its gRPC/metrics ports (--grpc-port/--metrics-port or Triton's
     defaults). Its model repository's config.pbtxt is looked up file-wide by the runner (rules.triton_configs)."""
@@ -312,37 +211,37 @@ def _triton_container(view: ContainerView) -> None:
     if "tritonserver" not in text and "tritonserver" not in view.image:
         return
     view.triton = True
-    for name, flag, default in (("grpc", "--grpc-port", TRITON_GRPC_PORT),
-                                ("metrics", "--metrics-port", TRITON_METRICS_PORT)):
+    for name, flag, default in ((GRPC_PORT_NAME, "--grpc-port", GRPC_PORT),
+                                (METRICS_PORT_NAME, "--metrics-port", METRICS_PORT)):
         port = _int(flag_value(text, flag)) or default
         view.ports.setdefault(name, port)
         view.port_numbers.add(port)
 
 
-def _is_sidecar(c: dict) -> bool:
-    name = str(c.get("name", ""))
-    image = str(c.get("image", ""))
-    return name in SIDECAR_NAMES or any(s in image for s in SIDECAR_IMAGES)
+def _is_sidecar(c: Container) -> bool:
+    """The llm-d routing sidecar (by container name or image)."""
+    return c.name in SIDECAR_NAMES or any(s in c.image for s in SIDECAR_NAME_FRAGMENTS)
 
 
-def _sidecar_port(c: dict) -> int:
-    text = " ".join(flatten_command(c.get("command"), c.get("args")))
-    port = _int(flag_value(text, "--port", "-port"))
-    if port is None:
-        ports = [p.get("containerPort") for p in c.get("ports") or [] if isinstance(p, dict)]
-        port = _int(ports[0]) if ports else None
-    return port or LLMD_SERVICE_PORT
+def _sidecar_port(c: Container) -> int:
+    port = _int(flag_value(" ".join(flatten_command(c.command, c.args)), "--port", "-port"))
+    if port is None and c.port_numbers:
+        port = c.port_numbers[0]
+    return port or SERVICE_PORT
 
 
-def _container_ports(view: ContainerView, c: dict) -> None:
-    for p in c.get("ports") or []:
-        if isinstance(p, dict):
-            n = _int(p.get("containerPort"))
-            if n is None:
-                continue
-            view.port_numbers.add(n)
-            if isinstance(p.get("name"), str):
-                view.ports[p["name"]] = n
+def _view(ld: LoadedDoc, c: Container, where: str, role: str) -> ContainerView:
+    """What every container source shares: image, command line, env, ports and probes as written."""
+    v = ContainerView(ld, where, c.path, role, image=c.image)
+    v.args = flatten_command(c.command, c.args)
+    v.env = list(c.env)
+    v.ports = dict(c.ports)
+    v.port_numbers = set(c.port_numbers)
+    v.health_port = v.ports.get(HEALTH_PORT_NAME)
+    v.probes = dict(c.probes)
+    v.simulator = SIMULATOR_NAME_FRAGMENT in v.image
+    v.resources_path = c.path + ("resources",)
+    return v
 
 
 def _vllm_port_from_container(view: ContainerView, default: int, default_reason: str) -> None:
@@ -350,8 +249,9 @@ def _vllm_port_from_container(view: ContainerView, default: int, default_reason:
     port = evaluate(flag_value(text, "--port"), {e.name: _int(e.value) for e in view.env})
     if port is not None:
         view.vllm_port, view.vllm_port_reason = port, "its --port argument"
-    elif "vllm" in view.ports:
-        view.vllm_port, view.vllm_port_reason = view.ports["vllm"], "the container port named `vllm`"
+    elif VLLM_PORT_NAME in view.ports:
+        view.vllm_port = view.ports[VLLM_PORT_NAME]
+        view.vllm_port_reason = f"the container port named `{VLLM_PORT_NAME}`"
     elif len(view.port_numbers - {view.health_port}) == 1:
         view.vllm_port = next(iter(view.port_numbers - {view.health_port}))
         view.vllm_port_reason = "its only container port"
@@ -362,113 +262,77 @@ def _vllm_port_from_container(view: ContainerView, default: int, default_reason:
 
 # --- Kubernetes objects and pod-spec fragments --------------------------------------------------------
 
-def _role_from_meta(*metas) -> Optional[str]:
+def _role_from_meta(*metas: workloads.Meta) -> Optional[str]:
     for meta in metas:
-        if not isinstance(meta, dict):
-            continue
-        labels = meta.get("labels")
-        if isinstance(labels, dict):
-            for key in ("llm-d.ai/role", "vllmgen.dev/role", "app.kubernetes.io/component"):
-                if labels.get(key) in ROLES:
-                    return labels[key]
+        for key in ("llm-d.ai/role", "vllmgen.dev/role", "app.kubernetes.io/component"):
+            if meta.labels.get(key) in ROLES:
+                return meta.labels[key]
     for meta in metas:
-        if isinstance(meta, dict) and isinstance(meta.get("name"), str):
-            words = re.split(r"[-_.]", meta["name"])
+        if meta.name is not None:
+            words = re.split(r"[-_.]", meta.name)
             for role in ("decode", "prefill"):
                 if role in words:
                     return role
     return None
 
 
-def _pod_views(ld: LoadedDoc, pod: dict, base: tuple, label: str, role: Optional[str],
-               group_size: Optional[int]) -> list[ContainerView]:
-    containers = pod.get("containers") if isinstance(pod.get("containers"), list) else []
-    inits = pod.get("initContainers") if isinstance(pod.get("initContainers"), list) else []
-    sidecars = [c for c in containers + inits if isinstance(c, dict) and _is_sidecar(c)]
+def _pod_views(ld: LoadedDoc, pod: PodTemplate, label: str, role: Optional[str]) -> list[ContainerView]:
+    sidecars = [c for c in pod.containers + pod.init_containers if _is_sidecar(c)]
     sidecar_ports = {_sidecar_port(c) for c in sidecars}
     if role is None:
         role = "decode" if sidecars else "standalone"
-    candidates = [(i, c) for i, c in enumerate(containers) if isinstance(c, dict) and not _is_sidecar(c)]
-    servers = [(i, c) for i, c in candidates
-               if c.get("name") == "vllm" or SERVER_HINTS.search(str(c.get("image", "")))
-               or SERVER_HINTS.search(" ".join(map(str, (c.get("command") or []) + (c.get("args") or []))))]
+    candidates = [c for c in pod.containers if not _is_sidecar(c)]
+    servers = [c for c in candidates
+               if c.name == "vllm" or SERVER_HINTS.search(c.image) or SERVER_HINTS.search(" ".join(c.command + c.args))]
     if not servers and len(candidates) == 1:
         servers = candidates
     views = []
-    for i, c in servers:
-        cbase = base + ("containers", i)
-        v = ContainerView(ld, f"{label}, container {c.get('name', i)}", cbase, role,
-                          image=str(c.get("image", "")))
-        v.args = flatten_command(c.get("command"), c.get("args"))
-        v.args_path = cbase + (("args",) if "args" in c else ("command",) if "command" in c else ())
-        v.env = _env_list(c.get("env"), cbase + ("env",))
-        _container_ports(v, c)
-        v.health_port = v.ports.get("health")
+    for c in servers:
+        v = _view(ld, c, f"{label}, container {c.data.get('name', c.path[-1])}", role)
+        v.args_path = c.path + (("args",) if "args" in c.data else ("command",) if "command" in c.data else ())
         v.sidecar_ports = sidecar_ports
-        v.simulator = SIMULATOR_IMAGE in v.image
-        default = VLLM_DEFAULT_PORT
+        default = SERVICE_PORT
         _vllm_port_from_container(v, default, f"vLLM's default port {default} (no --port, no `vllm` port)")
-        v.probes = _probes(c, cbase, {"startup": "startupProbe", "readiness": "readinessProbe",
-                                      "liveness": "livenessProbe"})
         _api_key(v)
         _triton_container(v)
-        v.resources_path = cbase + ("resources",)
-        v.accelerator_resource, v.accelerator_count = _accelerator(c.get("resources"), ACCELERATOR_RESOURCES)
-        v.group_size = group_size
-        v.multinode = group_size is not None
+        v.accelerator_resource, v.accelerator_count = _accelerator(c.resources, ACCELERATOR_RESOURCES)
+        v.group_size = pod.group_size
+        v.multinode = pod.group_size is not None
         variables = {e.name: _int(e.value) for e in v.env}
-        if group_size is not None:
-            variables["LWS_GROUP_SIZE"] = group_size
+        if pod.group_size is not None:
+            variables["LWS_GROUP_SIZE"] = pod.group_size
         _parallel_from_args(v, variables)
         v.parallelism_path = v.args_path
         views.append(v)
     return views
 
 
-def _kubernetes_views(ld: LoadedDoc) -> list[ContainerView]:
-    data = ld.data
-    kind = data["kind"]
-    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
-    name = meta.get("name", "?")
+def _kubernetes_views(ld: LoadedDoc, problems: list[Problem]) -> list[ContainerView]:
+    reading = workloads.read(ld.doc)
+    problems.extend(reading.all_problems())
     views = []
-    templates = [POD_SPEC_PATHS[kind]]
-    group_size = None
-    if kind == "LeaderWorkerSet":
-        lwt = (data.get("spec") or {}).get("leaderWorkerTemplate") or {}
-        group_size = _int(lwt.get("size")) if isinstance(lwt, dict) and "size" in lwt else 1
-        if isinstance(lwt, dict) and isinstance(lwt.get("leaderTemplate"), dict):
-            templates.append(("spec", "leaderWorkerTemplate", "leaderTemplate", "spec"))
-    for path in templates:
-        node = data
-        for key in path:
-            node = node.get(key) if isinstance(node, dict) else None
-        if not isinstance(node, dict):
-            continue
-        template_meta = None
-        if len(path) > 1:
-            parent = data
-            for key in path[:-1]:
-                parent = parent.get(key) if isinstance(parent, dict) else None
-            template_meta = parent.get("metadata") if isinstance(parent, dict) else None
-        role = _role_from_meta(template_meta, meta)
-        label = f"{kind} {name}" + (" (leader)" if "leaderTemplate" in path else "")
-        views.extend(_pod_views(ld, node, path, label, role, group_size))
+    for t in reading.templates:
+        label = f"{t.kind} {t.name}" + (f" ({t.template})" if t.template else "")
+        views.extend(_pod_views(ld, t, label, _role_from_meta(t.template_meta, t.object_meta)))
     return views
 
 
-def _pod_spec_views(ld: LoadedDoc) -> list[ContainerView]:
-    return _pod_views(ld, ld.data, (), "pod spec", _role_from_meta(ld.data.get("metadata")), None)
+def _pod_spec_views(ld: LoadedDoc, problems: list[Problem]) -> list[ContainerView]:
+    pod = workloads.read_pod_spec(ld.data, (), ld.doc)
+    problems.extend(pod.all_problems())
+    meta = workloads.read_meta(ld.data.get("metadata"), ("metadata",), problems)
+    return _pod_views(ld, pod, "pod spec", _role_from_meta(meta))
 
 
 # --- llm-d-modelservice values ------------------------------------------------------------------------
 
-def _modelservice_views(ld: LoadedDoc) -> list[ContainerView]:
+def _modelservice_views(ld: LoadedDoc, problems: list[Problem]) -> list[ContainerView]:
     data = ld.data
     routing = data.get("routing") if isinstance(data.get("routing"), dict) else {}
     proxy = routing.get("proxy") if isinstance(routing.get("proxy"), dict) else {}
-    service_port = _int(routing.get("servicePort")) or LLMD_SERVICE_PORT
+    service_port = _int(routing.get("servicePort")) or SERVICE_PORT
     proxy_on = proxy.get("enabled", True) is not False
-    target_port = _int(proxy.get("targetPort")) or LLMD_DECODE_VLLM_PORT
+    target_port = _int(proxy.get("targetPort")) or DECODE_VLLM_PORT
     accel = data.get("accelerator") if isinstance(data.get("accelerator"), dict) else {}
     names = list(ACCELERATOR_RESOURCES)
     if isinstance(accel.get("resources"), dict):
@@ -480,33 +344,28 @@ def _modelservice_views(ld: LoadedDoc) -> list[ContainerView]:
         if not isinstance(block, dict) or not isinstance(block.get("containers"), list):
             continue
         par = block.get("parallelism") if isinstance(block.get("parallelism"), dict) else {}
-        for i, c in enumerate(block["containers"]):
-            if not isinstance(c, dict) or _is_sidecar(c):
+        for i, item in enumerate(block["containers"]):
+            c = workloads.read_container(item, (role, "containers", i))
+            if c is None:
+                problems.append(workloads.Problem((role, "containers", i), "must be a mapping (a container)"))
                 continue
-            cbase = (role, "containers", i)
-            v = ContainerView(ld, f"{role} values, container {c.get('name', i)}", cbase, role,
-                              image=str(c.get("image", "")))
-            v.args = flatten_command(c.get("command"), c.get("args"))
-            v.args_path = cbase + ("args",)
-            v.env = _env_list(c.get("env"), cbase + ("env",))
-            _container_ports(v, c)
-            v.health_port = v.ports.get("health")
+            problems.extend(c.problems)
+            if _is_sidecar(c):
+                continue
+            v = _view(ld, c, f"{role} values, container {item.get('name', i)}", role)
+            v.args_path = c.path + ("args",)
             if role == "decode" and proxy_on:
                 v.sidecar_ports = {service_port}
                 default, why = target_port, f"routing.proxy.targetPort ({target_port}): decode vLLM behind the sidecar"
             else:
                 default, why = service_port, f"routing.servicePort ({service_port})"
             # the chart passes --port itself unless modelCommand is custom; a declared port only documents it
-            if c.get("modelCommand") == "custom":
+            if item.get("modelCommand") == "custom":
                 _vllm_port_from_container(v, default, why)
             else:
                 v.vllm_port, v.vllm_port_reason = default, why + " (the chart passes it as --port)"
-            v.simulator = SIMULATOR_IMAGE in v.image
-            v.probes = _probes(c, cbase, {"startup": "startupProbe", "readiness": "readinessProbe",
-                                          "liveness": "livenessProbe"})
             _api_key(v)
-            v.resources_path = cbase + ("resources",)
-            v.accelerator_resource, v.accelerator_count = _accelerator(c.get("resources"), names)
+            v.accelerator_resource, v.accelerator_count = _accelerator(c.resources, names)
             v.tensor = _int(par.get("tensor")) or 1
             v.data_parallel_local = _int(par.get("dataLocal")) or 1
             v.data_parallel = _int(par.get("data"))
@@ -521,11 +380,12 @@ def _modelservice_views(ld: LoadedDoc) -> list[ContainerView]:
 
 # --- vllmgen values -----------------------------------------------------------------------------------
 
-def _values_views(ld: LoadedDoc) -> list[ContainerView]:
+def _values_views(ld: LoadedDoc, problems: list[Problem]) -> list[ContainerView]:
+    """vllmgen values: the chart's values schema (VG000) already reports wrong shapes, so none are added here."""
     data = ld.data
     routing = data.get("routing") if isinstance(data.get("routing"), dict) else {}
     proxy = routing.get("proxy") if isinstance(routing.get("proxy"), dict) else {}
-    service_port = _int(routing.get("servicePort")) or LLMD_SERVICE_PORT
+    service_port = _int(routing.get("servicePort")) or SERVICE_PORT
     supervisor = data.get("supervisor") if isinstance(data.get("supervisor"), dict) else {}
     health_port = _int(supervisor.get("port"))
     accel = data.get("accelerator") if isinstance(data.get("accelerator"), dict) else {}
@@ -544,30 +404,31 @@ def _values_views(ld: LoadedDoc) -> list[ContainerView]:
                           image=f"{image.get('repository', '')}:{image.get('tag', '')}")
         v.args = flatten_command(block.get("command"), block.get("args"))
         v.args_path = (role, "args")
-        v.env = _env_list(block.get("env"), (role, "env"))
+        v.env = workloads.read_env(block.get("env"), (role, "env"), [])
         if isinstance(engine.get("env"), dict):
             v.env += [EnvVar(k, str(val), False, ("spec", "engine", "env", k)) for k, val in engine["env"].items()]
         port = _int(block.get("port"))
-        v.vllm_port = port if port is not None else VLLM_DEFAULT_PORT
-        v.vllm_port_reason = f"{role}.port" if port is not None else f"vLLM's default port {VLLM_DEFAULT_PORT}"
-        v.ports = {"vllm": v.vllm_port}
+        v.vllm_port = port if port is not None else SERVICE_PORT
+        v.vllm_port_reason = f"{role}.port" if port is not None else f"vLLM's default port {SERVICE_PORT}"
+        v.ports = {VLLM_PORT_NAME: v.vllm_port}
         v.port_numbers = {v.vllm_port}
         if health_port is not None:
             v.health_port = health_port
-            v.ports["health"] = health_port
+            v.ports[HEALTH_PORT_NAME] = health_port
             v.port_numbers.add(health_port)
         if role == "decode" and proxy.get("enabled") is True:
             v.sidecar_ports = {service_port}
-            v.ports["proxy"] = service_port
+            v.ports[PROXY_PORT_NAME] = service_port
         probes = block.get("probes") if isinstance(block.get("probes"), dict) else {}
-        v.probes = {k: Probe(k, probes[k], (role, "probes", k)) for k in PROBE_KINDS if isinstance(probes.get(k), dict)}
+        v.probes = {k: workloads.read_probe(k, probes[k], (role, "probes", k))
+                    for k in PROBE_KINDS if isinstance(probes.get(k), dict)}
         _api_key(v)
         triton = data.get("triton") if isinstance(data.get("triton"), dict) else None
         if data.get("server") == "triton" or triton is not None:
             _triton_container(v)
             v.triton = True
             if triton is not None:
-                for name, key in (("grpc", "grpcPort"), ("metrics", "metricsPort")):
+                for name, key in ((GRPC_PORT_NAME, "grpcPort"), (METRICS_PORT_NAME, "metricsPort")):
                     if _int(triton.get(key)) is not None:
                         v.ports[name] = _int(triton[key])
                         v.port_numbers.add(v.ports[name])
@@ -594,7 +455,8 @@ def _values_views(ld: LoadedDoc) -> list[ContainerView]:
     return views
 
 
-def views_of(ld: LoadedDoc) -> list[ContainerView]:
+def views_of(ld: LoadedDoc, problems: Optional[list[Problem]] = None) -> list[ContainerView]:
+    """The containers under review in one document; wrong shapes met on the way are added to `problems`."""
     builder = {KUBERNETES: _kubernetes_views, POD_SPEC: _pod_spec_views, MODELSERVICE: _modelservice_views,
                VALUES: _values_views}.get(ld.kind)
-    return builder(ld) if builder else []
+    return builder(ld, [] if problems is None else problems) if builder else []

@@ -1,0 +1,640 @@
+"""Pod templates inside Kubernetes objects, read one way for every command that looks at workloads
+(`vllmgen lint`, `vllmgen probe-check`).
+
+Where each kind keeps its pod templates is data (`KINDS`): a kind is read as soon as it has an entry there, and
+an entry is all a new kind needs. Lists (`kind: List`, what `kubectl get -o yaml` prints, and any `*List`) are
+opened item by item, recursively. Paths are JSON paths from the root of the YAML document, so line numbers and
+pointers stay right inside lists.
+
+Reading is pure and never raises on a wrongly shaped object: whatever the API server would refuse (a `ports: 8000`,
+`labels: oops`, `command: sleep`, a probe period beyond int32) comes back as a `Problem` beside what could still
+be read, and each caller decides what a problem means (lint reports it, probe-check refuses the input).
+
+Defaults are Kubernetes' own (kubernetes/kubernetes, pkg/apis/core/v1/defaults.go: SetDefaults_Probe,
+SetDefaults_PodSpec); named ports resolve against the probed container's own ports, name first, as the kubelet
+does (pkg/kubelet/prober/prober.go, extractPort).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Optional
+
+from vllmgen.errors import pointer
+from vllmgen.yamlio import Document
+
+# --- what Kubernetes fills in -------------------------------------------------------------------------------
+
+PROBE_KINDS = ("startup", "readiness", "liveness")
+#: The container fields holding each probe.
+PROBE_FIELDS = {"startup": "startupProbe", "readiness": "readinessProbe", "liveness": "livenessProbe"}
+#: SetDefaults_Probe: a timing field left out, or 0, takes these values (initialDelaySeconds stays 0).
+DEFAULT_INITIAL_DELAY_S = 0
+DEFAULT_TIMEOUT_S = 1
+DEFAULT_PERIOD_S = 10
+DEFAULT_SUCCESS_THRESHOLD = 1
+DEFAULT_FAILURE_THRESHOLD = 3
+PROBE_DEFAULTS = {"initialDelaySeconds": DEFAULT_INITIAL_DELAY_S, "periodSeconds": DEFAULT_PERIOD_S,
+                  "timeoutSeconds": DEFAULT_TIMEOUT_S, "successThreshold": DEFAULT_SUCCESS_THRESHOLD,
+                  "failureThreshold": DEFAULT_FAILURE_THRESHOLD}
+#: SetDefaults_PodSpec: terminationGracePeriodSeconds when unset, and the pod's restartPolicy.
+DEFAULT_TERMINATION_GRACE_S = 30
+DEFAULT_RESTART_POLICY = "Always"
+#: The probe handlers a Probe may hold (exactly one).
+PROBE_HANDLERS = ("httpGet", "tcpSocket", "exec", "grpc")
+#: Probe timing fields are int32 in the API; grace periods int64.
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+#: Container ports are 1-65535.
+MAX_PORT = 65535
+
+
+# --- where each kind keeps its pod templates ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TemplateSite:
+    """One place a kind keeps a pod template.
+
+    `path` leads from the object's root to the template; a `"*"` step takes every item of a list or every value
+    of a mapping (KubeRay's worker groups, Dynamo's services). `pod_spec` leads from the template to its PodSpec:
+    `("spec",)` for a PodTemplateSpec (its `metadata` then labels the pods), `()` where the template is a bare
+    PodSpec. `containers` names PodSpec keys holding one more single container (Dynamo's `mainContainer`).
+    `group_size` leads from the template's parent to the number of pods that form one group (LeaderWorkerSet's
+    `size`); absent means 1. `name` tells templates of one object apart ("leader", "worker"); `{}` in it is
+    replaced by the key or index a `"*"` step took.
+    """
+
+    path: tuple[str, ...]
+    pod_spec: tuple[str, ...] = ("spec",)
+    name: str = ""
+    containers: tuple[str, ...] = ()
+    group_size: Optional[tuple[str, ...]] = None
+
+
+_SPEC_TEMPLATE = (TemplateSite(("spec", "template")),)
+
+#: Kind -> where its pod templates are. Adding a kind (a custom resource that runs pods) is one entry here.
+KINDS: dict[str, tuple[TemplateSite, ...]] = {
+    "Pod": (TemplateSite(()),),
+    "Deployment": _SPEC_TEMPLATE,
+    "StatefulSet": _SPEC_TEMPLATE,
+    "DaemonSet": _SPEC_TEMPLATE,
+    "ReplicaSet": _SPEC_TEMPLATE,
+    "ReplicationController": _SPEC_TEMPLATE,
+    "Job": _SPEC_TEMPLATE,
+    "CronJob": (TemplateSite(("spec", "jobTemplate", "spec", "template")),),
+    # kubernetes-sigs/lws: one leader pod and size-1 workers per group; the leader uses the worker template
+    # when it has none of its own
+    "LeaderWorkerSet": (
+        TemplateSite(("spec", "leaderWorkerTemplate", "leaderTemplate"), name="leader", group_size=("size",)),
+        TemplateSite(("spec", "leaderWorkerTemplate", "workerTemplate"), name="worker", group_size=("size",)),
+    ),
+}
+
+
+def is_list(data: Any) -> bool:
+    """`kind: List` (kubectl's) or any typed list (`DeploymentList`, ...): objects under `items`."""
+    return isinstance(data, dict) and isinstance(data.get("kind"), str) and data["kind"].endswith("List") \
+        and "items" in data
+
+
+def is_workload(data: Any) -> bool:
+    """An object of a kind in KINDS."""
+    return isinstance(data, dict) and isinstance(data.get("kind"), str) and data["kind"] in KINDS
+
+
+def holds_pods(data: Any) -> bool:
+    """An object of a kind in KINDS, or a list that may hold some."""
+    return is_workload(data) or is_list(data)
+
+
+# --- what reading gives -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Problem:
+    """A field the API server would refuse: where (JSON path from the document root) and why."""
+
+    path: tuple
+    message: str
+
+    @property
+    def pointer(self) -> str:
+        return pointer(self.path)
+
+
+@dataclass(frozen=True)
+class Meta:
+    """The parts of an ObjectMeta that are read: name, labels, annotations (empty when absent or wrong)."""
+
+    name: Optional[str] = None
+    labels: dict = field(default_factory=dict)
+    annotations: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One probe with Kubernetes' defaults applied. `data` is the probe as written; a timing field of the wrong
+    type or range reads as its default and is a problem."""
+
+    kind: str  # startup | readiness | liveness
+    data: dict
+    path: tuple  # JSON path of the probe object
+    timing: dict  # Kubernetes field name -> value with defaults (PROBE_DEFAULTS' keys)
+    termination_grace: Optional[int] = None  # probe-level terminationGracePeriodSeconds, when set
+    problems: tuple[Problem, ...] = ()
+
+    def get(self, key: str) -> int:
+        """A timing field as the kubelet uses it: 0 or absent means the default (initialDelaySeconds stays 0)."""
+        return self.timing[key]
+
+    @property
+    def handlers(self) -> tuple[str, ...]:
+        """The handlers written (Kubernetes allows exactly one)."""
+        return tuple(h for h in PROBE_HANDLERS if h in self.data)
+
+    @property
+    def http_path(self) -> Optional[str]:
+        """The httpGet path without its query, "/" when left out; None for other handlers."""
+        http = self.data.get("httpGet")
+        if isinstance(http, dict):
+            path = http.get("path", "/")
+            return path.split("?")[0] if isinstance(path, str) else None
+        return None
+
+    @property
+    def port(self) -> Any:
+        """The port as written (a number or a port name) of the httpGet, tcpSocket or grpc handler."""
+        for handler in ("httpGet", "tcpSocket", "grpc"):
+            h = self.data.get(handler)
+            if isinstance(h, dict) and "port" in h:
+                return h["port"]
+        return None
+
+    @property
+    def port_path(self) -> tuple:
+        for handler in ("httpGet", "tcpSocket", "grpc"):
+            if isinstance(self.data.get(handler), dict):
+                return self.path + (handler, "port")
+        return self.path
+
+    def has_auth_header(self) -> bool:
+        http = self.data.get("httpGet")
+        headers = http.get("httpHeaders") if isinstance(http, dict) else None
+        return isinstance(headers, list) and any(
+            isinstance(h, dict) and str(h.get("name", "")).lower() == "authorization" for h in headers)
+
+    def budget(self) -> int:
+        """Time the probe allows before it gives up: initialDelay + failureThreshold x period."""
+        return self.get("initialDelaySeconds") + self.get("failureThreshold") * self.get("periodSeconds")
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    name: str
+    value: Optional[str]  # the literal value (None with valueFrom or when absent)
+    from_secret: bool  # valueFrom.secretKeyRef
+    path: tuple
+
+
+@dataclass
+class Container:
+    """One container of a pod template."""
+
+    path: tuple  # JSON path of the container
+    data: dict
+    name: Optional[str]
+    init: bool = False  # listed under initContainers
+    native_sidecar: bool = False  # an init container with restartPolicy Always: it keeps running and is probed
+    image: str = ""
+    command: list[str] = field(default_factory=list)  # scalars as strings; anything else is a problem
+    args: list[str] = field(default_factory=list)
+    ports: dict[str, int] = field(default_factory=dict)  # named ports
+    port_numbers: list[int] = field(default_factory=list)  # every declared containerPort, in order
+    env: list[EnvVar] = field(default_factory=list)
+    probes: dict[str, Probe] = field(default_factory=dict)  # by kind, only those written
+    resources: dict = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)  # this container's own, its probes' included
+
+    def resolve_port(self, port: Any) -> Optional[int]:
+        return resolve_port(port, self.ports)
+
+    def env_value(self, name: str) -> Optional[str]:
+        for e in self.env:
+            if e.name == name:
+                return e.value
+        return None
+
+
+@dataclass
+class PodTemplate:
+    """One pod template: where it is, whose it is, its pod spec and containers."""
+
+    doc: Optional[Document]  # for line numbers (None when read from plain data)
+    object_path: tuple  # JSON path of the object holding it: () or ("items", i, ...) inside a list
+    kind: str  # the object's kind ("" for a bare pod spec)
+    object_meta: Meta
+    template_meta: Meta  # the template's own metadata (a Pod's is its object's)
+    template: str  # TemplateSite.name, with what a "*" step took
+    spec_path: tuple  # JSON path of the PodSpec
+    spec: dict
+    containers: list[Container] = field(default_factory=list)
+    init_containers: list[Container] = field(default_factory=list)
+    group_size: Optional[int] = None  # pods per group (None: the kind has no groups)
+    termination_grace: int = DEFAULT_TERMINATION_GRACE_S
+    restart_policy: str = DEFAULT_RESTART_POLICY
+    problems: list[Problem] = field(default_factory=list)  # the pod's own fields (not its containers')
+
+    @property
+    def name(self) -> str:
+        return self.object_meta.name or "?"
+
+    @property
+    def labels(self) -> dict:
+        """The object's labels overlaid with the template's."""
+        return {**self.object_meta.labels, **self.template_meta.labels}
+
+    @property
+    def annotations(self) -> dict:
+        return {**self.object_meta.annotations, **self.template_meta.annotations}
+
+    @property
+    def running(self) -> list[Container]:
+        """The containers that keep running and get probed: native sidecars, then the regular containers."""
+        return [c for c in self.init_containers if c.native_sidecar] + self.containers
+
+    def all_problems(self) -> list[Problem]:
+        return self.problems + [p for c in self.init_containers + self.containers for p in c.problems]
+
+
+@dataclass
+class Workload:
+    """One object of a kind in KINDS and the pod templates found in it."""
+
+    path: tuple  # JSON path of the object in its document
+    kind: str
+    meta: Meta
+    templates: list[PodTemplate] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # on the way to its templates (metadata, spec, ...)
+
+    def all_problems(self) -> list[Problem]:
+        return self.problems + [p for t in self.templates for p in t.all_problems()]
+
+
+@dataclass
+class Reading:
+    """Every workload of one document, and every problem met reading it."""
+
+    doc: Optional[Document]
+    workloads: list[Workload] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # of lists themselves (`items` not a list, ...)
+
+    @property
+    def templates(self) -> list[PodTemplate]:
+        return [t for w in self.workloads for t in w.templates]
+
+    def all_problems(self) -> list[Problem]:
+        return self.problems + [p for w in self.workloads for p in w.all_problems()]
+
+
+# --- reading ------------------------------------------------------------------------------------------------
+
+def read(doc: Document) -> Reading:
+    """Every pod template in one parsed YAML document."""
+    return read_data(doc.data, doc)
+
+
+def read_all(docs: list[Document]) -> list[Reading]:
+    return [read(d) for d in docs]
+
+
+def read_data(data: Any, doc: Optional[Document] = None) -> Reading:
+    reading = Reading(doc)
+    for path, obj in objects(data, problems=reading.problems):
+        if is_workload(obj):
+            reading.workloads.append(_workload(obj, path, doc))
+    return reading
+
+
+def objects(data: Any, path: tuple = (), problems: Optional[list[Problem]] = None) -> Iterator[tuple[tuple, dict]]:
+    """(path, object) for every object in `data`, the items of lists (recursively) instead of the lists."""
+    if not isinstance(data, dict):
+        return
+    if not is_list(data):
+        yield path, data
+        return
+    items = data["items"]
+    if items is None:
+        return
+    if not isinstance(items, list):
+        _problem(problems, path + ("items",), "must be a list of objects", items)
+        return
+    for i, item in enumerate(items):
+        if isinstance(item, dict):
+            yield from objects(item, path + ("items", i), problems)
+        else:
+            _problem(problems, path + ("items", i), "must be an object (a mapping)", item)
+
+
+def read_pod_spec(spec: dict, spec_path: tuple = (), doc: Optional[Document] = None) -> PodTemplate:
+    """A bare PodSpec (a fragment with a `containers` list, as guides show them) read as a template."""
+    t = PodTemplate(doc, (), "", Meta(), Meta(), "", spec_path, spec)
+    _fill_pod(t)
+    return t
+
+
+def read_container(data: Any, path: tuple, *, init: bool = False) -> Optional[Container]:
+    """One container mapping; None (with nothing to read) when it is not a mapping."""
+    if not isinstance(data, dict):
+        return None
+    c = Container(path, data, data.get("name") if isinstance(data.get("name"), str) else None, init=init)
+    c.native_sidecar = init and data.get("restartPolicy") == "Always"
+    image = data.get("image")
+    c.image = image if isinstance(image, str) else "" if image is None else _scalar(image) or ""
+    c.command = _strings(data, "command", path, c.problems)
+    c.args = _strings(data, "args", path, c.problems)
+    c.env = read_env(data.get("env"), path + ("env",), c.problems)
+    _ports(c)
+    resources = data.get("resources")
+    if isinstance(resources, dict):
+        c.resources = resources
+    elif resources is not None:
+        _problem(c.problems, path + ("resources",), "must be a mapping (limits, requests)", resources)
+    for kind, key in PROBE_FIELDS.items():
+        value = data.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            _problem(c.problems, path + (key,), "must be a mapping (a Probe)", value)
+            continue
+        probe = read_probe(kind, value, path + (key,))
+        c.probes[kind] = probe
+        c.problems.extend(probe.problems)
+    return c
+
+
+def read_probe(kind: str, data: dict, path: tuple) -> Probe:
+    """A Probe object with SetDefaults_Probe applied; timing fields of the wrong type or range are problems and
+    read as their defaults."""
+    problems: list[Problem] = []
+    timing = {}
+    for key, default in PROBE_DEFAULTS.items():
+        value = read_seconds(data.get(key), path + (key,), INT32_MAX, problems)
+        timing[key] = value if value else default
+    grace = read_seconds(data.get("terminationGracePeriodSeconds"), path + ("terminationGracePeriodSeconds",),
+                     INT64_MAX, problems)
+    for handler in PROBE_HANDLERS:
+        if handler in data and not isinstance(data[handler], dict):
+            _problem(problems, path + (handler,), f"{handler} must be a mapping", data[handler])
+    return Probe(kind, data, path, timing, grace, tuple(problems))
+
+
+def read_env(env: Any, path: tuple, problems: list[Problem]) -> list[EnvVar]:
+    """An `env` list; entries without a string name are skipped."""
+    if env is None:
+        return []
+    if not isinstance(env, list):
+        _problem(problems, path, "must be a list of {name, value} entries", env)
+        return []
+    out = []
+    for i, e in enumerate(env):
+        if not isinstance(e, dict):
+            _problem(problems, path + (i,), "must be a mapping {name, value}", e)
+            continue
+        if not isinstance(e.get("name"), str):
+            continue
+        value_from = e.get("valueFrom")
+        from_secret = isinstance(value_from, dict) and "secretKeyRef" in value_from
+        value = e.get("value")
+        out.append(EnvVar(e["name"], None if value is None else _scalar(value), from_secret, path + (i,)))
+    return out
+
+
+def resolve_port(port: Any, ports: dict[str, int]) -> Optional[int]:
+    """A probe's port (number, name or digits) -> the number, as the kubelet resolves it; None if it cannot."""
+    if isinstance(port, bool):
+        return None
+    if isinstance(port, int):
+        return port
+    if isinstance(port, str):
+        if port in ports:
+            return ports[port]
+        if port.isdigit() and port.isascii():
+            return int(port)
+    return None
+
+
+# --- the pieces ---------------------------------------------------------------------------------------------
+
+def _workload(obj: dict, path: tuple, doc: Optional[Document]) -> Workload:
+    w = Workload(path, obj["kind"], Meta())
+    w.meta = read_meta(obj.get("metadata"), path + ("metadata",), w.problems)
+    for site in KINDS[w.kind]:
+        for tpath, node, parent, wild in _walk(obj, site.path, path, w.problems):
+            if node is None:
+                continue
+            if not isinstance(node, dict):
+                _problem(w.problems, tpath, "must be a mapping (a pod template)", node)
+                continue
+            if site.pod_spec == ():
+                tmeta, spec, spec_path = Meta(), node, tpath
+            else:
+                tmeta = w.meta if site.path == () else read_meta(node.get("metadata"), tpath + ("metadata",),
+                                                             w.problems)
+                found = list(_walk(node, site.pod_spec, tpath, w.problems))
+                spec_path, spec = (found[0][0], found[0][1]) if found else (tpath, None)
+                if spec is None:
+                    continue
+                if not isinstance(spec, dict):
+                    _problem(w.problems, spec_path, "must be a mapping (a PodSpec)", spec)
+                    continue
+            t = PodTemplate(doc, path, w.kind, w.meta, tmeta, site.name.format(*wild) if wild else site.name,
+                            spec_path, spec)
+            if site.group_size is not None:
+                t.group_size = _group_size(parent, site.group_size, tpath[:-1], w.problems)
+            _fill_pod(t, site.containers)
+            w.templates.append(t)
+    # a problem met on the way to several templates (an LWS `spec: [1]`) is one problem
+    w.problems = list(dict.fromkeys(w.problems))
+    return w
+
+
+def _walk(node: Any, steps: tuple, path: tuple, problems: list[Problem]):
+    """(path, value, parent, wildcard keys) at the end of `steps` from `node`; value None when absent."""
+    if not steps:
+        yield path, node, None, ()
+        return
+    step, rest = steps[0], steps[1:]
+    if step == "*":
+        if isinstance(node, list):
+            pairs = list(enumerate(node))
+        elif isinstance(node, dict):
+            pairs = list(node.items())
+        else:
+            _problem(problems, path, "must be a list or a mapping", node)
+            return
+        for key, child in pairs:
+            for p, value, parent, wild in _walk(child, rest, path + (key,), problems):
+                yield p, value, (node if parent is None else parent), (key,) + wild
+        return
+    if not isinstance(node, dict):
+        _problem(problems, path, "must be a mapping", node)
+        return
+    child = node.get(step)
+    if child is None:
+        yield path + (step,), None, node, ()
+        return
+    if not rest:
+        yield path + (step,), child, node, ()
+        return
+    yield from _walk(child, rest, path + (step,), problems)
+
+
+def _group_size(parent: Any, steps: tuple, parent_path: tuple, problems: list[Problem]) -> Optional[int]:
+    node, path = parent, parent_path
+    for step in steps:
+        if not isinstance(node, dict) or node.get(step) is None:
+            return 1
+        node, path = node[step], path + (step,)
+    n = _count(node)
+    if n is None or not 1 <= n <= INT32_MAX:
+        _problem(problems, path, f"must be a whole number from 1 to {INT32_MAX}", node)
+        return None
+    return n
+
+
+def _fill_pod(t: PodTemplate, extra_containers: tuple[str, ...] = ()) -> None:
+    spec, base = t.spec, t.spec_path
+    for key, init, target in (("initContainers", True, t.init_containers), ("containers", False, t.containers)):
+        items = spec.get(key)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            _problem(t.problems, base + (key,), "must be a list of containers", items)
+            continue
+        for i, item in enumerate(items):
+            c = read_container(item, base + (key, i), init=init)
+            if c is None:
+                _problem(t.problems, base + (key, i), "must be a mapping (a Container)", item)
+            else:
+                target.append(c)
+    for key in extra_containers:
+        if spec.get(key) is not None:
+            c = read_container(spec[key], base + (key,))
+            if c is None:
+                _problem(t.problems, base + (key,), "must be a mapping (a Container)", spec[key])
+            else:
+                t.containers.append(c)
+    grace = read_seconds(spec.get("terminationGracePeriodSeconds"), base + ("terminationGracePeriodSeconds",),
+                     INT64_MAX, t.problems)
+    t.termination_grace = DEFAULT_TERMINATION_GRACE_S if grace is None else grace
+    policy = spec.get("restartPolicy")
+    if isinstance(policy, str) and policy:
+        t.restart_policy = policy
+    elif policy is not None:
+        _problem(t.problems, base + ("restartPolicy",), "must be Always, OnFailure or Never", policy)
+
+
+def read_meta(data: Any, path: tuple, problems: list[Problem]) -> Meta:
+    """An ObjectMeta's name, labels and annotations; labels or annotations that are not mappings are problems."""
+    if data is None:
+        return Meta()
+    if not isinstance(data, dict):
+        _problem(problems, path, "must be a mapping (ObjectMeta)", data)
+        return Meta()
+    out = {}
+    for key in ("labels", "annotations"):
+        value = data.get(key)
+        if isinstance(value, dict):
+            out[key] = value
+        elif value is not None:
+            _problem(problems, path + (key,), "must be a mapping of strings", value)
+    name = data.get("name")
+    return Meta(name if isinstance(name, str) else None, out.get("labels", {}), out.get("annotations", {}))
+
+
+def _ports(c: Container) -> None:
+    ports = c.data.get("ports")
+    path = c.path + ("ports",)
+    if ports is None:
+        return
+    if not isinstance(ports, list):
+        _problem(c.problems, path, "must be a list of {containerPort, name}", ports)
+        return
+    for i, p in enumerate(ports):
+        if not isinstance(p, dict):
+            _problem(c.problems, path + (i,), "must be a mapping {containerPort, name}", p)
+            continue
+        n = _count(p.get("containerPort"))
+        if n is None or not 1 <= n <= MAX_PORT:
+            _problem(c.problems, path + (i, "containerPort"), f"must be a port number (1-{MAX_PORT})",
+                     p.get("containerPort"))
+            continue
+        if n not in c.port_numbers:
+            c.port_numbers.append(n)
+        if isinstance(p.get("name"), str):
+            c.ports[p["name"]] = n
+
+
+def _strings(data: dict, key: str, path: tuple, problems: list[Problem]) -> list[str]:
+    """`command` / `args`: a list; its scalars read as strings (the API server wants strings only)."""
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        hint = f" (write [{value}])" if isinstance(value, str) and len(value) <= 40 else ""
+        _problem(problems, path + (key,), f"must be a list of strings{hint}", value)
+        return []
+    return [s for s in (_scalar(v) for v in value) if s is not None]
+
+
+def read_seconds(value: Any, path: tuple, maximum: int, problems: list[Problem]) -> Optional[int]:
+    """A non-negative whole number of seconds up to `maximum`, or None (unset, or a problem added)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        _problem(problems, path, "must be an integer number of seconds", value)
+        return None
+    if value < 0:
+        problems.append(Problem(path, "must be non-negative"))
+        return None
+    if value > maximum:
+        _problem(problems, path, f"must be at most {maximum}", value)
+        return None
+    return value
+
+
+def _count(value: Any) -> Optional[int]:
+    """A whole number written as a number or as digits (as Helm renders them either way); None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit() and value.strip().isascii() and len(value) < 20:
+        return int(value.strip())
+    return None
+
+
+def _scalar(value: Any) -> Optional[str]:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+#: Longest value quoted back in a problem message.
+_SHOWN = 40
+
+
+def _problem(problems: Optional[list[Problem]], path: tuple, message: str, value: Any) -> None:
+    if problems is not None:
+        problems.append(Problem(path, f"{message}, not {_show(value)}"))
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**_SHOWN:
+        return f"a {len(str(abs(value)))}-digit number"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
