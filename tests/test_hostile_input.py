@@ -2,7 +2,7 @@
 the field's JSON pointer for invalid input, and every valid spec yields complete values.
 
 Examples per run (derandomized, so CI is repeatable): valid specs 3000 (200 rendered to text), mutated specs 4000, raw junk 2000,
-CLI subprocess sample 60; the chart-rendering property lives in tests/test_hostile_render.py."""
+CLI subprocess sample 60; the chart-rendering property lives in tests/test_chart_properties.py."""
 
 import json
 import re

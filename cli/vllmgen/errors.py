@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 #: Exit code for unusable input (file, YAML, schema or cross-field errors), as check-jsonschema uses for usage.
@@ -12,6 +13,16 @@ def pointer(path) -> str:
     """JSON pointer (RFC 6901) of a path of keys and indices; "" is the document root."""
     parts = [str(p).replace("~", "~0").replace("/", "~1") for p in path]
     return "".join("/" + p for p in parts)
+
+
+#: Characters that end or hide a line in a terminal or for str.splitlines(): C0 and C1 controls, DEL, LS, PS.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def one_line(text: str) -> str:
+    """`text` with control characters escaped (a key holding a newline stays on the error's one line)."""
+    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), m.group().encode("unicode_escape").decode("ascii")), text)
 
 
 @dataclass
@@ -29,7 +40,7 @@ class InputError(Exception):
     def format(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         field = self.pointer if self.pointer else "(document)"
-        return f"{where}: {field}: {self.message}"
+        return one_line(f"{where}: {field}: {self.message}")
 
 
 class InputErrors(Exception):

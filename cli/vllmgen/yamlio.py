@@ -1,22 +1,31 @@
-"""Reading and writing YAML safely: size limits, no unsafe tags, duplicate keys and alias bombs refused,
-line numbers kept for error messages, and atomic writes."""
+"""Reading and writing YAML: one parse per file into plain data with a line for every JSON path.
+
+Documents are built here from the parse events of ruamel.yaml: libyaml's parser (ruamel.yaml.clib) when it is
+installed, ruamel's pure-Python parser otherwise. Nothing is constructed from a tag, and every problem is one
+InputError naming the file, the JSON pointer and the line: invalid YAML, duplicate keys, keys that are not
+strings, non-finite numbers, alias bombs and nesting bombs. Text that libyaml reads differently from ruamel,
+and any text libyaml refuses, goes to the pure parser, so both parsers give the same documents and errors.
+"""
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
+import re
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from vllmgen.errors import InputError, pointer
 
 #: Largest input file read (bytes): a spec or values file is a few KiB; 4 MiB leaves room for big manifests.
 MAX_FILE_BYTES = 4 * 1024 * 1024
-#: Largest document after alias expansion (nodes): stops "billion laughs" before anything is expanded.
+#: Most nodes YAML aliases may add to one file: stops "billion laughs" before anything is copied.
 MAX_EXPANDED_NODES = 200_000
 #: Deepest nesting accepted: real specs and manifests stay under 30 levels.
 MAX_DEPTH = 64
@@ -53,10 +62,14 @@ def read_text(path: str | Path, limit: int = MAX_FILE_BYTES) -> str:
             raw = sys.stdin.buffer.read(limit + 1)
             name = "<stdin>"
         else:
-            p = Path(path)
-            if p.is_dir():
-                raise InputError(name, "", "is a directory, not a file")
-            with open(p, "rb") as fh:
+            # O_NONBLOCK: opening a FIFO nobody writes to returns at once, so it can be refused below
+            with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY), "rb") as fh:
+                mode = os.fstat(fh.fileno()).st_mode
+                if stat.S_ISDIR(mode):
+                    raise InputError(name, "", "is a directory, not a file")
+                if not stat.S_ISREG(mode):
+                    raise InputError(name, "", "is not a regular file (a FIFO, socket or device); "
+                                     "to read a stream, pass - and send it to stdin")
                 raw = fh.read(limit + 1)
     except FileNotFoundError:
         raise InputError(name, "", "no such file") from None
@@ -76,212 +89,400 @@ def read_text(path: str | Path, limit: int = MAX_FILE_BYTES) -> str:
         raise InputError(name, "", f"not UTF-8 text (byte {exc.start}); is this a binary file?") from None
 
 
-def _depth_error(scanner):
+# ---------------------------------------------------------------------------------------------------- parsers
+
+@functools.cache
+def _libyaml_parser():
+    """libyaml's parser from ruamel.yaml.clib, or None when the C extension is not installed."""
+    try:
+        from ruamel.yaml.cyaml import CParser
+    except ImportError:
+        return None
+    return CParser
+
+
+#: Text libyaml reads differently from ruamel: tabs and a comment glued to a block scalar header (libyaml
+#: accepts them), NEL / LS / PS (line breaks to libyaml, YAML 1.1, not to ruamel), and characters ruamel's
+#: reader refuses (so that the error is ruamel's).
+_PURE_ONLY = re.compile("[\t\x85\u2028\u2029]|[|>][-+0-9]*#"
+                        "|[^\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+class _NotForLibyaml(Exception):
+    """Text the pure parser must read: libyaml refused it (ruamel words the error) or reads it differently."""
+
+
+def _libyaml_events(text: str) -> Iterator:
+    from ruamel.yaml.error import YAMLError
+
+    parser = _libyaml_parser()(text)
+    try:
+        while parser.check_event():
+            event = parser.get_event()
+            if getattr(event, "anchor", None) is not None or getattr(event, "tag", None) is not None:
+                raise _NotForLibyaml  # libyaml ends anchor names and tags elsewhere than ruamel (`*a:`, `!:!`)
+            yield event
+    except (YAMLError, UnicodeError) as exc:
+        raise _NotForLibyaml from exc
+    finally:
+        parser.dispose()
+
+
+def _nesting_error(scanner):
     from ruamel.yaml.scanner import ScannerError
 
     return ScannerError(None, None, f"nesting deeper than {MAX_DEPTH} levels", scanner.reader.get_mark())
 
 
-_SCANNERS: dict = {}
+_PURE_SCANNER: list = []
 
 
-def depth_limited(base):
-    """`base` (a ruamel scanner class) with a nesting limit: without it `[[[[...` 3000 deep costs ~25 s (the
-    scanner's simple-key bookkeeping is quadratic in the depth) before the recursive composer even starts."""
-    if base not in _SCANNERS:
+def _pure_scanner():
+    """ruamel's scanner with a nesting limit: without it `[[[[...` 3000 deep costs ~25 s (its simple-key
+    bookkeeping is quadratic in the depth) before any event reaches the depth check of the builder."""
+    if not _PURE_SCANNER:
+        from ruamel.yaml.scanner import Scanner
 
-        class DepthLimitedScanner(base):
+        class DepthLimitedScanner(Scanner):
             def fetch_flow_collection_start(self, TokenClass, to_push):
                 if len(self.flow_context) >= MAX_DEPTH:
-                    raise _depth_error(self)
+                    raise _nesting_error(self)
                 super().fetch_flow_collection_start(TokenClass, to_push)
 
             def add_indent(self, column):
                 if len(self.indents) >= MAX_DEPTH:
-                    raise _depth_error(self)
+                    raise _nesting_error(self)
                 return super().add_indent(column)
 
-        _SCANNERS[base] = DepthLimitedScanner
-    return _SCANNERS[base]
+        _PURE_SCANNER.append(DepthLimitedScanner)
+    return _PURE_SCANNER[0]
 
 
-def _yaml():
+def _pure_events(text: str, file: str) -> Iterator:
+    """ruamel's pure-Python parse events; its errors become InputErrors with ruamel's wording."""
     from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    y = YAML(typ="rt")  # round-trip: keeps line numbers; it constructs no arbitrary Python objects
-    from ruamel.yaml.scanner import RoundTripScanner
-
-    y.Scanner = depth_limited(RoundTripScanner)
-    y.allow_duplicate_keys = False
-    return y
-
-
-def _mark_line(exc) -> int | None:
-    for attr in ("problem_mark", "context_mark"):
-        mark = getattr(exc, attr, None)
-        if mark is not None:
-            return mark.line + 1
-    return None
+    y = YAML(typ="safe", pure=True)
+    y.Scanner = _pure_scanner()
+    try:
+        yield from y.parse(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = _first_line(exc.problem or exc.context or "syntax error")
+        raise InputError(file, "", problem if problem.startswith("nesting deeper") else f"invalid YAML: {problem}",
+                         line) from None
+    except YAMLError as exc:  # the reader: a character YAML does not allow
+        position = getattr(exc, "position", None)
+        line = text.count("\n", 0, position) + 1 if isinstance(position, int) else None
+        raise InputError(file, "", f"invalid YAML: {_first_line(str(exc))}", line) from None
 
 
 def _first_line(message: str) -> str:
     return " ".join(message.strip().split("\n")[0].split())
 
 
-def _check_expansion(nodes, file: str) -> None:
-    """Refuse a document whose alias-expanded size is huge, before anything is constructed."""
-    from ruamel.yaml.nodes import MappingNode, SequenceNode
+# ---------------------------------------------------------------------------------------------------- scalars
 
-    memo: dict[int, int] = {}
-
-    def size(node, depth: int) -> int:
-        if depth > MAX_DEPTH:
-            raise InputError(file, "", f"nesting deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
-        key = id(node)
-        if key in memo:
-            return memo[key]
-        memo[key] = 1  # a recursive alias counts once; the constructor rejects real cycles below
-        total = 1
-        if isinstance(node, MappingNode):
-            for k, v in node.value:
-                total += size(k, depth + 1) + size(v, depth + 1)
-        elif isinstance(node, SequenceNode):
-            for v in node.value:
-                total += size(v, depth + 1)
-        if total > MAX_EXPANDED_NODES:
-            raise InputError(file, "", f"document expands to more than {MAX_EXPANDED_NODES} nodes through "
-                             f"YAML aliases; refusing it (a 'billion laughs' file?)", node.start_mark.line + 1)
-        memo[key] = total
-        return total
-
-    for node in nodes:
-        if node is not None:
-            size(node, 0)
+_CORE = "tag:yaml.org,2002:"
+_STR, _NULL, _BOOL, _INT, _FLOAT, _MERGE = (_CORE + t for t in ("str", "null", "bool", "int", "float", "merge"))
+#: Core tags whose scalars are kept as their text (JSON has no dates; `=` is YAML 1.1's "value" key).
+_AS_TEXT = {_STR, _CORE + "timestamp", _CORE + "value", _MERGE}
 
 
-def _find_duplicate(nodes) -> tuple[tuple, str, int] | None:
-    """Path, key and line of the first duplicate mapping key in composed YAML nodes."""
-    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
-
-    def walk(node, path, seen_nodes):
-        if id(node) in seen_nodes:
-            return None
-        seen_nodes.add(id(node))
-        if isinstance(node, MappingNode):
-            keys = set()
-            for k, v in node.value:
-                name = k.value if isinstance(k, ScalarNode) else None
-                if name is not None and name in keys:
-                    return path, name, k.start_mark.line + 1
-                keys.add(name)
-                found = walk(v, path + ((name if name is not None else "?"),), seen_nodes)
-                if found:
-                    return found
-        elif isinstance(node, SequenceNode):
-            for i, v in enumerate(node.value):
-                found = walk(v, path + (i,), seen_nodes)
-                if found:
-                    return found
-        return None
-
-    for node in nodes:
-        if node is not None:
-            found = walk(node, (), set())
-            if found:
-                return found
-    return None
+class _BadValue(Exception):
+    """A scalar JSON cannot hold; the builder adds the file, pointer and line."""
 
 
-def _plain(node, file: str, path: tuple, lines: dict, depth: int, active: set):
-    """ruamel round-trip data -> plain JSON-like data; records lines; rejects what JSON cannot hold."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+class _Scalars:
+    """Plain data of scalars under one YAML version, with ruamel's resolver and constructors."""
 
-    if depth > MAX_DEPTH:
-        raise InputError(file, pointer(path), f"nesting deeper than {MAX_DEPTH} levels", lines.get(path))
-    if isinstance(node, (dict, list)):
-        if id(node) in active:
-            raise InputError(file, pointer(path), "recursive YAML alias", lines.get(path))
-        active = active | {id(node)}
-    if isinstance(node, dict):
-        out = {}
-        for i, (key, value) in enumerate(node.items()):
-            line = None
-            if isinstance(node, CommentedMap):
-                try:
-                    line = node.lc.key(key)[0] + 1
-                except (KeyError, TypeError, AttributeError):
-                    line = None
-            if not isinstance(key, str):
-                raise InputError(file, pointer(path), f"mapping key {key!r} is not a string (quote it)",
-                                 line or lines.get(path))
-            sub = path + (key,)
-            if line is not None:
-                lines[sub] = line
-            out[key] = _plain(value, file, sub, lines, depth + 1, active)
-        return out
-    if isinstance(node, list):
-        out = []
-        for i, value in enumerate(node):
-            sub = path + (i,)
-            if isinstance(node, CommentedSeq):
-                try:
-                    lines[sub] = node.lc.item(i)[0] + 1
-                except (KeyError, TypeError, AttributeError, IndexError):
-                    pass
-            out.append(_plain(value, file, sub, lines, depth + 1, active))
-        return out
-    if isinstance(node, bool) or node is None:
-        return node
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        if not math.isfinite(node):
-            raise InputError(file, pointer(path), f"{node} is not a finite number", lines.get(path))
-        return float(node)
-    if isinstance(node, str):
-        return str(node)
-    # timestamps, binary and other YAML types: keep their text, as check-jsonschema does for dates
-    return str(node)
+    def __init__(self, version: tuple):
+        from ruamel.yaml import YAML
+        from ruamel.yaml.nodes import ScalarNode
+
+        y = YAML(typ="safe", pure=True)
+        y.version = version
+        self._resolve, self._ctor, self._node = y.resolver.resolve, y.constructor, ScalarNode
+        self._plain: dict[str, Any] = {}  # resolved plain scalars: keys and values repeat in every file
+
+    def plain(self, text: str) -> Any:
+        try:
+            return self._plain[text]
+        except KeyError:
+            value = self._plain[text] = self.tagged(str(self._resolve(self._node, text, (True, False))), text)
+            return value
+
+    def tagged(self, tag: str, text: str) -> Any:
+        if tag in _AS_TEXT or not tag.startswith(_CORE):
+            return text  # application tags (`!secret x`) construct nothing: the text is the value
+        try:
+            node = self._node(tag, text)
+            if tag == _NULL:
+                return None
+            if tag == _BOOL:
+                return bool(self._ctor.construct_yaml_bool(node))
+            if tag == _INT:
+                return int(self._ctor.construct_yaml_int(node))
+            if tag == _FLOAT:
+                number = float(self._ctor.construct_yaml_float(node))
+                if not math.isfinite(number):
+                    raise _BadValue(f"{number} is not a finite number")
+                return number
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise _BadValue(f"invalid YAML value: {_first_line(str(exc))}") from None
+        raise _BadValue(f"YAML tag {_short(tag)} is not read: only strings, numbers, booleans, null, lists and "
+                        "mappings are")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _join_surrogates(text: str) -> str:
+    """`"\\ud83d\\ude00"` is one character, as in JSON (which YAML 1.2 reads); ruamel's parser leaves two halves
+    that no UTF-8 file can hold."""
+    try:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+    except UnicodeDecodeError:
+        raise _BadValue("invalid YAML value: an escaped UTF-16 surrogate without its other half is not a "
+                        "character") from None
+
+
+def _short(tag: str) -> str:
+    return "!!" + tag[len(_CORE):] if tag.startswith(_CORE) else tag
+
+
+# ---------------------------------------------------------------------------------------------------- builder
+
+_KEY = object()  # a mapping waiting for its next key
+_MERGE_KEY = object()  # a mapping reading the value of its `<<` key
+
+
+@dataclass(eq=False)
+class _Collection:
+    """A mapping or list being built: where it sits, and what it adds up to so far."""
+
+    value: dict | list
+    path: tuple
+    line: int
+    anchor: str | None
+    first: int  # index of its first descendant's line in the document's line list
+    key: Any = _KEY
+    size: int = 1  # nodes, aliases expanded
+    height: int = 1  # collections on the longest way down, itself included
+    merges: list | None = None  # (value, path, first line index, end line index, line) of `<<` values
+
+
+@dataclass(eq=False)
+class _Anchored:
+    value: Any
+    size: int
+    height: int
+    span: tuple  # (first, end) of its descendants' lines, and the length of its own path
+    below: list | None = None  # (path below the anchored node, line), made at the first alias
+
+
+class _Builder:
+    """Documents from parse events, checked as they come: one pass, no tree of nodes in between."""
+
+    def __init__(self, file: str, *, libyaml: bool = False):
+        self.file = file
+        self.libyaml = libyaml
+        self.docs: list[Document] = []
+        self.expanded = 0  # nodes added through aliases in the whole file
+        self._by_version: dict[tuple, _Scalars] = {}
+        self._handlers = {"ScalarEvent": self.scalar, "AliasEvent": self.alias,
+                          "MappingStartEvent": self.start, "SequenceStartEvent": self.start,
+                          "MappingEndEvent": self.end, "SequenceEndEvent": self.end,
+                          "DocumentStartEvent": self.document_start, "DocumentEndEvent": self.document_end}
+
+    def build(self, events: Iterable) -> list[Document]:
+        handlers = self._handlers
+        for event in events:
+            handler = handlers.get(type(event).__name__)
+            if handler is not None:
+                handler(event)
+        return self.docs
+
+    def document_start(self, event) -> None:
+        version = (1, 1) if (event.version or (1, 2)) <= (1, 1) else (1, 2)
+        if version not in self._by_version:
+            self._by_version[version] = _Scalars(version)
+        self.scalars = self._by_version[version]
+        self.stack: list[_Collection] = []
+        self.lines: list = []  # (path, line) in document order
+        self.merged: list[tuple] = []  # spans of `lines` under `<<` keys: the data has no such path
+        self.anchors: dict[str, _Anchored] = {}
+        self.open_anchors: set[str] = set()
+        self.root: Any = None
+
+    def document_end(self, event) -> None:
+        for first, end in self.merged:
+            self.lines[first:end] = [None] * (end - first)
+        self.docs.append(Document(self.root, self.file, dict(e for e in self.lines if e is not None)))
+
+    def _error(self, path: tuple, message: str, line: int | None) -> InputError:
+        return InputError(self.file, pointer(path), message, line)
+
+    def _next_path(self) -> tuple:
+        """Path of the node about to be read (a key's own path is its mapping's)."""
+        if not self.stack:
+            return ()
+        top = self.stack[-1]
+        if isinstance(top.value, list):
+            return top.path + (len(top.value),)
+        return top.path if top.key is _KEY else top.path + (top.key,)
+
+    def _item_line(self, path: tuple, line: int) -> None:
+        """A list item's line (a mapping value has its key's line)."""
+        if self.stack and isinstance(self.stack[-1].value, list):
+            self.lines.append((path, line))
+
+    def _place(self, value: Any, line: int, size: int, height: int, first: int) -> None:
+        """Put a finished node into its collection, or make it the document."""
+        if not self.stack:
+            self.root = value
+            return
+        top = self.stack[-1]
+        if isinstance(top.value, list):
+            top.value.append(value)
+        elif top.key is _KEY:
+            self._key(top, value, line)
+        elif top.key is _MERGE_KEY:
+            top.merges.append((value, top.path + ("<<",), first, len(self.lines), line))
+            top.key = _KEY
+        else:
+            top.value[top.key] = value
+            top.key = _KEY
+        top.size += size
+        top.height = max(top.height, height + 1)
+
+    def _key(self, top: _Collection, key: Any, line: int) -> None:
+        if key is _MERGE_KEY:
+            if top.merges is not None:
+                raise self._error(top.path + ("<<",), "duplicate key '<<' (a later value would silently replace "
+                                  "the first)", line)
+            top.merges = []
+        elif not isinstance(key, str):
+            raise self._error(top.path, f"mapping key {key!r} is not a string (quote it)", line)
+        elif key in top.value:
+            raise self._error(top.path + (key,), f"duplicate key {key!r} (a later value would silently replace "
+                              "the first)", line)
+        else:
+            self.lines.append((top.path + (key,), line))
+        top.key = key
+
+    def scalar(self, event) -> None:
+        line = event.start_mark.line + 1
+        path = self._next_path()
+        tag, text, plain = event.tag, event.value, event.implicit[0]
+        try:
+            if event.style == '"' and _SURROGATE.search(text):
+                text = _join_surrogates(text)
+            if tag is None or tag == "!":
+                value = self.scalars.plain(text) if plain and tag is None else text
+            else:
+                value = self.scalars.tagged(str(tag), text)
+        except _BadValue as exc:
+            raise self._error(path, str(exc), line) from None
+        top = self.stack[-1] if self.stack else None
+        if self.libyaml and top is None and event.style in ("|", ">"):
+            raise _NotForLibyaml  # a document that is one block scalar: libyaml reads its indentation differently
+        if event.anchor is not None:
+            self.anchors[event.anchor] = _Anchored(value, 1, 0, (0, 0, 0), [])
+        self._item_line(path, line)
+        if text == "<<" and plain and tag is None and top is not None and top.key is _KEY \
+                and isinstance(top.value, dict):
+            value = _MERGE_KEY
+        self._place(value, line, 1, 0, len(self.lines))
+
+    def alias(self, event) -> None:
+        line = event.start_mark.line + 1
+        path = self._next_path()
+        name = event.anchor
+        if name in self.open_anchors:
+            raise self._error(path, f"recursive YAML alias {name!r}", line)
+        if name not in self.anchors:
+            raise self._error(path, f"invalid YAML: found undefined alias {name!r}", line)
+        target = self.anchors[name]
+        self.expanded += target.size
+        if self.expanded > MAX_EXPANDED_NODES:
+            raise self._error((), f"YAML aliases expand the file to more than {MAX_EXPANDED_NODES} nodes; "
+                              "refusing it (a 'billion laughs' file?)", line)
+        if len(self.stack) + target.height > MAX_DEPTH:
+            raise self._error(path, f"nesting deeper than {MAX_DEPTH} levels through the YAML alias {name!r}",
+                              line)
+        if target.below is None:
+            first, end, depth = target.span
+            target.below = [(p[depth:], at) for p, at in self.lines[first:end]]
+        self._item_line(path, line)
+        first = len(self.lines)
+        self.lines.extend((path + below, at) for below, at in target.below)
+        self._place(_copy(target.value), line, target.size, target.height, first)
+
+    def start(self, event) -> None:
+        line = event.start_mark.line + 1
+        path = self._next_path()
+        mapping = type(event).__name__ == "MappingStartEvent"
+        if len(self.stack) >= MAX_DEPTH:
+            raise self._error((), f"nesting deeper than {MAX_DEPTH} levels", line)
+        if event.tag is not None and str(event.tag).startswith(_CORE) \
+                and str(event.tag) != _CORE + ("map" if mapping else "seq"):
+            raise self._error(path, f"YAML tag {_short(str(event.tag))} is not read: only strings, numbers, "
+                              "booleans, null, lists and mappings are", line)
+        self._item_line(path, line)
+        if event.anchor is not None:
+            self.open_anchors.add(event.anchor)
+        self.stack.append(_Collection({} if mapping else [], path, line, event.anchor, len(self.lines)))
+
+    def end(self, event) -> None:
+        node = self.stack.pop()
+        if node.merges:
+            self._merge(node)
+        if node.anchor is not None:
+            self.open_anchors.discard(node.anchor)
+            span = (node.first, len(self.lines), len(node.path))
+            self.anchors[node.anchor] = _Anchored(node.value, node.size, node.height, span)
+        self._place(node.value, node.line, node.size, node.height, node.first)
+
+    def _merge(self, node: _Collection) -> None:
+        """`<<: *base` or `<<: [*a, *b]`: each key the mapping lacks, from the first source that has it."""
+        for value, path, first, end, line in node.merges:
+            sources = value if isinstance(value, list) else [value]
+            if not all(isinstance(s, dict) for s in sources):
+                raise self._error(path, "invalid YAML: expected a mapping or list of mappings for merging", line)
+            origin: dict = {}  # merged key -> index of its source
+            for i, source in enumerate(sources):
+                for key, item in source.items():
+                    if key not in node.value:
+                        node.value[key] = item
+                        origin[key] = i
+            listed = isinstance(value, list)
+            depth = len(path) + listed
+            for p, at in self.lines[first:end]:
+                if len(p) > depth and origin.get(p[depth]) == (p[depth - 1] if listed else 0):
+                    self.lines.append((node.path + p[depth:], at))
+            self.merged.append((first, end))
+
+
+def _copy(value: Any) -> Any:
+    """A fresh copy of an anchored node for each alias, so changing one place never changes another."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
 
 
 def parse_documents(text: str, file: str) -> list[Document]:
-    """Parse every YAML document in `text`. Raises InputError with file and line on any problem."""
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-
-    y = _yaml()
-    nodes: list = []
-    try:
-        nodes = list(y.compose_all(io.StringIO(text)))
-        _check_expansion(nodes, file)
-        raw_docs = list(_yaml().load_all(io.StringIO(text)))
-    except InputError:
-        raise
-    except MarkedYAMLError as exc:
-        if "duplicate key" in str(exc):
-            found = _find_duplicate(nodes)
-            if found:
-                path, key, line = found
-                raise InputError(file, pointer(path + (key,)), f"duplicate key {key!r} (a later value would "
-                                 "silently replace the first)", line) from None
-        problem = exc.problem or exc.context or "syntax error"
-        if problem.startswith("nesting deeper"):
-            raise InputError(file, "", problem, _mark_line(exc)) from None
-        raise InputError(file, "", f"invalid YAML: {_first_line(problem)}", _mark_line(exc)) from None
-    except YAMLError as exc:
-        raise InputError(file, "", f"invalid YAML: {_first_line(str(exc))}", _mark_line(exc)) from None
-    except RecursionError:
-        raise InputError(file, "", f"nesting deeper than {MAX_DEPTH} levels") from None
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise InputError(file, "", f"invalid YAML value: {_first_line(str(exc))}") from None
-    docs = []
-    for raw in raw_docs:
-        lines: dict[tuple, int] = {}
+    """Every YAML document in `text`. Raises InputError with file, pointer and line on any problem."""
+    if _libyaml_parser() is not None and not _PURE_ONLY.search(text):
         try:
-            data = _plain(raw, file, (), lines, 0, set())
-        except RecursionError:
-            raise InputError(file, "", f"nesting deeper than {MAX_DEPTH} levels") from None
-        docs.append(Document(data, file, lines))
-    return docs
+            return _Builder(file, libyaml=True).build(_libyaml_events(text))
+        except (_NotForLibyaml, InputError):
+            pass  # every error comes from the pure parser: libyaml can stop at another place, or not at all
+    return _Builder(file).build(_pure_events(text, file))
 
 
 def parse_document(text: str, file: str, *, allow_empty: bool = False) -> Document:

@@ -15,9 +15,8 @@ from typing import Iterable, Optional
 
 from vllmgen import workloads
 from vllmgen.errors import InputError
-from vllmgen.lint.fastyaml import parse_documents
 from vllmgen.roles import ROLES
-from vllmgen.yamlio import Document, read_text
+from vllmgen.yamlio import Document, parse_documents, read_text
 
 #: File name endings searched for inside directories (a named file is read whatever its name).
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -83,7 +82,8 @@ def classify(data) -> str:
 
 
 def expand_paths(paths: Iterable[str]) -> tuple[list[str], list[InputError]]:
-    """Files to read, in a stable order, and errors for paths that do not exist or hold no YAML."""
+    """Files to read, in a stable order, and errors for paths that do not exist, cannot be read or hold no
+    YAML (a directory that cannot be listed is an error, never skipped)."""
     files: list[str] = []
     errors: list[InputError] = []
     for raw in paths:
@@ -91,23 +91,34 @@ def expand_paths(paths: Iterable[str]) -> tuple[list[str], list[InputError]]:
             files.append("-")
             continue
         p = Path(raw)
-        if p.is_dir():
-            found = []
-            for root, dirs, names in os.walk(p):
+        try:
+            is_dir, exists = p.is_dir(), p.exists()
+        except OSError as exc:  # a parent directory that cannot be searched
+            errors.append(InputError(raw, "", _reason(exc)))
+            continue
+        if is_dir:
+            found, unreadable = [], []
+            for root, dirs, names in os.walk(p, onerror=unreadable.append):
                 # hidden folders, and a Helm chart's templates (Go templates, not YAML) are not linted
                 chart = "Chart.yaml" in names
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (chart and d == "templates"))
                 found.extend(os.path.join(root, n) for n in sorted(names) if n.endswith(YAML_SUFFIXES))
-            if not found:
+            errors.extend(InputError(exc.filename or raw, "", f"cannot list directory: {_reason(exc)}")
+                          for exc in unreadable)
+            if not found and not unreadable:
                 errors.append(InputError(raw, "", "directory holds no .yaml or .yml files"))
             files.extend(found)
-        elif p.exists():
+        elif exists:
             files.append(raw)
         else:
             errors.append(InputError(raw, "", "no such file or directory"))
     seen = set()
     unique = [f for f in files if not (f in seen or seen.add(f))]
     return unique, errors
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
 
 
 def load_file(path: str) -> LoadedFile:

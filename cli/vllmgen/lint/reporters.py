@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Callable
 
+from vllmgen.errors import one_line
 from vllmgen.lint.findings import Result
 from vllmgen.lint.rules import R
 
@@ -31,7 +32,7 @@ def text(result: Result) -> str:
     lines = [f"{_where(u.file, u.line)}: input-error: {u.message}" for u in result.unusable]
     for f in result.findings:
         lines.append(f"{_where(f.file, f.line)}: {f.rule} {f.severity}: {f.message}. Fix: {f.fix}")
-    return "\n".join(lines) + ("\n" if lines else "")
+    return "".join(one_line(line) + "\n" for line in lines)
 
 
 def as_json(result: Result) -> str:
