@@ -29,3 +29,9 @@ def test_schema_port_defaults_are_the_declared_ports():
 def test_every_server_name_is_a_server_module():
     for name in NAMES:
         assert get(name).name == name
+
+
+def test_the_longest_computed_budget_is_the_longest_explicit_one():
+    from vllmgen.budget import MAX_BUDGET_SECONDS
+
+    assert SPEC["startup"]["properties"]["budgetSeconds"]["maximum"] == MAX_BUDGET_SECONDS

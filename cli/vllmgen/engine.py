@@ -31,7 +31,23 @@ CONTROLLED_FLAGS = {
     "--data-parallel-rpc-port": "wideEP.rpcPort",
     "--all2all-backend": "wideEP.all2allBackend",
     "--enable-expert-parallel": "wideEP.expertParallel",
+    "--hf-token": "model.authSecretName (the token stays in a Secret)",
 }
+
+#: Environment the spec controls through Secrets; `engine.env` may not set it in clear text (it would land in the
+#: values, the spec ConfigMap and the logs, and shadow the Secret's value).
+CONTROLLED_ENV = {
+    "HF_TOKEN": "model.authSecretName (the token stays in a Secret)",
+    "HUGGING_FACE_HUB_TOKEN": "model.authSecretName (the token stays in a Secret)",
+    "VLLM_API_KEY": "engine.apiKeySecretName (the key stays in a Secret)",
+}
+
+
+def flag_name(arg: str) -> str:
+    """The flag an argument sets, as vLLM's parser reads it: `--tensor_parallel_size=2` is
+    `--tensor-parallel-size` (vLLM's FlexibleArgumentParser turns underscores in long flags into dashes)."""
+    flag = arg.split("=", 1)[0]
+    return flag.replace("_", "-") if flag.startswith("--") else flag
 
 #: dtypes vLLM takes as `--dtype` (compute types); fp8/int8/int4 are checkpoint quantizations it detects itself.
 COMPUTE_DTYPES = ("bfloat16", "float16", "float32")

@@ -15,8 +15,8 @@ from typing import Any
 
 from vllmgen import layouts, servers
 from vllmgen.accelerators import RESOURCE_BY_VENDOR
-from vllmgen.budget import weights_bytes
-from vllmgen.engine import CONTROLLED_FLAGS
+from vllmgen.budget import MAX_BUDGET_SECONDS, startup_budget, weights_bytes
+from vllmgen.engine import CONTROLLED_ENV, CONTROLLED_FLAGS, flag_name
 from vllmgen.errors import InputError, InputErrors
 from vllmgen.roles import ROLES
 from vllmgen.yamlio import Document, load_document, parse_document
@@ -64,7 +64,7 @@ def _effective(doc: Document, *, layout, server, trusted: bool = False) -> dict:
         spec["server"] = server
     fill_defaults(spec, schema(), schema())
     derive(spec)
-    errors = cross_check(spec)
+    errors = derived_errors(spec) or cross_check(spec)
     if errors:
         raise InputErrors([doc.error(path, msg) for path, msg in errors]) if len(errors) > 1 else \
             doc.error(*errors[0])
@@ -145,7 +145,7 @@ def derive(spec: dict) -> None:
     if isinstance(model.get("parameters"), float) and model["parameters"].is_integer():
         model["parameters"] = int(model["parameters"])  # 8.2e9 reads as a float; show it as the count it is
     source = model["source"]
-    model.setdefault("name", source.rstrip("/").rsplit("/", 1)[-1].lower() or "model")
+    model.setdefault("name", served_name_of(source))
     spec["startup"].setdefault("cached", not source.startswith("hf://"))
     spec["probes"].setdefault("mode", servers.of(spec).default_probe_mode(lay))
     local = engine["dataParallelSizeLocal"]
@@ -163,6 +163,26 @@ def derive(spec: dict) -> None:
     a2a = spec["wideEP"].setdefault("all2allBackend", {})
     a2a.setdefault("decode", "deepep_low_latency")  # llm-d wide-EP guide: decode favours latency
     a2a.setdefault("prefill", "deepep_high_throughput")  # prefill favours throughput
+
+
+#: What `model.name` may hold (the schema's pattern): the served name is a URL path segment and a label value.
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._/-]")
+_NAME_MAX = 128
+
+
+def served_name_of(source: str) -> str:
+    """The served model name a source implies: its last path segment, lowercased, with characters the schema's
+    `model.name` refuses replaced by `-` (`/models/Llama 3` -> `llama-3`); "model" when nothing is left."""
+    name = _NAME_UNSAFE.sub("-", source.rstrip("/").rsplit("/", 1)[-1].lower())
+    name = name.lstrip("._/-")[:_NAME_MAX]
+    return name or "model"
+
+
+def derived_errors(spec: dict) -> list[tuple[tuple, str]]:
+    """The effective spec (defaults and derived values filled in) checked against the schema again: a value
+    derived from valid fields may still be out of bounds (a data-parallel size above the schema's maximum)."""
+    found = sorted(_validator().iter_errors(spec), key=lambda e: list(map(str, e.absolute_path)))
+    return [(tuple(e.absolute_path), f"derived value: {_message(e)}") for e in found]
 
 
 def ordered(spec: dict) -> dict:
@@ -224,11 +244,19 @@ def cross_check(spec: dict) -> list[tuple[tuple, str]]:
     if weights_bytes(spec) is None and "budgetSeconds" not in spec["startup"] and not lay.simulator:
         errors.append((("model",), "the startup budget needs the weights size: set model.weightsGiB, or "
                                    "model.parameters (with model.dtype), or startup.budgetSeconds"))
+    elif (budget := startup_budget(spec)).seconds > MAX_BUDGET_SECONDS:
+        errors.append((("startup",), f"the startup budget {budget.arithmetic()} is longer than "
+                                     f"{MAX_BUDGET_SECONDS} s: check startup.downloadMBps and startup.loadMBps, "
+                                     "or set startup.budgetSeconds"))
     for i, arg in enumerate(engine["extraArgs"]):
-        flag = arg.split("=", 1)[0]
+        flag = flag_name(arg)
         if flag in CONTROLLED_FLAGS:
             errors.append((("engine", "extraArgs", i),
                            f"{flag} is set by the spec ({CONTROLLED_FLAGS[flag]}); set that field instead"))
+    for name in engine["env"]:
+        if name.upper() in CONTROLLED_ENV:
+            errors.append((("engine", "env", name), f"{name} in clear text would land in the values, the spec "
+                                                    f"ConfigMap and the logs: set {CONTROLLED_ENV[name.upper()]}"))
     if spec["probes"]["mode"] == "supervised" and lay.simulator:
         errors.append((("probes", "mode"), "the simulator image has no supervisor: use probes.mode plain"))
     total = sum(r.get("replicas", 0) for r in spec["roles"].values())

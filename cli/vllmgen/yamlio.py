@@ -502,10 +502,58 @@ def load_document(path: str | Path, *, allow_empty: bool = False) -> Document:
     return parse_document(read_text(path), name, allow_empty=allow_empty)
 
 
+def _yaml11_resolver():
+    from ruamel.yaml.resolver import VersionedResolver
+
+    return VersionedResolver(version=(1, 1))
+
+
+def _printable(text: str) -> bool:
+    return all(ch == "\n" or (ch.isprintable() and ch not in "\u2028\u2029\x85\ufeff") for ch in text)
+
+
+def yaml11_safe(node: Any) -> Any:
+    """`node` with every string a YAML 1.1 reader would not read back as that string double-quoted: Helm and
+    Kubernetes (sigs.k8s.io/yaml) read `yes`, `on`, `0x10`, `1:20` as booleans and numbers, and a literal block
+    cannot hold control characters. Containers are changed in place (ruamel keeps their comments)."""
+    from ruamel.yaml.nodes import ScalarNode
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
+
+    resolver = _yaml11_resolver()
+
+    def fix(value):
+        if isinstance(value, (dict, list)):
+            yaml11_safe(value)
+            return value
+        if not isinstance(value, str):
+            return value
+        if isinstance(value, LiteralScalarString):
+            return value if _printable(value) else DoubleQuotedScalarString(value)
+        plain = resolver.resolve(ScalarNode, value, (True, False)) == "tag:yaml.org,2002:str"
+        return value if plain and _printable(value) else DoubleQuotedScalarString(value)
+
+    if isinstance(node, dict):
+        keys = list(node)
+        for key in keys:
+            node[key] = fix(node[key])
+        if any(isinstance(k, str) and fix(k) is not k for k in keys):  # keys too: `Y:` would become `true:`
+            items = [(fix(k), node.pop(k)) for k in keys]
+            for k, v in items:
+                node[k] = v
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            node[i] = fix(item)
+    else:
+        return fix(node)
+    return node
+
+
 def dump(data: Any) -> str:
-    """YAML text of `data` (ruamel CommentedMap comments are kept), block style, key order preserved."""
+    """YAML text of `data` (ruamel CommentedMap comments are kept), block style, key order preserved; every
+    string reads back as itself under YAML 1.1 too (`yaml11_safe`)."""
     from ruamel.yaml import YAML
 
+    data = yaml11_safe(data)
     y = YAML(typ="rt")
     y.default_flow_style = False
     y.width = 120

@@ -77,8 +77,8 @@ tunable, and the only length limit used below.
 
 {{/* Pod selector of a role. */}}
 {{- define "vllm.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "vllm.name" .root }}
-app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/name: {{ include "vllm.name" .root | quote }}
+app.kubernetes.io/instance: {{ .root.Release.Name | quote }}
 app.kubernetes.io/component: {{ .role }}
 {{- end }}
 
@@ -230,15 +230,15 @@ Fail loudly on role values that would give a pod that can never work:
 - name: HF_TOKEN
   valueFrom:
     secretKeyRef:
-      name: {{ . }}
-      key: {{ $root.Values.modelArtifacts.authSecretKey }}
+      name: {{ . | quote }}
+      key: {{ $root.Values.modelArtifacts.authSecretKey | quote }}
 {{- end }}
 {{- with $root.Values.apiKey.secretName }}
 - name: VLLM_API_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ . }}
-      key: {{ $root.Values.apiKey.secretKey }}
+      name: {{ . | quote }}
+      key: {{ $root.Values.apiKey.secretKey | quote }}
 {{- end }}
 {{- if and $root.Values.homeDir (not (has "HOME" $names)) }}
 - name: HOME
@@ -439,12 +439,12 @@ spec:
     {{- if $pvc }}
     - name: model-storage
       persistentVolumeClaim:
-        claimName: {{ $art.pvc.claimName }}
+        claimName: {{ $art.pvc.claimName | quote }}
         readOnly: true
     {{- else if and $hf $values.modelCache.create }}
     - name: model-storage
       persistentVolumeClaim:
-        claimName: {{ include "vllm.modelCacheClaimName" $root }}
+        claimName: {{ include "vllm.modelCacheClaimName" $root | quote }}
     {{- else if $hf }}
     - name: model-storage
       emptyDir:
