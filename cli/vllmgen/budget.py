@@ -11,10 +11,11 @@ from vllmgen import layouts
 MB = 1_000_000  # bandwidths are in MB/s (10^6 bytes), as disks and networks are quoted
 GIB = 1024**3
 
-#: The longest startup budget vllmgen renders (the schema's `startup.budgetSeconds` maximum): a start estimated
-#: beyond a day comes from a mistyped bandwidth, and it keeps failureThreshold and progressDeadlineSeconds far
-#: inside Kubernetes' int32 fields.
-MAX_BUDGET_SECONDS = 86400
+#: Kubernetes' integer fields (failureThreshold, progressDeadlineSeconds) are int32.
+INT32_MAX = 2**31 - 1
+#: The longest startup budget vllmgen renders: failureThreshold (budget / 1 s in plain mode) and the rollout's
+#: progressDeadlineSeconds (budget + image pull, under an hour) must stay int32.
+MAX_BUDGET_SECONDS = INT32_MAX - 3600
 
 #: The llm-d inference simulator loads no weights: it listens within a second or two of its process start.
 SIMULATOR_START_SECONDS = 10

@@ -245,9 +245,9 @@ def cross_check(spec: dict) -> list[tuple[tuple, str]]:
         errors.append((("model",), "the startup budget needs the weights size: set model.weightsGiB, or "
                                    "model.parameters (with model.dtype), or startup.budgetSeconds"))
     elif (budget := startup_budget(spec)).seconds > MAX_BUDGET_SECONDS:
-        errors.append((("startup",), f"the startup budget {budget.arithmetic()} is longer than "
-                                     f"{MAX_BUDGET_SECONDS} s: check startup.downloadMBps and startup.loadMBps, "
-                                     "or set startup.budgetSeconds"))
+        errors.append((("startup",), f"the startup budget {budget.arithmetic()} is longer than Kubernetes' "
+                                     f"probe and rollout fields can hold ({MAX_BUDGET_SECONDS} s): check "
+                                     "startup.downloadMBps and startup.loadMBps, or set startup.budgetSeconds"))
     for i, arg in enumerate(engine["extraArgs"]):
         flag = flag_name(arg)
         if flag in CONTROLLED_FLAGS:

@@ -1,5 +1,5 @@
 """What every server module answers. `values`, the spec checks, the supervisor and lint ask a `Server`, never
-compare a server's name. Adding a server is one module in this package, one entry in `servers.SERVERS` and one
+compare a server's name. Adding a server is one module in this package, one name in `servers.NAMES` and one
 value in the schema's `server` enum.
 """
 
