@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Optional
 
-from vllmgen import workloads
+from vllmgen import layouts, workloads
 from vllmgen.accelerators import ACCELERATOR_RESOURCES
 from vllmgen.images import SIDECAR_NAME_FRAGMENTS, SIMULATOR_NAME_FRAGMENT
 from vllmgen.lint import arithmetic
@@ -393,7 +393,7 @@ def _values_views(ld: LoadedDoc, problems: list[Problem]) -> list[ContainerView]
     api = data.get("apiKey") if isinstance(data.get("apiKey"), dict) else {}
     spec = data.get("spec") if isinstance(data.get("spec"), dict) else None
     engine = spec.get("engine") if spec and isinstance(spec.get("engine"), dict) else {}
-    layout = data.get("layout")
+    layout = layouts.LAYOUT_TABLE.get(data.get("layout")) if isinstance(data.get("layout"), str) else None
     image = data.get("image") if isinstance(data.get("image"), dict) else {}
     views = []
     for role in ROLES:
@@ -446,10 +446,10 @@ def _values_views(ld: LoadedDoc, problems: list[Problem]) -> list[ContainerView]
         v.tensor = _int(par.get("tensor")) or 1
         v.data_parallel_local = _int(par.get("dataLocal")) or 1
         v.data_parallel = _int(par.get("data"))
-        v.multinode = data.get("multinode") is True or layout == "wide-ep"
+        v.multinode = data.get("multinode") is True or bool(layout and layout.multinode)
         v.group_size = _int(par.get("workers")) if v.multinode else None
         v.parallelism_path = (role, "parallelism")
-        v.simulator = layout == "simulated"
+        v.simulator = bool(layout and layout.simulator)
         v.spec = spec
         views.append(v)
     return views
