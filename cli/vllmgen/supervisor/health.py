@@ -27,6 +27,12 @@ REQUEST_READ_TIMEOUT_S = 5.0
 MAX_HEAD_LINES = 64
 #: Pending connections the kernel queues for us (probes from kubelet plus people curling /status).
 LISTEN_BACKLOG = 128
+#: Connections served at once. Kubelet holds at most three (one per probe, a held /startupz among them); the rest
+#: is people and scrapers. Beyond this a new connection is closed at once, so a flood of idle connections
+#: cannot grow the supervisor's memory without bound.
+MAX_CONNECTIONS = 512
+#: Read buffer per connection: a probe's request head is ~150 bytes.
+READ_BUFFER_BYTES = 16 * 1024
 PATHS = ("/startupz", "/readyz", "/livez", "/status")
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 
@@ -45,6 +51,7 @@ class HealthServer:
         self._loop = asyncio.new_event_loop()
         self._changed: asyncio.Event | None = None
         self._waiters = 0
+        self._connections = 0  # touched only on the loop's thread
         self._thread = threading.Thread(target=self._run, name="health-server", daemon=True)
         store.listeners.append(self._store_changed)
 
@@ -63,7 +70,8 @@ class HealthServer:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         self._changed = asyncio.Event()
-        self._loop.run_until_complete(asyncio.start_server(self._handle, sock=self._sock))
+        self._loop.run_until_complete(asyncio.start_server(self._handle, sock=self._sock,
+                                                           limit=READ_BUFFER_BYTES))
         self._loop.run_forever()
 
     # --- wake-ups from the store (called in the writer's thread) ----------------------------------------------
@@ -135,6 +143,10 @@ class HealthServer:
         return 404, {"error": f"unknown path {url.path}", "paths": list(PATHS)}
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._connections >= MAX_CONNECTIONS:
+            writer.transport.abort()
+            return
+        self._connections += 1
         try:
             head = []
             while len(head) < MAX_HEAD_LINES:
@@ -157,4 +169,5 @@ class HealthServer:
         except (asyncio.TimeoutError, ConnectionError, ValueError, asyncio.LimitOverrunError, IndexError):
             pass
         finally:
+            self._connections -= 1
             writer.close()

@@ -33,6 +33,20 @@ GROUP_GONE_TIMEOUT_S = 5.0
 #: Linux prctl option: orphans of vLLM are re-parented to the supervisor, so it can reap them even
 #: when it is not PID 1.
 PR_SET_CHILD_SUBREAPER = 36
+#: Linux prctl option: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+#: vLLM starts through this one-liner: it asks the kernel to SIGKILL vLLM's API server when the supervisor dies
+#: (SIGKILL of the supervisor, OOM kill), then execs vLLM, so nothing keeps holding vLLM's port. Exits 127 when
+#: the supervisor is already gone.
+DEATH_SIGNAL_LAUNCHER = (
+    "import ctypes,os,signal,sys\n"
+    f"ctypes.CDLL(None,use_errno=True).prctl({PR_SET_PDEATHSIG},signal.SIGKILL,0,0,0)\n"
+    "os.getppid()==int(sys.argv[1]) or sys.exit(127)\n"
+    "os.execvp(sys.argv[2],sys.argv[2:])\n"
+)
+#: Environment variable marking every process of one vLLM tree (children inherit it): a restarted supervisor
+#: finds what a killed one left behind by this mark, never by a process id that may have been reused.
+TREE_MARK_ENV = "VLLMGEN_VLLM_TREE"
 
 #: Access-log lines of the supervisor's own polling (loopback GETs that succeeded): several a second would
 #: drown the pod log, so they are not passed through. Failed answers and every other request still are.
@@ -41,11 +55,15 @@ _ERROR_LINE = re.compile(r"(Error|Exception|error:|No such file|not found|Traceb
 
 
 def vllm_command(env: dict | None = None) -> list[str]:
-    """The command before the model: an override, `vllm serve`, or the module path for the CPU build."""
+    """The command before the model: an override, `vllm serve`, or the module path for the CPU build.
+    Raises ValueError when the override cannot be split as a shell would (an unbalanced quote)."""
     env = os.environ if env is None else env
     override = env.get(COMMAND_ENV, "").strip()
     if override:
-        return shlex.split(override)
+        try:
+            return shlex.split(override)
+        except ValueError as exc:
+            raise ValueError(f"{COMMAND_ENV}={override!r}: {exc}") from None
     exe = shutil.which("vllm", path=env.get("PATH"))
     if exe:
         import importlib.metadata  # lazily: only when a `vllm` command exists
@@ -93,6 +111,85 @@ def reap_orphans(leader_pid: int | None) -> None:
             return
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/PID/stat after the command name: state, ppid, pgrp, ... (None when the process is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rfind(")") + 2:].split()
+
+
+def descendants(root: int) -> list[int]:
+    """Live (not zombie) descendants of `root`, wherever their session or group: a process that called
+    setsid() left vLLM's group but, with the supervisor a subreaper, not its tree."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if fields and fields[0] != "Z":
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def tree_mark(vllm_port: int, supervisor_pid: int) -> str:
+    """The mark of the vLLM tree a supervisor starts: its port and the supervisor's pid."""
+    return f"{vllm_port}:{supervisor_pid}"
+
+
+def _marks() -> dict[int, str]:
+    """pid -> TREE_MARK_ENV value, for every live process that carries one."""
+    prefix = f"{TREE_MARK_ENV}=".encode()
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        for item in environ.split(b"\0"):
+            if item.startswith(prefix):
+                fields = _stat_fields(int(entry.name))
+                if fields and fields[0] != "Z":
+                    found[int(entry.name)] = item[len(prefix):].decode("latin-1")
+                break
+    return found
+
+
+def marked(mark: str) -> list[int]:
+    """Live processes of the vLLM tree marked `mark`."""
+    return [pid for pid, m in _marks().items() if m == mark]
+
+
+def leftovers(vllm_port: int) -> list[int]:
+    """Processes of a vLLM tree on `vllm_port` whose supervisor is gone (it was SIGKILLed): a restarted
+    supervisor ends them before it starts its own vLLM, which would otherwise find the port taken."""
+    stale = []
+    for pid, mark in _marks().items():
+        port, _, owner = mark.partition(":")
+        if port == str(vllm_port) and owner.isdigit() and _stat_fields(int(owner)) is None:
+            stale.append(pid)
+    return stale
+
+
+def kill_and_wait(pids, timeout: float) -> None:
+    """SIGKILL `pids` and wait (bounded) until they are gone or zombies."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any((_stat_fields(p) or ["Z"])[0] != "Z" for p in pids):
+        time.sleep(0.02)
+
+
 def group_members(pgid: int) -> list[int]:
     """PIDs whose process group is `pgid` (from /proc; zombies excluded)."""
     pids = []
@@ -112,10 +209,11 @@ def group_members(pgid: int) -> list[int]:
 class VllmProcess:
     """One vLLM server process tree in its own session. Output goes to `sink` and a short tail."""
 
-    def __init__(self, argv: list[str], env: dict, sink=None, niceness: int = 0):
+    def __init__(self, argv: list[str], env: dict, sink=None, niceness: int = 0, mark: str = ""):
         self.argv = argv
         self.niceness = niceness
-        self.env = env
+        self.mark = mark or f"tree:{os.getpid()}:{id(self)}"
+        self.env = {**env, TREE_MARK_ENV: self.mark}
         self.sink = sink if sink is not None else sys.stdout
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self.popen: subprocess.Popen | None = None
@@ -128,8 +226,11 @@ class VllmProcess:
 
     def start(self) -> None:
         """Spawn vLLM as a session leader (pgid = pid). Raises OSError if the command cannot run."""
+        launcher = [sys.executable, "-c", DEATH_SIGNAL_LAUNCHER, str(os.getpid())]
+        if not shutil.which(self.argv[0], path=self.env.get("PATH")):
+            raise FileNotFoundError(2, "No such file or directory (or not executable)", self.argv[0])
         self.popen = subprocess.Popen(
-            self.argv, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            [*launcher, *self.argv], env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
         )
         self.pgid = self.popen.pid
@@ -173,26 +274,45 @@ class VllmProcess:
             except ProcessLookupError:
                 pass
 
-    def kill_group(self) -> list[int]:
-        """SIGKILL every process still in vLLM's group, wait until they are gone; returns who was there."""
+    def kill_group(self, timeout: float = GROUP_GONE_TIMEOUT_S) -> list[int]:
+        """SIGKILL every process still in vLLM's group and every other descendant of the supervisor (one that
+        left the group with setsid()), wait (at most `timeout`) until they are gone; returns who was there."""
         if self.pgid is None:
             return []
-        present = group_members(self.pgid)
+        present = sorted(set(group_members(self.pgid)) | set(self._tree()))
         try:
             os.killpg(self.pgid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        deadline = time.monotonic() + GROUP_GONE_TIMEOUT_S
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            rest = self._tree()
+            for pid in rest:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
             if self.popen.poll() is None:
                 self.wait(0.05)
             reap_orphans(self.popen.pid)
-            if not group_members(self.pgid):
+            if not group_members(self.pgid) and not rest:
                 break
             time.sleep(0.02)
         if self._pump:
             self._pump.join(timeout=1.0)
         return present
+
+    def _tree(self) -> list[int]:
+        """vLLM's descendants and every process carrying its mark, wherever setsid() put them."""
+        tree = set(descendants(self.popen.pid)) | set(marked(self.mark))
+        if self.popen.poll() is None:
+            tree.add(self.popen.pid)
+        return sorted(tree)
+
+    def finish_output(self, timeout: float) -> None:
+        """Wait (bounded) until vLLM's last output lines are read: an exit is seen before its last words."""
+        if self._pump:
+            self._pump.join(timeout=timeout)
 
     def last_error(self) -> str | None:
         """The last output line that looks like an error, to explain an unexpected exit."""

@@ -43,6 +43,12 @@ LOAD_TRACKING_FLAG = "--enable-server-load-tracking"
 IDLE_CONFIRM_S = 0.5
 #: How often the drain asks /load.
 IDLE_POLL_S = 0.1
+#: Longest wait for one /load answer (never past the idle wait's deadline).
+IDLE_REQUEST_TIMEOUT_S = 1.0
+#: After vLLM exits by itself, how long to wait for its last output lines (they explain the exit).
+OUTPUT_FLUSH_S = 1.0
+#: Kept back from the drain window for the final SIGKILL, the last log line and the exit.
+EXIT_RESERVE_S = 1.0
 #: After an engine death is confirmed vLLM exits by itself within 2-5 s (its watchdog runs every 5 s).
 ENGINE_DEATH_EXIT_WAIT_S = 6.0
 #: Environment variable that may hold the spec itself (YAML) instead of a mounted file.
@@ -215,7 +221,8 @@ def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, v
         signals.setdefault("first", (signal.Signals(signum).name, time.monotonic()))
         stop.set()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    # SIGHUP too: a closed terminal or a session leader going away stops vLLM the same orderly way
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
 
     def exit_with(code: int, reason: str, **fields) -> int:
@@ -223,6 +230,10 @@ def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, v
         log.emit("exit", exitCode=code, reason=reason, **fields)
         return code
 
+    stale = proc_mod.leftovers(plan.vllm_port)
+    if stale:
+        proc_mod.kill_and_wait(stale, proc_mod.GROUP_GONE_TIMEOUT_S)
+        log.emit("reaped", processes=len(stale), reason="left behind by a supervisor that was killed")
     try:
         preflight(plan)
         server = HealthServer(store, plan.health_port, plan.startup_hold_s, probes.startup_hold_seconds,
@@ -233,12 +244,17 @@ def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, v
         return exit_with(EXIT_INPUT, f"health port {plan.health_port}: {exc.strerror or exc}")
     server.start()
 
-    argv = proc_mod.command_line(proc_mod.vllm_command(base_env), plan.args)
+    try:
+        argv = proc_mod.command_line(proc_mod.vllm_command(base_env), plan.args)
+    except ValueError as exc:
+        server.stop()
+        return exit_with(EXIT_INPUT, str(exc))
     try:
         niceness = int(base_env.get(NICENESS_ENV, VLLM_NICENESS))
     except ValueError:
         niceness = VLLM_NICENESS
-    vllm = proc_mod.VllmProcess(argv, vllm_env(plan, base_env), sink=vllm_out, niceness=niceness)
+    vllm = proc_mod.VllmProcess(argv, vllm_env(plan, base_env), sink=vllm_out, niceness=niceness,
+                                mark=proc_mod.tree_mark(plan.vllm_port, os.getpid()))
     proc_mod.become_subreaper()
     try:
         vllm.start()
@@ -258,13 +274,25 @@ def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, v
     try:
         code, reason, extra = _supervise(plan, store, vllm, stop, signals, log)
     finally:
-        leftovers = vllm.kill_group()
+        leftovers = vllm.kill_group(_kill_timeout(plan, signals))
         monitor.stop()
     if leftovers:
         extra["killedProcesses"] = len(leftovers)
+    if "first" in signals:  # the whole stop, the final kill included
+        extra["secondsSinceSignal"] = round(time.monotonic() - signals["first"][1], 3)
     result = exit_with(code, reason, vllmExitCode=vllm.poll(), **extra)
     server.stop()
     return result
+
+
+def _kill_timeout(plan: Plan, signals: dict) -> float:
+    """How long the final SIGKILL may wait for vLLM's tree: after a stop signal, what is left of the drain
+    window (so the supervisor exits inside terminationGracePeriodSeconds however slow the machine), but never
+    less than EXIT_RESERVE_S; otherwise the whole wait."""
+    if "first" not in signals:
+        return proc_mod.GROUP_GONE_TIMEOUT_S
+    left = signals["first"][1] + plan.drain_window_s - EXIT_RESERVE_S - time.monotonic()
+    return min(proc_mod.GROUP_GONE_TIMEOUT_S, max(EXIT_RESERVE_S, left))
 
 
 def _supervise(plan: Plan, store: Store, vllm, stop: threading.Event, signals: dict, log: PhaseLog):
@@ -278,6 +306,7 @@ def _supervise(plan: Plan, store: Store, vllm, stop: threading.Event, signals: d
         if code is not None:
             snap = store.snapshot
             where = "while loading the model" if not snap.ever_ready else "after serving"
+            vllm.finish_output(OUTPUT_FLUSH_S)
             err = vllm.last_error()
             store.update(process_alive=False, exit_code=code)
             reason = f"vLLM exited by itself with code {code} {where}" + (f": {err}" if err else "")
@@ -297,10 +326,11 @@ def _wait_idle(plan: Plan, deadline: float) -> bool | None:
     import httpx
 
     idle_since = None
-    with httpx.Client(timeout=1.0) as client:
-        while time.monotonic() < deadline:
+    with httpx.Client(timeout=IDLE_REQUEST_TIMEOUT_S) as client:
+        while (left := deadline - time.monotonic()) > 0:
             try:
-                r = client.get(f"http://127.0.0.1:{plan.vllm_port}/load")
+                r = client.get(f"http://127.0.0.1:{plan.vllm_port}/load",
+                               timeout=min(IDLE_REQUEST_TIMEOUT_S, left))
                 if r.status_code != 200:
                     return None
                 load = int(r.json().get("server_load", 0))
