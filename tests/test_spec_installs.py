@@ -149,9 +149,12 @@ def test_strings_helm_reads_differently_install_as_written(tmp_path, spec_text, 
     ("model: {source: hf://a/b, weightsGiB: 5000}\nstartup: {downloadMBps: 0.000001}\n", "/startup"),
     ("layout: wide-ep\nmodel: {source: hf://a/b, weightsGiB: 5}\nengine: {dataParallelSizeLocal: 8}\n"
      "wideEP: {groupSize: 1024}\n", "/engine/dataParallelSize"),
+    ('model: {source: "/models/a\\x00b", weightsGiB: 1}\n', "/model/source"),
+    ("model: {source: hf://a/b, weightsGiB: 1}\nengine:\n  env: {"
+     + ", ".join(f"V{i}: {'x' * 30000}" for i in range(12)) + "}\n", "/engine/env"),
 ], ids=["hf-token-env", "api-key-env", "hub-token-env", "hf-token-flag", "api_key-underscores",
-        "served_model_name-underscores", "tensor_parallel_size-underscores", "budget-beyond-a-day",
-        "derived-data-parallel-size"])
+        "served_model_name-underscores", "tensor_parallel_size-underscores", "budget-beyond-int32",
+        "derived-data-parallel-size", "nul-in-a-path-source", "spec-too-big-for-a-configmap"])
 def test_secrets_in_clear_and_impossible_derived_values_are_refused(tmp_path, spec_text, pointer):
     res, out = _cli(tmp_path, spec_text)
     assert res.returncode == 2 and not out.exists(), res.stderr

@@ -22,6 +22,9 @@ from vllmgen.roles import ROLES
 from vllmgen.yamlio import Document, load_document, parse_document
 
 EMBEDDED = "<embedded default spec>"
+#: Largest spec vllmgen mounts: the chart carries it (and the files derived from it) in ConfigMaps, and every
+#: ConfigMap, like the Helm release Secret holding the whole chart, must stay under Kubernetes' 1 MiB.
+MOUNTED_SPEC_MAX_BYTES = 256 * 1024
 
 
 @lru_cache(maxsize=None)
@@ -259,10 +262,26 @@ def cross_check(spec: dict) -> list[tuple[tuple, str]]:
                                                     f"ConfigMap and the logs: set {CONTROLLED_ENV[name.upper()]}"))
     if spec["probes"]["mode"] == "supervised" and lay.simulator:
         errors.append((("probes", "mode"), "the simulator image has no supervisor: use probes.mode plain"))
+    size = len(json.dumps(spec, ensure_ascii=False).encode())
+    if size > MOUNTED_SPEC_MAX_BYTES:
+        biggest = max(_fields(spec), key=lambda item: item[1])[0]
+        errors.append((biggest, f"the spec takes {size} bytes mounted, more than {MOUNTED_SPEC_MAX_BYTES}: the "
+                                "ConfigMap that carries it into the pod must stay under Kubernetes' 1 MiB; this "
+                                "field is the largest"))
     total = sum(r.get("replicas", 0) for r in spec["roles"].values())
     if total == 0:
         errors.append((("roles",), "every role has 0 replicas: nothing would be deployed"))
     return errors
+
+
+def _fields(spec: dict):
+    """(path, bytes) of every field two levels deep, to name the one that makes a spec too big."""
+    for key, value in spec.items():
+        if isinstance(value, dict) and value:
+            for sub, inner in value.items():
+                yield (key, sub), len(json.dumps(inner, ensure_ascii=False).encode())
+        else:
+            yield (key,), len(json.dumps(value, ensure_ascii=False).encode())
 
 
 def role_replicas(spec: dict, role: str) -> int:

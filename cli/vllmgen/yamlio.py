@@ -564,15 +564,30 @@ def dump(data: Any) -> str:
 
 
 def write_atomic(path: str | Path, text: str) -> None:
-    """Write `text` to `path` so readers see the old file or the whole new one, never a part."""
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
+    """Write `text` to `path` so readers see the old file or the whole new one, never a part. A symlink is
+    followed (the link stays a link); a target that is not a regular file (`/dev/stdout`, a pipe) is written
+    directly. Unusable paths raise InputError naming the path."""
+    name = str(path)
+    if not name:
+        raise InputError("<command line>", "", "output path is empty")
+    if os.path.isdir(name):
+        raise InputError(name, "", "is a directory: name a file to write")
+    if os.path.exists(name) and not os.path.isfile(name):  # /dev/stdout, a pipe: no rename onto it
+        try:
+            with open(name, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise InputError(name, "", f"cannot write: {exc.strerror or exc}") from None
+        return
+    target = Path(os.path.realpath(name))
+    directory = target.parent
+    if not directory.is_dir():
+        raise InputError(name, "", "output directory does not exist" if not directory.exists() else
+                         f"{directory} is not a directory")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    except FileNotFoundError:
-        raise InputError(str(path), "", "output directory does not exist") from None
-    except PermissionError:
-        raise InputError(str(path), "", "permission denied") from None
+    except OSError as exc:
+        raise InputError(name, "", f"cannot write here: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -586,9 +601,16 @@ def write_atomic(path: str | Path, text: str) -> None:
         else:
             os.chmod(tmp, 0o644)
         os.replace(tmp, target)
+    except OSError as exc:
+        _unlink(tmp)
+        raise InputError(name, "", f"cannot write: {exc.strerror or exc}") from None
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink(tmp)
         raise
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
