@@ -14,3 +14,20 @@ RESOURCE_BY_VENDOR = {
 
 #: Every extended resource that counts as an accelerator when reading manifests.
 ACCELERATOR_RESOURCES = tuple(RESOURCE_BY_VENDOR.values())
+
+#: llm-d-modelservice's accelerator types and the resources its chart requests for them (its `accelerator.type`,
+#: charts/llm-d-modelservice/values.yaml in llm-d-incubation/llm-d-modelservice).
+MODELSERVICE_RESOURCES = {
+    "nvidia": "nvidia.com/gpu",
+    "intel-i915": "gpu.intel.com/i915",
+    "intel-xe": "gpu.intel.com/xe",
+    "intel-gaudi": "habana.ai/gaudi",
+    "amd": "amd.com/gpu",
+    "google": "google.com/tpu",
+}
+
+#: Dynamic Resource Allocation: the device classes accelerator drivers publish (a ResourceClaimTemplate asking
+#: for devices of these classes gives the pod accelerators instead of an extended resource). The same classes
+#: llm-d-modelservice's `accelerator.resourceClaimTemplates` use.
+DRA_DEVICE_CLASSES = frozenset({"gpu.nvidia.com", "gpu.amd.com", "gpu.intel.com", "gaudi.intel.com",
+                                "tpu.google.com"})

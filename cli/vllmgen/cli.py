@@ -134,43 +134,60 @@ def schema_cmd(
 def lint_command(
     paths: Optional[List[str]] = typer.Argument(None, metavar="PATH...",
                                       help="Values files, Kubernetes manifests or directories ('-' = stdin)."),
+    values: List[str] = typer.Option([], "--values", "-f", metavar="FILE",
+                                     help="Values files layered as `helm install -f A -f B` layers them (repeatable; "
+                                     "later files win); linted as one merged file."),
     output_format: str = typer.Option("text", "--format", "-o",
-                                      help="text (file:line: RULE severity: message), json, or github (annotations)."),
+                                      help="text (file:line: RULE severity: message), json, github (annotations) "
+                                      "or sarif (code scanning)."),
     disable: List[str] = typer.Option([], "--disable", "-d", metavar="ID",
                                       help="Turn a rule off (id or name, repeatable, comma lists allowed)."),
     fail_on: str = typer.Option("warning", "--fail-on",
                                 help="Lowest severity that makes the exit code 1: error, warning or info."),
     schema: Optional[Path] = typer.Option(None, "--schema",
                                           help="Values schema to check against (default: the chart's)."),
+    model_size: List[str] = typer.Option([], "--model-size", metavar="NAME=GiB",
+                                         help="Size of a model's weights, for the startup budget rule on manifests "
+                                         "without a spec (repeatable)."),
+    hub: bool = typer.Option(False, "--hub", help="Read the size of hub models (org/name) from the Hugging Face "
+                             "hub's safetensors metadata (needs huggingface_hub and network access)."),
     list_rules: bool = typer.Option(False, "--list-rules", help="Print the rules and exit."),
 ) -> None:
-    """Lint values files and Kubernetes manifests for vLLM probe, port and parallelism mistakes.
+    """Lint values files and Kubernetes manifests for vLLM probe, port, drain and parallelism mistakes.
     Exit 0 clean, 1 findings, 2 unusable input."""
+    from vllmgen.lint import hub as hub_client
     from vllmgen.lint import reporters, suppress
     from vllmgen.lint.findings import SEVERITIES
     from vllmgen.lint.rules import R
     from vllmgen.lint.runner import Linter
     from vllmgen.lint.schema_check import chart_values_schema
+    from vllmgen.lint.sizes import ModelSizes, parse_model_size
 
     if list_rules:
         for r in R.values():
             typer.echo(f"{r.id} {r.name} [{r.severity}]: {r.reason}. Fix: {r.fix}")
         raise typer.Exit(0)
-    if not paths:
+    if not paths and not values:
         fail_input(InputError("<command line>", "", "no PATH given: name values files, manifests or directories"))
     if output_format not in reporters.REPORTERS:
-        fail_input(InputError("--format", "", f"unknown format {output_format!r}; use text, json or github"))
+        fail_input(InputError("--format", "", f"unknown format {output_format!r}; use "
+                                              f"{', '.join(reporters.REPORTERS)}"))
     if fail_on not in SEVERITIES:
         fail_input(InputError("--fail-on", "", f"unknown severity {fail_on!r}; use error, warning or info"))
     disabled, unknown = suppress.resolve(disable)
     if unknown:
         fail_input(InputError("--disable", "", f"no such rule: {', '.join(unknown)} (see --list-rules)"))
+    if hub and not hub_client.available():
+        fail_input(InputError("--hub", "", hub_client.MISSING))
     try:
+        sizes = ModelSizes([parse_model_size(x) for x in model_size], use_hub=hub)
         values_schema = chart_values_schema(str(schema) if schema else None)
-        result = Linter(disabled, values_schema, str(schema or "")).lint_paths(paths)
+        result = Linter(disabled, values_schema, str(schema or ""), sizes).lint_paths(paths or [], values)
     except (InputError, InputErrors) as exc:
         fail_input(exc)
     sys.stdout.write(reporters.REPORTERS[output_format](result))
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
     if output_format == "text":
         typer.echo(reporters.summary(result), err=True)
     if result.unusable:

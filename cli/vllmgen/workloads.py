@@ -17,7 +17,9 @@ does (pkg/kubelet/prober/prober.go, extractPort).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any, Iterator, Optional
 
 from vllmgen.errors import pointer
@@ -60,8 +62,17 @@ class TemplateSite:
     `("spec",)` for a PodTemplateSpec (its `metadata` then labels the pods), `()` where the template is a bare
     PodSpec. `containers` names PodSpec keys holding one more single container (Dynamo's `mainContainer`).
     `group_size` leads from the template's parent to the number of pods that form one group (LeaderWorkerSet's
-    `size`); absent means 1. `name` tells templates of one object apart ("leader", "worker"); `{}` in it is
-    replaced by the key or index a `"*"` step took.
+    `size`); absent means 1. `replicas` leads from the template's parent to how many such groups run. `name` tells
+    templates of one object apart ("leader", "worker"); `{}` in it is replaced by the key or index a `"*"` step
+    took.
+
+    What a controller adds to the pods it makes from the template: `server_container` names the container it
+    runs the model server in (KServe's `main`, whose command comes from a config); `parallelism` leads from the
+    object's root to the parallel sizes it passes (`tensor`, `data`, `dataLocal`, `pipeline`); `model` lists
+    paths from the object's root to the model's name (the first one set counts); `launcher` says the controller
+    starts the first container of each pod through its own launcher (KubeRay: `ray start`); `container_fields`
+    pairs keys of the template's parent with the container fields they fill in every container that lacks them
+    (Dynamo's service-level `envs`, `resources`, probes), `resource_names` renaming the resource keys found there.
     """
 
     path: tuple[str, ...]
@@ -69,9 +80,35 @@ class TemplateSite:
     name: str = ""
     containers: tuple[str, ...] = ()
     group_size: Optional[tuple[str, ...]] = None
+    replicas: Optional[tuple[str, ...]] = None
+    server_container: Optional[str] = None
+    parallelism: Optional[tuple[str, ...]] = None
+    model: tuple[tuple[str, ...], ...] = ()
+    launcher: Optional[str] = None
+    container_fields: tuple[tuple[str, str], ...] = ()
+    resource_names: tuple[tuple[str, str], ...] = ()
 
 
 _SPEC_TEMPLATE = (TemplateSite(("spec", "template")),)
+
+
+def _kserve_llm(root: tuple[str, ...], name: str) -> tuple[TemplateSite, ...]:
+    """KServe's LLMInferenceService (and its config): the pod template, and the worker template of a multi-pod
+    group, both PodSpecs whose `main` container runs vLLM (kserve/kserve, pkg/apis/serving/v1alpha1)."""
+    kw = dict(pod_spec=(), server_container="main", parallelism=root + ("parallelism",),
+              model=(("spec", "model", "name"), ("spec", "model", "uri")))
+    return (TemplateSite(root + ("template",), name=name, **kw),
+            TemplateSite(root + ("worker",), name=f"{name} worker".strip(), **kw))
+
+
+def _kuberay(root: tuple[str, ...]) -> tuple[TemplateSite, ...]:
+    """KubeRay: a head group and worker groups (`replicas` groups of `numOfHosts` pods each); the first
+    container of each pod is the Ray node, started with `ray start` after the user's command
+    (ray-project/kuberay, ray-operator/controllers/ray/common/pod.go)."""
+    return (TemplateSite(root + ("headGroupSpec", "template"), name="head", launcher="ray"),
+            TemplateSite(root + ("workerGroupSpecs", "*", "template"), name="worker {}", launcher="ray",
+                         group_size=("numOfHosts",), replicas=("replicas",)))
+
 
 #: Kind -> where its pod templates are. Adding a kind (a custom resource that runs pods) is one entry here.
 KINDS: dict[str, tuple[TemplateSite, ...]] = {
@@ -89,6 +126,36 @@ KINDS: dict[str, tuple[TemplateSite, ...]] = {
         TemplateSite(("spec", "leaderWorkerTemplate", "leaderTemplate"), name="leader", group_size=("size",)),
         TemplateSite(("spec", "leaderWorkerTemplate", "workerTemplate"), name="worker", group_size=("size",)),
     ),
+    # KServe: the LLM service (decode or whole-request pods, and a prefill pool of its own), its configs, and the
+    # scheduler's pod (the endpoint picker, no model server)
+    "LLMInferenceService": _kserve_llm(("spec",), "") + _kserve_llm(("spec", "prefill"), "prefill") + (
+        TemplateSite(("spec", "router", "scheduler", "template"), pod_spec=(), name="scheduler"),),
+    "LLMInferenceServiceConfig": _kserve_llm(("spec",), "") + _kserve_llm(("spec", "prefill"), "prefill") + (
+        TemplateSite(("spec", "router", "scheduler", "template"), pod_spec=(), name="scheduler"),),
+    # KServe's InferenceService: each component is a PodSpec; the predictor's `model` is one more container,
+    # merged by the controller into its ServingRuntime's (kserve/kserve, pkg/apis/serving/v1beta1)
+    "InferenceService": (
+        TemplateSite(("spec", "predictor"), pod_spec=(), name="predictor", containers=("model",)),
+        TemplateSite(("spec", "predictor", "workerSpec"), pod_spec=(), name="predictor worker"),
+        TemplateSite(("spec", "transformer"), pod_spec=(), name="transformer"),
+        TemplateSite(("spec", "explainer"), pod_spec=(), name="explainer"),
+    ),
+    "ServingRuntime": (TemplateSite(("spec",), pod_spec=(), name="runtime"),
+                       TemplateSite(("spec", "workerSpec"), pod_spec=(), name="runtime worker")),
+    "ClusterServingRuntime": (TemplateSite(("spec",), pod_spec=(), name="runtime"),
+                              TemplateSite(("spec", "workerSpec"), pod_spec=(), name="runtime worker")),
+    # ai-dynamo/dynamo: one service per component, its pod spec in `extraPodSpec` with the component's own
+    # container as `mainContainer`; replicas, multi-node size, env, resources (`gpu` = NVIDIA GPUs) and probes
+    # at the service's level (deploy/operator/api/v1alpha1)
+    "DynamoGraphDeployment": (
+        TemplateSite(("spec", "services", "*", "extraPodSpec"), pod_spec=(), name="{}",
+                     containers=("mainContainer",), group_size=("multinode", "nodeCount"), replicas=("replicas",),
+                     container_fields=(("envs", "env"), ("resources", "resources"), ("startupProbe", "startupProbe"),
+                                       ("livenessProbe", "livenessProbe"), ("readinessProbe", "readinessProbe")),
+                     resource_names=(("gpu", "nvidia.com/gpu"),)),),
+    "RayCluster": _kuberay(("spec",)),
+    "RayService": _kuberay(("spec", "rayClusterConfig")),
+    "RayJob": _kuberay(("spec", "rayClusterSpec")),
 }
 
 
@@ -196,6 +263,18 @@ class EnvVar:
     path: tuple
 
 
+@dataclass(frozen=True)
+class PreStop:
+    """How long a container's preStop hook runs: kubelet runs it on every kill, inside the grace period
+    (`killContainer` in pkg/kubelet/kuberuntime/kuberuntime_container.go). A `sleep` action lasts its seconds; an
+    `exec` of a plain `sleep N` (directly or through `sh -c`) lasts N s; any other hook's duration cannot be known
+    and is taken as 0 s, with a note saying so."""
+
+    seconds: float = 0.0
+    note: str = ""  # set when the hook's duration is unknown (then `seconds` is 0)
+    path: tuple = ()  # JSON path of the hook (() when there is none)
+
+
 @dataclass
 class Container:
     """One container of a pod template."""
@@ -213,6 +292,10 @@ class Container:
     env: list[EnvVar] = field(default_factory=list)
     probes: dict[str, Probe] = field(default_factory=dict)  # by kind, only those written
     resources: dict = field(default_factory=dict)
+    resources_path: tuple = ()  # where `resources` was read (the container's own, or a controller's field)
+    claims: list[str] = field(default_factory=list)  # resources.claims: names of the pod's resourceClaims it uses
+    volume_mounts: dict[str, str] = field(default_factory=dict)  # mountPath -> volume name
+    pre_stop: PreStop = PreStop()
     problems: list[Problem] = field(default_factory=list)  # this container's own, its probes' included
 
     def resolve_port(self, port: Any) -> Optional[int]:
@@ -241,7 +324,14 @@ class PodTemplate:
     init_containers: list[Container] = field(default_factory=list)
     group_size: Optional[int] = None  # pods per group (None: the kind has no groups)
     termination_grace: int = DEFAULT_TERMINATION_GRACE_S
+    termination_grace_set: bool = False  # written in the pod spec (not Kubernetes' default)
     restart_policy: str = DEFAULT_RESTART_POLICY
+    replicas: Optional[int] = None  # groups (or pods) the object runs from this template, when it says
+    site: TemplateSite = TemplateSite(())  # where the template was found, and what its controller adds
+    parallelism: dict = field(default_factory=dict)  # parallel sizes the controller passes (KServe's spec.parallelism)
+    model: Optional[str] = None  # the model the object names (KServe's spec.model.name)
+    volumes: dict[str, dict] = field(default_factory=dict)  # volume name -> its definition
+    resource_claims: dict[str, Optional[str]] = field(default_factory=dict)  # pod resourceClaims: name -> template
     problems: list[Problem] = field(default_factory=list)  # the pod's own fields (not its containers')
 
     @property
@@ -355,10 +445,19 @@ def read_container(data: Any, path: tuple, *, init: bool = False) -> Optional[Co
     c.env = read_env(data.get("env"), path + ("env",), c.problems)
     _ports(c)
     resources = data.get("resources")
+    c.resources_path = path + ("resources",)
     if isinstance(resources, dict):
         c.resources = resources
+        claims = resources.get("claims")
+        if isinstance(claims, list):
+            c.claims = [x["name"] for x in claims if isinstance(x, dict) and isinstance(x.get("name"), str)]
     elif resources is not None:
         _problem(c.problems, path + ("resources",), "must be a mapping (limits, requests)", resources)
+    mounts = data.get("volumeMounts")
+    if isinstance(mounts, list):
+        c.volume_mounts = {m["mountPath"]: m["name"] for m in mounts if isinstance(m, dict)
+                           and isinstance(m.get("mountPath"), str) and isinstance(m.get("name"), str)}
+    c.pre_stop = read_pre_stop(data.get("lifecycle"), path + ("lifecycle",), c.problems)
     for kind, key in PROBE_FIELDS.items():
         value = data.get(key)
         if value is None:
@@ -409,6 +508,45 @@ def read_env(env: Any, path: tuple, problems: list[Problem]) -> list[EnvVar]:
     return out
 
 
+#: Shells whose `-c "sleep N"` is read as a sleep of N s.
+SHELLS = ("sh", "bash", "ash", "dash")
+_SLEEP = re.compile(r"^\s*(?:exec\s+)?sleep\s+(\d+(?:\.\d+)?)\s*;?\s*$")
+
+
+def read_pre_stop(lifecycle: Any, path: tuple, problems: list[Problem]) -> PreStop:
+    """`lifecycle.preStop` of a container (`lifecycle` at `path`); a sleep of the wrong shape is a problem."""
+    hook = lifecycle.get("preStop") if isinstance(lifecycle, dict) else None
+    if not isinstance(hook, dict):
+        return PreStop()
+    hpath = path + ("preStop",)
+    if "sleep" in hook:
+        seconds = hook["sleep"].get("seconds") if isinstance(hook["sleep"], dict) else None
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or not 0 <= seconds <= INT64_MAX:
+            problems.append(Problem(hpath + ("sleep", "seconds"),
+                                    f"must be a non-negative integer, not {_show(seconds)}"))
+            return PreStop(0.0, "", hpath)
+        return PreStop(float(seconds), "", hpath)
+    if "exec" in hook:
+        slept = _exec_sleep(hook["exec"].get("command") if isinstance(hook["exec"], dict) else None)
+        if slept is not None:
+            return PreStop(slept, "", hpath)
+        return PreStop(0.0, "the preStop exec hook's duration cannot be read from its command: taken as 0 s", hpath)
+    handler = next(iter(hook), "?")
+    return PreStop(0.0, f"the preStop {handler} hook's duration cannot be known: taken as 0 s", hpath)
+
+
+def _exec_sleep(command: Any) -> Optional[float]:
+    if not isinstance(command, list) or not all(isinstance(a, str) for a in command) or not command:
+        return None
+    name = PurePosixPath(command[0]).name
+    if name == "sleep" and len(command) == 2 and re.fullmatch(r"\d+(?:\.\d+)?", command[1]):
+        return float(command[1])
+    if name in SHELLS and len(command) == 3 and command[1] == "-c":
+        m = _SLEEP.match(command[2])
+        return float(m.group(1)) if m else None
+    return None
+
+
 def resolve_port(port: Any, ports: dict[str, int]) -> Optional[int]:
     """A probe's port (number, name or digits) -> the number, as the kubelet resolves it; None if it cannot."""
     if isinstance(port, bool):
@@ -451,11 +589,50 @@ def _workload(obj: dict, path: tuple, doc: Optional[Document]) -> Workload:
                             spec_path, spec)
             if site.group_size is not None:
                 t.group_size = _group_size(parent, site.group_size, tpath[:-1], w.problems)
+            t.site = site
+            if site.replicas is not None and isinstance(parent, dict):
+                n = _count(parent.get(site.replicas[0])) if len(site.replicas) == 1 else None
+                t.replicas = n
+            if site.parallelism is not None:
+                found = list(_walk(obj, site.parallelism, path, []))
+                if found and isinstance(found[0][1], dict):
+                    t.parallelism = found[0][1]
+            for model_path in site.model:
+                found = list(_walk(obj, model_path, path, []))
+                if found and isinstance(found[0][1], str) and found[0][1]:
+                    t.model = found[0][1]
+                    break
             _fill_pod(t, site.containers)
+            if site.container_fields and isinstance(parent, dict):
+                _add_container_fields(t, site, parent, tpath[:-1])
             w.templates.append(t)
     # a problem met on the way to several templates (an LWS `spec: [1]`) is one problem
     w.problems = list(dict.fromkeys(w.problems))
     return w
+
+
+def _add_container_fields(t: PodTemplate, site: TemplateSite, parent: dict, parent_path: tuple) -> None:
+    """Fields a controller copies from the template's parent into every container that lacks them."""
+    renames = dict(site.resource_names)
+    for key, field_name in site.container_fields:
+        value = parent.get(key)
+        if value is None:
+            continue
+        for c in t.containers:
+            if c.data.get(field_name) is not None:
+                continue
+            where = parent_path + (key,)
+            if field_name == "env":
+                c.env.extend(read_env(value, where, c.problems))
+            elif field_name == "resources" and isinstance(value, dict):
+                c.resources = {section: {renames.get(k, k): v for k, v in block.items()}
+                               for section, block in value.items() if isinstance(block, dict)}
+                c.resources_path = where
+            elif field_name in PROBE_FIELDS.values() and isinstance(value, dict):
+                kind = next(k for k, f in PROBE_FIELDS.items() if f == field_name)
+                probe = read_probe(kind, value, where)
+                c.probes[kind] = probe
+                c.problems.extend(probe.problems)
 
 
 def _walk(node: Any, steps: tuple, path: tuple, problems: list[Problem]):
@@ -527,6 +704,15 @@ def _fill_pod(t: PodTemplate, extra_containers: tuple[str, ...] = ()) -> None:
     grace = read_seconds(spec.get("terminationGracePeriodSeconds"), base + ("terminationGracePeriodSeconds",),
                      INT64_MAX, t.problems)
     t.termination_grace = DEFAULT_TERMINATION_GRACE_S if grace is None else grace
+    t.termination_grace_set = grace is not None
+    volumes = spec.get("volumes")
+    if isinstance(volumes, list):
+        t.volumes = {v["name"]: v for v in volumes if isinstance(v, dict) and isinstance(v.get("name"), str)}
+    claims = spec.get("resourceClaims")
+    if isinstance(claims, list):
+        t.resource_claims = {c["name"]: c.get("resourceClaimTemplateName") if isinstance(
+            c.get("resourceClaimTemplateName"), str) else None
+            for c in claims if isinstance(c, dict) and isinstance(c.get("name"), str)}
     policy = spec.get("restartPolicy")
     if isinstance(policy, str) and policy:
         t.restart_policy = policy

@@ -286,9 +286,10 @@ class _Anchored:
 class _Builder:
     """Documents from parse events, checked as they come: one pass, no tree of nodes in between."""
 
-    def __init__(self, file: str, *, libyaml: bool = False):
+    def __init__(self, file: str, *, libyaml: bool = False, duplicates: list | None = None):
         self.file = file
         self.libyaml = libyaml
+        self.duplicates = duplicates  # when a list: duplicate keys are noted here, the later value kept
         self.docs: list[Document] = []
         self.expanded = 0  # nodes added through aliases in the whole file
         self._by_version: dict[tuple, _Scalars] = {}
@@ -367,8 +368,13 @@ class _Builder:
         elif not isinstance(key, str):
             raise self._error(top.path, f"mapping key {key!r} is not a string (quote it)", line)
         elif key in top.value:
-            raise self._error(top.path + (key,), f"duplicate key {key!r} (a later value would silently replace "
-                              "the first)", line)
+            error = self._error(top.path + (key,), f"duplicate key {key!r} (a later value would silently replace "
+                                "the first)", line)
+            if self.duplicates is None:
+                raise error
+            self.duplicates.append(error)
+            del top.value[key]  # the later value takes the key's place, as most readers do silently
+            self.lines.append((top.path + (key,), line))
         else:
             self.lines.append((top.path + (key,), line))
         top.key = key
@@ -475,14 +481,21 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def parse_documents(text: str, file: str) -> list[Document]:
-    """Every YAML document in `text`. Raises InputError with file, pointer and line on any problem."""
+def parse_documents(text: str, file: str, *, duplicates: list | None = None) -> list[Document]:
+    """Every YAML document in `text`. Raises InputError with file, pointer and line on any problem.
+
+    With a `duplicates` list, a duplicate key is not an error: it is appended there (an InputError naming its
+    line) and the later value is kept, so a linter can report it and still read the rest of the file."""
     if _libyaml_parser() is not None and not _PURE_ONLY.search(text):
+        found: list | None = None if duplicates is None else []
         try:
-            return _Builder(file, libyaml=True).build(_libyaml_events(text))
+            docs = _Builder(file, libyaml=True, duplicates=found).build(_libyaml_events(text))
+            if duplicates is not None:
+                duplicates.extend(found)
+            return docs
         except (_NotForLibyaml, InputError):
             pass  # every error comes from the pure parser: libyaml can stop at another place, or not at all
-    return _Builder(file).build(_pure_events(text, file))
+    return _Builder(file, duplicates=duplicates).build(_pure_events(text, file))
 
 
 def parse_document(text: str, file: str, *, allow_empty: bool = False) -> Document:

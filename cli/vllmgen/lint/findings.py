@@ -30,6 +30,7 @@ class Finding:
     fix: str
     pointer: str = ""  # JSON pointer of the field inside its YAML document ("" = the document)
     document: int = 0  # 0-based index of the document in a multi-document file
+    container: str = ""  # JSON pointer of the container it is about ("" = none in particular)
 
     def sort_key(self):
         return (self.file, self.document, self.line or 0, self.rule, self.message)
@@ -44,12 +45,31 @@ class Unusable:
     message: str
 
 
+@dataclass(frozen=True)
+class Inspected:
+    """A container lint looked at: where, and whether (and why) it runs vLLM."""
+
+    file: str
+    document: int
+    pointer: str
+    name: Optional[str]
+    runs_vllm: bool
+    server: Optional[str]  # what it is reviewed as (lint.identify), None when it runs no model server
+    evidence: str
+
+
 @dataclass
 class Result:
     findings: list[Finding] = field(default_factory=list)
     unusable: list[Unusable] = field(default_factory=list)
+    containers: list[Inspected] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the run could not do (a hub look-up that failed)
     files_checked: int = 0
     documents_checked: int = 0
+
+    @property
+    def vllm_containers(self) -> int:
+        return sum(1 for c in self.containers if c.runs_vllm)
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in SEVERITIES}

@@ -9,6 +9,7 @@ values (`LoadedFile.unusable`), never as exceptions, so one bad file does not hi
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
@@ -61,6 +62,8 @@ class LoadedFile:
     text: str = ""
     docs: list[LoadedDoc] = field(default_factory=list)
     unusable: Optional[InputError] = None
+    duplicates: list[InputError] = field(default_factory=list)  # duplicate keys (the later value was kept)
+    layered: bool = False  # values merged from several `-f` files: complete, not an overlay
 
 
 def classify(data) -> str:
@@ -121,12 +124,22 @@ def _reason(exc: OSError) -> str:
     return (exc.strerror or str(exc)).lower()
 
 
+#: A line git writes into a file it could not merge.
+CONFLICT_MARKER = re.compile(r"^(<{7}|>{7}) ", re.MULTILINE)
+
+
 def load_file(path: str) -> LoadedFile:
     name = "<stdin>" if path == "-" else path
+    duplicates: list[InputError] = []
     try:
         text = read_text(path)
-        docs = parse_documents(text, name)
+        docs = parse_documents(text, name, duplicates=duplicates)
     except InputError as exc:
+        marker = CONFLICT_MARKER.search(text) if "text" in locals() else None
+        if marker is not None:
+            line = text.count("\n", 0, marker.start()) + 1
+            exc = InputError(name, "", "unresolved git merge conflict (a `<<<<<<<` marker): the file is not YAML "
+                             "until the conflict is resolved", line)
         return LoadedFile(name, unusable=exc)
     loaded = [LoadedDoc(i, classify(d.data), d) for i, d in enumerate(docs) if d.data is not None]
-    return LoadedFile(name, text, loaded)
+    return LoadedFile(name, text, loaded, duplicates=duplicates)

@@ -25,7 +25,11 @@ def summary(result: Result) -> str:
     tail = f"{result.files_checked} file{'s' if result.files_checked != 1 else ''} checked"
     if result.unusable:
         tail += f", {len(result.unusable)} unusable"
-    return f"{head}; {tail}"
+    inspected = len(result.containers)
+    seen = f"{inspected} container{'s' if inspected != 1 else ''} inspected, " + (
+        f"{result.vllm_containers} run{'s' if result.vllm_containers == 1 else ''} vLLM" if result.vllm_containers
+        else "no vLLM container found")
+    return f"{head}; {tail}; {seen}"
 
 
 def text(result: Result) -> str:
@@ -40,13 +44,21 @@ def as_json(result: Result) -> str:
     doc = {
         "status": status,
         "summary": {**result.counts(), "files_checked": result.files_checked,
-                    "documents_checked": result.documents_checked},
+                    "documents_checked": result.documents_checked,
+                    "containers_inspected": len(result.containers), "vllm_containers": result.vllm_containers},
         "findings": [
             {"file": f.file, "line": f.line, "document": f.document, "pointer": f.pointer, "rule": f.rule,
-             "name": R[f.rule].name, "severity": f.severity, "message": f.message, "fix": f.fix}
+             "name": R[f.rule].name, "severity": f.severity, "message": f.message, "fix": f.fix,
+             "container": f.container}
             for f in result.findings
         ],
+        "containers": [
+            {"file": c.file, "document": c.document, "pointer": c.pointer, "name": c.name, "runs_vllm": c.runs_vllm,
+             "server": c.server, "evidence": c.evidence}
+            for c in result.containers
+        ],
         "unusable": [{"file": u.file, "line": u.line, "message": u.message} for u in result.unusable],
+        "notes": result.notes,
     }
     return json.dumps(doc, indent=2) + "\n"
 
@@ -74,3 +86,59 @@ def github(result: Result) -> str:
 
 
 REPORTERS: dict[str, Callable[[Result], str]] = {"text": text, "json": as_json, "github": github}
+
+
+#: SARIF result level per severity (SARIF 2.1.0, section 3.27.10: error, warning, note).
+SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+SARIF_VERSION = "2.1.0"
+
+
+def _uri(path: str) -> str:
+    """A relative file reference as SARIF wants it (forward slashes, percent-encoded)."""
+    from urllib.parse import quote
+
+    path = path.replace("\\", "/")
+    return quote(path[2:] if path.startswith("./") else path)
+
+
+def sarif(result: Result) -> str:
+    """SARIF 2.1.0 for code scanning (GitHub's `upload-sarif`): every rule, every finding with its file and
+    line, unusable inputs as tool notifications."""
+    from vllmgen import __version__
+
+    rules = list(R.values())
+    index = {r.id: i for i, r in enumerate(rules)}
+    run = {
+        "tool": {"driver": {
+            "name": "vllmgen lint",
+            "version": __version__,
+            "rules": [{"id": r.id, "name": r.name, "shortDescription": {"text": r.reason},
+                       "help": {"text": f"Fix: {r.fix}"},
+                       "defaultConfiguration": {"level": SARIF_LEVEL[r.severity]}} for r in rules],
+        }},
+        "results": [],
+        "invocations": [{
+            "executionSuccessful": not result.unusable,
+            "toolExecutionNotifications": [
+                {"level": "error", "message": {"text": u.message},
+                 "locations": [_location(u.file, u.line)]} for u in result.unusable],
+        }],
+    }
+    for f in result.findings:
+        entry = {"ruleId": f.rule, "ruleIndex": index[f.rule], "level": SARIF_LEVEL[f.severity],
+                 "message": {"text": f"{f.message}. Fix: {f.fix}"}, "locations": [_location(f.file, f.line)]}
+        if f.pointer:
+            entry["properties"] = {"pointer": f.pointer, "document": f.document}
+        run["results"].append(entry)
+    return json.dumps({"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}, indent=2) + "\n"
+
+
+def _location(file: str, line) -> dict:
+    physical = {"artifactLocation": {"uri": _uri(file)}}
+    if line:
+        physical["region"] = {"startLine": line}
+    return {"physicalLocation": physical}
+
+
+REPORTERS["sarif"] = sarif

@@ -7,14 +7,18 @@ vLLM 8200 and LeaderWorkerSet sizes; kubelet probe timing and defaults; incident
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional
 
 from vllmgen import workloads
+from vllmgen.lint.commandline import flag_value
 from vllmgen.lint.findings import Rule
-from vllmgen.lint.view import ContainerView, flag_value
+from vllmgen.lint.identify import VLLM
+from vllmgen.lint.view import ContainerView
+from vllmgen.probes import VLLM_TEARDOWN_S
 from vllmgen.workloads import Probe
 
 #: Ready may trail the loaded model by up to one period of the probe that gates it (readiness is re-run at
@@ -30,6 +34,8 @@ API_KEY_GUARDED = ("/v1/", "/v1", "/inference/")
 #: Paths vLLM's normal server answers 404 (docs/upstream-facts.md#vllm-endpoints): they exist on the
 #: supervisor's port (or vLLM's DP supervisor mode, or some simulator versions), never on `vllm serve`'s own port.
 NOT_ON_VLLM = ("/ready", "/readyz", "/livez", "/startupz", "/healthz", "/health/ready")
+#: What vLLM's data-parallel supervisor answers on its own port (docs/upstream-facts.md#vllm-endpoints).
+ON_DP_SUPERVISOR = ("/health", "/ready", "/readyz")
 #: Environment variables the Hugging Face hub client reads a token from.
 HF_TOKEN_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_HUB_TOKEN", "HF_HUB_TOKEN",
                  "HUGGINGFACE_TOKEN")
@@ -108,6 +114,22 @@ R = {r.id: r for r in (
          "vllmgen values carry the spec the supervisor reads; a rendered field edited afterwards (a port, the "
          "accelerators, the command line, the model) makes the pod and what runs in it disagree",
          "regenerate the values with `vllmgen values` (or change the spec, not the rendered field)"),
+    Rule("VG030", "duplicate-key", "error",
+         "a key written twice in one mapping: Helm and most YAML readers silently keep the later value, kubectl's "
+         "strict decoding refuses the file",
+         "keep one of the two (the later one is what Helm renders)"),
+    Rule("VG031", "drain-over-grace", "error",
+         "after SIGTERM a pod needs its endpoint drain (the preStop sleep), vLLM's --shutdown-timeout and vLLM's "
+         "teardown before the kubelet's SIGKILL at terminationGracePeriodSeconds, or in-flight requests are cut",
+         "raise terminationGracePeriodSeconds to at least preStop + --shutdown-timeout + teardown"),
+    Rule("VG032", "cuda-visible-devices", "error",
+         "CUDA_VISIBLE_DEVICES limits vLLM to the devices it lists, numbered from 0 inside the container: fewer "
+         "than tensor x pipeline x data-local and vLLM cannot start, an index beyond the pod's GPUs names none",
+         "drop CUDA_VISIBLE_DEVICES (the device plugin already exposes the pod's GPUs) or list enough of them"),
+    Rule("VG033", "accelerators-not-requested", "warning",
+         "a vLLM container that picks GPUs with CUDA_VISIBLE_DEVICES but requests none: the scheduler reserves "
+         "nothing, so other pods may be given the same GPUs",
+         "request the GPUs it uses (nvidia.com/gpu or a DRA claim) instead of naming them"),
 )}
 
 
@@ -140,19 +162,53 @@ def estimated_load(v: ContainerView) -> Optional[tuple[int, str]]:
             return int(startup_budget(v.spec).seconds), "the spec's startup budget (`vllmgen values` shows its terms)"
         except (KeyError, TypeError, ValueError, ZeroDivisionError):
             pass  # a spec without the fields the budget needs: VG000 reports it; fall back to the floor
+    if v.model_size is not None:
+        return least_start(v)
     return UNKNOWN_LOAD_FLOOR_S, (f"no model spec here: {UNKNOWN_LOAD_FLOOR_S} s is the least any vLLM start "
                                   f"takes, measured on a tiny model; yours takes longer")
+
+
+#: GiB, for sizes in messages.
+GIB = 1024**3
+
+
+def least_start(v: ContainerView) -> tuple[int, str]:
+    """The least time this pod's start takes given the model's size: the spec's budget arithmetic with the
+    weights already cached and no safety factor (so a budget below it is short on any node), for this pod's
+    share of the weights when the model is split across the group's pods (expert or pipeline parallel)."""
+    size, source = v.model_size
+    pods = v.group_size if (v.group_size or 1) > 1 and (v.expert_parallel or v.spans_pods) else 1
+    share = size / pods
+    budget = _least_budget(round(share / GIB, 3), v.expert_parallel and pods > 1)
+    part = f", this pod's share 1/{pods} = {share / GIB:.1f} GiB" if pods > 1 else ""
+    return budget.seconds, (f"{v.model} is {size / GIB:.1f} GiB ({source}){part}: {budget.arithmetic()} with the "
+                            f"weights cached, no safety margin")
+
+
+@functools.lru_cache(maxsize=256)
+def _least_budget(gib: float, group_setup: bool):
+    from vllmgen.budget import startup_budget
+    from vllmgen.spec import effective
+
+    spec = effective({"model": {"source": "pvc://lint/model", "weightsGiB": max(gib, 0.001)},
+                      "layout": "wide-ep" if group_setup else "single-node",
+                      "startup": {"cached": True, "safetyFactor": 1}})
+    return startup_budget(spec)
 
 
 # --- the checks ---------------------------------------------------------------------------------------
 
 def check_probe_port(v: ContainerView) -> Iterator[Hit]:
+    if v.engine_only:
+        return
     for p in v.probes.values():
         raw = p.port
         if raw is None:
             continue
         port = v.resolve_port(raw)
         name = _probe_name(p)
+        if port is not None and (port == v.dp_supervisor_port or port in v.rank_ports):
+            continue  # vLLM's data-parallel supervisor, or one of the API servers it starts
         if port is None:
             yield Hit("VG001", p.port_path,
                       f"{v.role} {name} targets port name {raw!r}, which the container does not declare: the "
@@ -174,6 +230,8 @@ def check_probe_port(v: ContainerView) -> Iterator[Hit]:
 
 
 def check_health_startup_readiness(v: ContainerView) -> Iterator[Hit]:
+    if v.engine_only:
+        return
     for kind in ("startup", "readiness"):
         p = v.probes.get(kind)
         if p is None or p.http_path != "/health" or not _on_vllm(v, p):
@@ -191,6 +249,8 @@ def check_health_startup_readiness(v: ContainerView) -> Iterator[Hit]:
 
 
 def check_liveness_on_models(v: ContainerView) -> Iterator[Hit]:
+    if v.engine_only:
+        return
     p = v.probes.get("liveness")
     if p is not None and p.http_path and p.http_path.rstrip("/") == "/v1/models" and _on_vllm(v, p):
         yield Hit("VG003", p.path + ("httpGet", "path"),
@@ -199,7 +259,7 @@ def check_liveness_on_models(v: ContainerView) -> Iterator[Hit]:
 
 
 def check_models_with_api_key(v: ContainerView) -> Iterator[Hit]:
-    if not v.api_key:
+    if not v.api_key or v.engine_only:
         return
     for p in v.probes.values():
         path = p.http_path
@@ -212,7 +272,7 @@ def check_models_with_api_key(v: ContainerView) -> Iterator[Hit]:
 
 def check_missing_startup(v: ContainerView) -> Iterator[Hit]:
     live = v.probes.get("liveness")
-    if live is None or "startup" in v.probes:
+    if live is None or "startup" in v.probes or v.overlay or not _probes_vllm(v, live):
         return
     need = estimated_load(v)
     if need is None:
@@ -229,7 +289,7 @@ def check_missing_startup(v: ContainerView) -> Iterator[Hit]:
 
 def check_startup_budget(v: ContainerView) -> Iterator[Hit]:
     p = v.probes.get("startup")
-    if p is None:
+    if p is None or not _probes_vllm(v, p):
         return
     need = estimated_load(v)
     if need is None:
@@ -255,7 +315,8 @@ def check_timeout_period(v: ContainerView) -> Iterator[Hit]:
 
 
 def check_ready_lag(v: ContainerView) -> Iterator[Hit]:
-    gate = v.probes.get("startup") or v.probes.get("readiness")
+    startup = v.probes.get("startup")
+    gate = startup if startup is not None and _probes_vllm(v, startup) else v.probes.get("readiness")
     if gate is None:
         return
     port = v.resolve_port(gate.port)
@@ -270,26 +331,62 @@ def check_ready_lag(v: ContainerView) -> Iterator[Hit]:
                   f"(same budget), or the supervisor's /startupz long-poll")
 
 
+def _probes_vllm(v: ContainerView, p: Probe) -> bool:
+    """The probe asks vLLM (or its supervisor) something: an HTTP, TCP or gRPC probe, or a command that reaches
+    its port or endpoints. A command probe about something else (KubeRay's `wait_for_ray.py`) says nothing
+    about the model loading."""
+    if "exec" not in p.data:
+        return True
+    command = p.data["exec"].get("command") if isinstance(p.data["exec"], dict) else None
+    text = " ".join(str(x) for x in command) if isinstance(command, list) else ""
+    ports = {x for x in (v.vllm_port, v.health_port, v.dp_supervisor_port) if x is not None}
+    return any(f":{port}" in text for port in ports) or any(path in text for path in ("/health", "/v1/", "/ready", "/livez", "/startupz"))
+
+
+def _sizes(v: ContainerView) -> tuple[int, str]:
+    if (v.pipeline or 1) > 1:
+        return v.pipeline, f"tensor x pipeline x data-local parallel = {v.tensor} x {v.pipeline}"
+    return 1, f"tensor x data-local parallel = {v.tensor}"
+
+
 def check_accelerators(v: ContainerView) -> Iterator[Hit]:
-    if v.simulator or v.tensor is None:
+    if v.simulator or v.tensor is None or v.accelerators_unknown:
+        return
+    if v.spans_pods and v.group_accelerators is not None:
+        yield from _group_accelerators(v)
         return
     local = v.data_parallel_local
     if local is None:
         local = v.data_parallel if (v.data_parallel is not None and not v.multinode) else 1
-    expected = v.tensor * local
+    pipeline, sizes = _sizes(v)
+    expected = v.tensor * pipeline * local
+    sizes = f"{sizes} x {local} = {expected}"
     have = v.accelerator_count
     if v.accelerator_resource is None:
-        if expected > 1:
+        if expected > 1 and not v.overlay:
             yield Hit("VG009", v.resources_path or v.base,
-                      f"{v.where} requests no accelerators, but tensor x data-local parallel = {v.tensor} x {local} "
-                      f"= {expected}: vLLM cannot start")
+                      f"{v.where} requests no accelerators, but {sizes}: vLLM cannot start")
         return
     if have is not None and have != expected:
         effect = "vLLM cannot start" if have < expected else f"{have - expected} sit idle"
         yield Hit("VG009", v.resources_path,
-                  f"{v.where} requests {have} {v.accelerator_resource}, but tensor x data-local parallel = "
-                  f"{v.tensor} x {local} = {expected}: {effect}",
+                  f"{v.where} requests {have} {v.accelerator_resource}, but {sizes}: {effect}",
                   f"{v.accelerator_resource}: {expected} in limits and requests")
+
+
+def _group_accelerators(v: ContainerView) -> Iterator[Hit]:
+    """One vLLM instance whose ranks span the group's pods (Ray, or more ranks than a pod has): the group's
+    accelerators together must hold tensor x pipeline (x data-parallel) ranks."""
+    ranks = v.world * (v.data_parallel or 1)
+    have = v.group_accelerators
+    if have == ranks:
+        return
+    effect = "vLLM cannot start" if have < ranks else f"{have - ranks} sit idle"
+    dp = f" x data-parallel {v.data_parallel}" if (v.data_parallel or 1) > 1 else ""
+    yield Hit("VG009", v.resources_path,
+              f"{v.where}: one vLLM instance spans the group, tensor x pipeline = {v.tensor} x {v.pipeline or 1}"
+              f"{dp} = {ranks} ranks, but the group has {have} accelerators ({v.group_label}): {effect}",
+              f"give the group {ranks} accelerators in all")
 
 
 def check_wide_ep(v: ContainerView) -> Iterator[Hit]:
@@ -303,9 +400,17 @@ def check_wide_ep(v: ContainerView) -> Iterator[Hit]:
 
 
 def check_not_on_vllm(v: ContainerView) -> Iterator[Hit]:
-    if v.simulator:
+    if v.simulator or v.engine_only:
         return
     for p in v.probes.values():
+        port = v.resolve_port(p.port)
+        if port is not None and port == v.dp_supervisor_port:
+            if p.http_path is not None and p.http_path.rstrip("/") not in ON_DP_SUPERVISOR:
+                yield Hit("VG012", p.path + ("httpGet", "path"),
+                          f"{_probe_name(p)} on {p.http_path} at the port of vLLM's data-parallel supervisor "
+                          f"({port}): it answers only {', '.join(ON_DP_SUPERVISOR)}, so the probe never succeeds",
+                          f"probe {' or '.join(ON_DP_SUPERVISOR)} on the supervisor's port")
+            continue
         if p.http_path in NOT_ON_VLLM and _on_vllm(v, p) and v.vllm_port != v.health_port:
             yield Hit("VG012", p.path + ("httpGet", "path"),
                       f"{_probe_name(p)} on {p.http_path} at vLLM's port {v.vllm_port}: `vllm serve` answers 404 "
@@ -334,7 +439,7 @@ def triton_configs(docs) -> list[str]:
 def check_triton_explicit(v: ContainerView) -> Iterator[Hit]:
     if not v.triton or not any(TRITON_HEALTH_CHECK_RE.search(t) for t in v.triton_configs):
         return
-    mode = flag_value(" ".join(v.args), "--model-control-mode")
+    mode = flag_value(v.text, "--model-control-mode")
     if mode != "explicit":
         yield Hit("VG013", v.args_path,
                   f"ENABLE_VLLM_HEALTH_CHECK is on but tritonserver runs with --model-control-mode="
@@ -363,10 +468,86 @@ def check_triton_paths(v: ContainerView) -> Iterator[Hit]:
                       f"unloaded, so kubelet restarts the server instead of readiness taking it out of the Service")
 
 
+# --- drain and devices ---------------------------------------------------------------------------------
+
+def check_drain(v: ContainerView) -> Iterator[Hit]:
+    """preStop (the endpoint drain) + --shutdown-timeout + vLLM's teardown <= terminationGracePeriodSeconds
+    (docs/upstream-facts.md#vllm-shutdown-and-drain: vLLM keeps serving in-flight requests for
+    --shutdown-timeout after SIGTERM, then its engine and workers take seconds to exit; kubelet SIGKILLs the
+    container at the grace period, counted from the start of the preStop hook)."""
+    if v.grace is None or v.identity.server != VLLM or v.shutdown_timeout is None:
+        return
+    if v.spec is not None and v.spec.get("probes", {}).get("mode") == "supervised":
+        return
+    need = v.pre_stop.seconds + v.shutdown_timeout + VLLM_TEARDOWN_S
+    if need <= v.grace:
+        return
+    pre = f"preStop {v.pre_stop.seconds:g} s" + (f" ({v.pre_stop.note})" if v.pre_stop.note else "")
+    yield Hit("VG031", v.grace_path if v.ld.doc.line(v.grace_path) is not None and _written(v, v.grace_path)
+              else v.base,
+              f"{v.where}: {pre} + --shutdown-timeout {v.shutdown_timeout:g} s + vLLM's teardown "
+              f"{VLLM_TEARDOWN_S} s = {need:g} s, but terminationGracePeriodSeconds is {v.grace} s: the kubelet "
+              f"kills vLLM {need - v.grace:g} s before it has finished its in-flight requests",
+              f"terminationGracePeriodSeconds: {math.ceil(need)}")
+
+
+def _written(v: ContainerView, path: tuple) -> bool:
+    node = v.ld.doc.data
+    for step in path:
+        if isinstance(node, dict) and step in node:
+            node = node[step]
+        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+            node = node[step]
+        else:
+            return False
+    return True
+
+
+def _device_list(value: str) -> Optional[list[str]]:
+    """The devices CUDA_VISIBLE_DEVICES names (indices or UUIDs); None when it is a variable."""
+    value = value.strip()
+    if "$" in value or "{" in value:
+        return None
+    if value in ("", "-1", "none", "NoDevFiles"):
+        return []
+    return [d.strip() for d in value.split(",") if d.strip()]
+
+
+def check_cuda_visible_devices(v: ContainerView) -> Iterator[Hit]:
+    if v.cuda_visible is None or v.simulator or v.overlay:
+        return
+    devices = _device_list(v.cuda_visible)
+    if devices is None:
+        return
+    path = v.cuda_visible_path or v.base
+    if v.tensor is not None and not v.spans_pods:
+        local = v.data_parallel_local or (v.data_parallel if not v.multinode else None) or 1
+        need = v.tensor * (v.pipeline or 1) * local
+        if len(devices) < need:
+            yield Hit("VG032", path,
+                      f"CUDA_VISIBLE_DEVICES={v.cuda_visible!r} shows vLLM {len(devices)} device"
+                      f"{'s' if len(devices) != 1 else ''}, but tensor x pipeline x data-local parallel = "
+                      f"{v.tensor} x {v.pipeline or 1} x {local} = {need} ranks need one each: vLLM cannot start")
+            return
+    have = v.accelerator_count if v.accelerator_resource not in (None, "DRA devices") else None
+    if have is not None and have > 0:
+        beyond = [d for d in devices if d.isdigit() and int(d) >= have]
+        if beyond:
+            yield Hit("VG032", path,
+                      f"CUDA_VISIBLE_DEVICES={v.cuda_visible!r} names device {beyond[0]}, but the pod gets {have} "
+                      f"{v.accelerator_resource}, numbered 0-{have - 1} inside the container: vLLM sees fewer "
+                      f"devices than it was told")
+    elif v.accelerator_resource is None and not v.accelerators_unknown and devices:
+        yield Hit("VG033", path,
+                  f"{v.where} names GPUs with CUDA_VISIBLE_DEVICES={v.cuda_visible!r} but requests none: the "
+                  f"scheduler reserves no GPU for it, and another pod on the node can be given the same device")
+
+
 VIEW_CHECKS: tuple[Callable[[ContainerView], Iterable[Hit]], ...] = (
     check_probe_port, check_health_startup_readiness, check_liveness_on_models, check_models_with_api_key,
     check_missing_startup, check_startup_budget, check_timeout_period, check_ready_lag, check_accelerators,
-    check_wide_ep, check_not_on_vllm, check_triton_explicit, check_triton_paths,
+    check_wide_ep, check_not_on_vllm, check_triton_explicit, check_triton_paths, check_drain,
+    check_cuda_visible_devices,
 )
 
 

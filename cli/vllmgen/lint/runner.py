@@ -1,6 +1,7 @@
 """One lint run: expand paths, load each file, schema-check values, run the rules, collect every finding.
 
-Collect first, report once (as check-jsonschema does): nothing is printed here.
+Collect first, report once (as check-jsonschema does): nothing is printed here. Files are loaded before any is
+linted, so a model spec anywhere in the run can tell the size of a model a manifest elsewhere serves.
 """
 
 from __future__ import annotations
@@ -8,102 +9,166 @@ from __future__ import annotations
 from typing import Iterable, Optional
 
 from vllmgen import workloads
-from vllmgen.errors import InputError, InputErrors, pointer
-from vllmgen.lint import loader, rules, suppress
+from vllmgen.errors import pointer
+from vllmgen.lint import layers, loader, rules, suppress
 from vllmgen.lint.drift import drift_hits
-from vllmgen.lint.spec_check import spec_hits
-from vllmgen.lint.findings import Finding, Result, Unusable
+from vllmgen.lint.findings import Finding, Inspected, Result, Unusable
 from vllmgen.lint.schema_check import SchemaChecker
-from vllmgen.lint.view import views_of
-
+from vllmgen.lint.sizes import ModelSizes
+from vllmgen.lint.spec_check import spec_hits
+from vllmgen.lint.view import ContainerView, FileContext, file_context, views_of
 
 #: The fix for a workload field of the wrong shape (the rule's own fix speaks of vllmgen values).
 WORKLOAD_SHAPE_FIX = "write the field as the Kubernetes API reference defines it (`kubectl explain` shows it)"
 
 
 class Linter:
-    """Holds what is built once per run (the schema validator) and lints file after file."""
+    """Holds what is built once per run (the schema validator, the model sizes) and lints file after file."""
 
-    def __init__(self, disabled: Iterable[str] = (), schema: Optional[dict] = None, schema_source: str = ""):
+    def __init__(self, disabled: Iterable[str] = (), schema: Optional[dict] = None, schema_source: str = "",
+                 sizes: Optional[ModelSizes] = None):
         self.disabled = set(disabled)
         self._schema = schema
         self._schema_source = schema_source or "values schema"
         self._checker: Optional[SchemaChecker] = None
+        self.sizes = sizes if sizes is not None else ModelSizes()
 
     def _schema_checker(self) -> Optional[SchemaChecker]:
         if self._checker is None and self._schema is not None:
             self._checker = SchemaChecker(self._schema, self._schema_source)
         return self._checker
 
-    def lint_paths(self, paths: Iterable[str]) -> Result:
+    def lint_paths(self, paths: Iterable[str], layered: Iterable[str] = ()) -> Result:
+        """Lint `paths` (files, directories, "-"); `layered` values files are merged as Helm merges `-f` files
+        and linted as one."""
         result = Result()
         files, missing = loader.expand_paths(paths)
         result.unusable.extend(Unusable(e.file, e.line, e.message) for e in missing)
-        for path in files:
-            self.lint_file(loader.load_file(path), result)
+        loaded = [loader.load_file(path) for path in files]
+        layered = list(layered)
+        if layered:
+            loaded.append(layers.load_layered(layered))
+        self.sizes.add_specs(ld.data for lf in loaded for ld in lf.docs if ld.kind == loader.SPEC)
+        for lf in loaded:
+            self.lint_file(lf, result, complete=lf.layered)
         result.findings.sort(key=Finding.sort_key)
+        result.notes.extend(self.sizes.notes)
         return result
 
-    def lint_file(self, lf: loader.LoadedFile, result: Result) -> None:
+    def lint_file(self, lf: loader.LoadedFile, result: Result, complete: bool = False) -> None:
         if lf.unusable is not None:
             e = lf.unusable
             msg = e.message if not e.pointer else f"{e.pointer}: {e.message}"
             result.unusable.append(Unusable(e.file, e.line, msg))
             return
         result.files_checked += 1
-        file_off, unknown = suppress.file_disables(lf.text)
-        for line, name in unknown:
-            result.unusable.append(Unusable(lf.file, line, f"vllmgen-lint disable comment names no rule: {name!r}"))
-        off = self.disabled | file_off
-
-        def add(ld: loader.LoadedDoc, hit: rules.Hit) -> None:
-            if suppress.is_disabled(hit.rule, off):
-                return
-            rule = rules.R[hit.rule]
-            line = ld.doc.line(hit.line_path if hit.line_path is not None else hit.path)
-            result.findings.append(Finding(lf.file, line, rule.id, rule.severity, hit.message,
-                                           hit.fix or rule.fix, pointer(hit.path), ld.index))
-
+        found: list[Finding] = []
+        ctx = file_context(ld.data for ld in lf.docs)
+        units: list[suppress.Unit] = []
         for ld in lf.docs:
             result.documents_checked += 1
-            schema_errors = 0
-            if ld.kind == loader.VALUES:
-                checker = self._schema_checker()
-                if checker is not None:
-                    for err in checker.errors(ld.doc):
-                        schema_errors += 1
-                        where = pointer(err.path) or "(document)"
-                        if not suppress.is_disabled("VG000", off):
-                            add(ld, rules.Hit("VG000", err.path, f"{where}: {err.message}", line_path=err.line_path))
-            if ld.kind == loader.VALUES and not schema_errors:
-                for hit in drift_hits(ld.data):
-                    add(ld, hit)
-            if ld.kind == loader.SPEC and not suppress.is_disabled("VG000", off):
-                for hit in spec_hits(ld.data):
-                    add(ld, hit)
-            for hit in rules.check_hf_token(ld.data):
-                add(ld, hit)
-            if ld.kind == loader.OTHER:
+            views = self._lint_doc(ld, lf, ctx, found, complete, result)
+            units += _units(ld, views)
+        for e in lf.duplicates:
+            found.append(Finding(e.file, e.line, "VG030", rules.R["VG030"].severity, f"{e.pointer}: {e.message}",
+                                 rules.R["VG030"].fix, e.pointer, _document_at(lf, e.line)))
+        comments, unknown = suppress.annotated(lf.text, units)
+        for line, name in unknown:
+            result.unusable.append(Unusable(lf.file, line, f"vllmgen-lint disable comment names no rule: {name!r}"))
+        for f in found:
+            if suppress.is_disabled(f.rule, self.disabled):
                 continue
-            problems: list[workloads.Problem] = []
-            try:
-                hits = list(self._view_hits(ld, lf, problems))
-            except (TypeError, AttributeError, ValueError, KeyError, IndexError):
-                if not schema_errors:
-                    raise  # a schema-valid document must never trip the rules: that is a bug to see
-                continue  # values of the wrong shape: the schema errors above already say what to fix
-            for problem in dict.fromkeys(problems):  # shapes the API server refuses; the rules read around them
-                add(ld, rules.Hit("VG000", problem.path, f"{problem.pointer}: {problem.message}", WORKLOAD_SHAPE_FIX))
-            for hit in hits:
-                add(ld, hit)
+            if any(suppress.covers(unit, f.document, f.pointer) and suppress.is_disabled(f.rule, ids)
+                   for unit, ids in comments):
+                continue
+            result.findings.append(f)
 
-    @staticmethod
-    def _view_hits(ld: loader.LoadedDoc, lf: loader.LoadedFile, problems: list):
-        for view in views_of(ld, problems):
-            if view.triton and not view.triton_configs:  # a Triton repository held by ConfigMaps here
-                view.triton_configs = rules.triton_configs(lf.docs)
-            for check in rules.VIEW_CHECKS:
-                yield from check(view)
+    def _lint_doc(self, ld: loader.LoadedDoc, lf: loader.LoadedFile, ctx: FileContext, found: list[Finding],
+                  complete: bool, result: Result) -> list[ContainerView]:
+        def add(hit: rules.Hit, container: str = "") -> None:
+            rule = rules.R[hit.rule]
+            path = hit.line_path if hit.line_path is not None else hit.path
+            file, line = _origin(ld, lf, path)
+            found.append(Finding(file, line, rule.id, rule.severity, hit.message, hit.fix or rule.fix,
+                                 pointer(hit.path), ld.index, container))
+
+        overlay = ld.kind == loader.VALUES and not complete and "spec" not in ld.data
+        schema_errors = 0
+        if ld.kind == loader.VALUES:
+            checker = self._schema_checker()
+            if checker is not None:
+                for err in checker.errors(ld.doc, overlay=overlay):
+                    schema_errors += 1
+                    where = pointer(err.path) or "(document)"
+                    add(rules.Hit("VG000", err.path, f"{where}: {err.message}", line_path=err.line_path))
+        if ld.kind == loader.VALUES and not schema_errors:
+            for hit in drift_hits(ld.data):
+                add(hit)
+        if ld.kind == loader.SPEC:
+            for hit in spec_hits(ld.data):
+                add(hit)
+        for hit in rules.check_hf_token(ld.data):
+            add(hit)
+        if ld.kind == loader.OTHER:
+            return []
+        problems: list[workloads.Problem] = []
+        try:
+            views = views_of(ld, problems, ctx, overlay)
+            hits = [(hit, pointer(v.base)) for v in views if v.identity.reviewed
+                    for hit in self._view_hits(v, lf)]
+        except (TypeError, AttributeError, ValueError, KeyError, IndexError):
+            if not schema_errors:
+                raise  # a schema-valid document must never trip the rules: that is a bug to see
+            return []  # values of the wrong shape: the schema errors above already say what to fix
+        for v in views:
+            result.containers.append(Inspected(lf.file, ld.index, pointer(v.base), v.name, v.identity.runs_vllm,
+                                               v.identity.server, v.identity.evidence))
+        bases = [(v.base, pointer(v.base)) for v in views]
+        for problem in dict.fromkeys(problems):  # shapes the API server refuses; the rules read around them
+            owner = max((b for b in bases if problem.path[:len(b[0])] == b[0]), key=lambda b: len(b[0]),
+                        default=((), ""))
+            add(rules.Hit("VG000", problem.path, f"{problem.pointer}: {problem.message}", WORKLOAD_SHAPE_FIX),
+                owner[1])
+        for hit, container in hits:
+            add(hit, container)
+        return views
+
+    def _view_hits(self, view: ContainerView, lf: loader.LoadedFile):
+        if view.triton and not view.triton_configs:  # a Triton repository held by ConfigMaps here
+            view.triton_configs = rules.triton_configs(lf.docs)
+        if view.spec is None and view.model:
+            view.model_size = self.sizes.size_of(view.model)
+        for check in rules.VIEW_CHECKS:
+            yield from check(view)
+
+
+def _origin(ld: loader.LoadedDoc, lf: loader.LoadedFile, path: tuple) -> tuple[str, Optional[int]]:
+    """The file and line a path was written at (a layered document knows which of its files set it)."""
+    origin = getattr(ld.doc, "origin", None)
+    if origin is not None:
+        return origin(path)
+    return lf.file, ld.doc.line(path)
+
+
+def _document_at(lf: loader.LoadedFile, line: Optional[int]) -> int:
+    index = 0
+    for ld in lf.docs:
+        first = suppress.span(ld.doc._lines, ())
+        if first is not None and line is not None and first[0] <= line:
+            index = ld.index
+    return index
+
+
+def _units(ld: loader.LoadedDoc, views: list[ContainerView]) -> list[suppress.Unit]:
+    """The document, each object of a list, each container: what a disable comment can annotate."""
+    lines = ld.doc._lines
+    paths = {()} | {p for p, _ in workloads.objects(ld.data)} | {v.base for v in views}
+    out = []
+    for path in paths:
+        s = suppress.span(lines, path)
+        if s is not None:
+            out.append(suppress.Unit(ld.index, path, *s))
+    return out
 
 
 def lint(paths: Iterable[str], disabled: Iterable[str] = (), schema: Optional[dict] = None) -> Result:

@@ -58,13 +58,24 @@ class SchemaChecker:
             raise InputError(source, pointer(exc.path), f"invalid JSON schema: {exc.message}") from None
         self._validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
 
-    def errors(self, doc: Document) -> list[SchemaError]:
+    def errors(self, doc: Document, overlay: bool = False) -> list[SchemaError]:
+        """Every schema error; for an overlay (a partial values file Helm layers over others) none about a
+        required property, which another file may well set."""
         out = []
         for err in self._validator.iter_errors(doc.data):
+            if overlay and _only_required(err):
+                continue
             path = tuple(err.absolute_path)
             out.append(SchemaError(path, err.json_path, err.message, path + _unexpected_key(err)))
         out.sort(key=lambda e: (doc.line(e.line_path) or 0, e.json_path, e.message))
         return out
+
+
+def _only_required(err) -> bool:
+    """The error is a missing required property (or a choice between branches that all miss one)."""
+    if err.validator == "required":
+        return True
+    return bool(err.context) and err.validator in ("anyOf", "oneOf") and all(_only_required(e) for e in err.context)
 
 
 def _unexpected_key(err) -> tuple:

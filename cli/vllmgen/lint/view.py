@@ -1,31 +1,39 @@
-"""The "container under review": one normalized view of a vLLM container, whatever file it came from.
+"""The "container under review": one normalized view of a container, whatever file it came from.
 
-Rules (rules.py) only ever see a `ContainerView`, so the same rule covers a Deployment, a Pod, a
-LeaderWorkerSet, a bare pod-spec fragment from a guide, llm-d-modelservice values and vllmgen values.
-Building a view is pure: it takes a classified document and returns views with JSON paths for line numbers.
+Every container met is viewed and identified (`identify`): what it runs and why. Rules (rules.py) only ever
+see the views of containers that run a model server, so the same rule covers a Deployment, a Pod, a
+LeaderWorkerSet, KServe, Dynamo and KubeRay objects, a bare pod-spec fragment from a guide,
+llm-d-modelservice values and vllmgen values. Building a view is pure: it takes a classified document (and
+what else its file holds: ConfigMaps a container mounts, DRA claim templates) and returns views with JSON paths
+for line numbers.
 """
 
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field
 from typing import Optional
 
 from vllmgen import layouts, workloads
-from vllmgen.accelerators import ACCELERATOR_RESOURCES
-from vllmgen.images import SIDECAR_NAME_FRAGMENTS, SIMULATOR_NAME_FRAGMENT
-from vllmgen.lint import arithmetic
+from vllmgen.accelerators import ACCELERATOR_RESOURCES, DRA_DEVICE_CLASSES, MODELSERVICE_RESOURCES
+from vllmgen.lint import identify
+from vllmgen.lint.commandline import (command_text, evaluate, flag_value, has_flag, positional_model, to_float,
+                                      to_int)
+from vllmgen.lint.identify import Identity
 from vllmgen.lint.loader import KUBERNETES, MODELSERVICE, POD_SPEC, VALUES, LoadedDoc
 from vllmgen.roles import (DECODE_VLLM_PORT, HEALTH_PORT_NAME, PROXY_PORT_NAME, ROLES, SERVICE_PORT,
                            VLLM_PORT_NAME)
 from vllmgen.servers.triton import GRPC_PORT, GRPC_PORT_NAME, METRICS_PORT, METRICS_PORT_NAME
-from vllmgen.workloads import PROBE_KINDS, Container, EnvVar, PodTemplate, Probe, Problem
+from vllmgen.workloads import PROBE_KINDS, Container, EnvVar, PodTemplate, PreStop, Probe, Problem
 
-#: Container names the llm-d routing sidecar goes by (its image is matched by SIDECAR_NAME_FRAGMENTS).
-SIDECAR_NAMES = ("routing-proxy", "routing-sidecar")
-#: What marks a container as the model server when a pod has several.
-SERVER_HINTS = re.compile(r"vllm|llm-d|inference-sim|tritonserver")
+#: vLLM's `--data-parallel-multi-port-external-lb` mode: a supervisor starts one API server per local
+#: data-parallel rank (ports --port + rank) and answers /health, /ready and /readyz for all of them on its own
+#: port, 9256 unless --data-parallel-supervisor-port says otherwise (vllm/entrypoints/launchers/dp_supervisor.py,
+#: cli_args.py; docs/upstream-facts.md#vllm-endpoints).
+DP_SUPERVISOR_FLAGS = ("--data-parallel-multi-port-external-lb", "-dpm")
+DP_SUPERVISOR_DEFAULT_PORT = 9256
+#: vLLM's `--shutdown-timeout` default: in-flight requests are aborted at once (docs/upstream-facts.md#vllm-shutdown-and-drain).
+DEFAULT_SHUTDOWN_TIMEOUT_S = 0
 
 
 @dataclass
@@ -34,8 +42,10 @@ class ContainerView:
     where: str                              # human label: "Deployment vllm-decode, container vllm"
     base: tuple                             # JSON path of the container (or role block) in the document
     role: str                               # standalone | prefill | decode (standalone when unknown)
+    identity: Identity = identify.NONE
+    name: Optional[str] = None
     image: str = ""
-    args: list[str] = field(default_factory=list)   # command + args, flattened (shell scripts split)
+    text: str = ""                          # command + args (+ scripts it runs), as commandline reads them
     args_path: tuple = ()
     ports: dict[str, int] = field(default_factory=dict)      # named container ports
     port_numbers: set[int] = field(default_factory=set)      # every declared container port
@@ -43,28 +53,50 @@ class ContainerView:
     vllm_port_reason: str = ""
     vllm_port_guessed: bool = False                          # only vLLM's default: the entrypoint may differ
     health_port: Optional[int] = None                        # supervisor health server (port name `health`)
+    dp_supervisor_port: Optional[int] = None                 # vLLM's data-parallel supervisor (multi-port mode)
+    rank_ports: set[int] = field(default_factory=set)        # one API server per local rank in that mode
     sidecar_ports: set[int] = field(default_factory=set)
     probes: dict[str, Probe] = field(default_factory=dict)
     env: list[EnvVar] = field(default_factory=list)
     api_key: Optional[str] = None                            # how the API key is switched on, if it is
     accelerator_resource: Optional[str] = None
     accelerator_count: Optional[int] = None
+    accelerators_unknown: bool = False                       # DRA claims whose templates are not in view
     resources_path: tuple = ()
     tensor: Optional[int] = None
+    pipeline: Optional[int] = None
     data_parallel: Optional[int] = None
     data_parallel_local: Optional[int] = None
+    expert_parallel: bool = False
     dp_expression: Optional[str] = None                      # e.g. "$((LWS_GROUP_SIZE * DP_SIZE_LOCAL))"
     parallelism_path: tuple = ()
     group_size: Optional[int] = None                         # LeaderWorkerSet size / values workers
+    group_accelerators: Optional[int] = None                 # every pod of the group together
+    group_label: str = ""                                    # how the group's total is made up
+    spans_pods: bool = False                                 # one vLLM instance's ranks span the group's pods
     multinode: bool = False
     simulator: bool = False
     spec: Optional[dict] = None                              # effective model spec carried by values
+    model: Optional[str] = None                              # the model it serves, when named
+    model_size: Optional[tuple[float, str]] = None           # (bytes, where the size comes from), set by the runner
     triton: bool = False                                     # runs tritonserver (Triton's vLLM backend)
     triton_configs: list[str] = field(default_factory=list)  # config.pbtxt texts of its model repository, if seen
+    pre_stop: PreStop = PreStop()
+    grace: Optional[int] = None                              # terminationGracePeriodSeconds of its pod
+    grace_path: tuple = ()
+    shutdown_timeout: Optional[float] = DEFAULT_SHUTDOWN_TIMEOUT_S  # None: written but not readable
+    cuda_visible: Optional[str] = None
+    cuda_visible_path: tuple = ()
+    overlay: bool = False                                    # a partial values file (layered by Helm)
 
     @property
     def file(self) -> str:
         return self.ld.doc.file
+
+    @property
+    def engine_only(self) -> bool:
+        """vLLM's engine without its HTTP server (Dynamo's worker): port and path rules do not apply."""
+        return self.identity.server == identify.DYNAMO
 
     def line(self, path: tuple) -> Optional[int]:
         return self.ld.doc.line(path)
@@ -78,84 +110,57 @@ class ContainerView:
                 return e.value
         return None
 
+    @property
+    def world(self) -> Optional[int]:
+        """Accelerators one vLLM instance (one data-parallel rank) uses: tensor x pipeline."""
+        if self.tensor is None:
+            return None
+        return self.tensor * (self.pipeline or 1)
 
-# --- argument parsing ---------------------------------------------------------------------------------
 
-def flatten_command(command, args) -> list[str]:
-    """command + args as one token list; `sh -c "script"` scripts are split into their words."""
-    tokens: list[str] = []
-    parts = [x for x in (command, args) if isinstance(x, list)]  # anything else is a schema error, reported there
-    for part in [p for x in parts for p in x]:
-        if not isinstance(part, (str, int, float)) or isinstance(part, bool):
+@dataclass
+class FileContext:
+    """What the rest of a file holds that a container may use: ConfigMaps (name -> data) and DRA
+    ResourceClaimTemplates (name -> accelerator devices requested, None when it requests none it knows)."""
+
+    configmaps: dict[str, dict] = field(default_factory=dict)
+    claim_templates: dict[str, Optional[int]] = field(default_factory=dict)
+
+
+def file_context(datas) -> FileContext:
+    ctx = FileContext()
+    for data in datas:
+        for _, obj in workloads.objects(data):
+            kind = obj.get("kind")
+            meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+            name = meta.get("name")
+            if not isinstance(name, str):
+                continue
+            if kind == "ConfigMap" and isinstance(obj.get("data"), dict):
+                ctx.configmaps[name] = obj["data"]
+            elif kind == "ResourceClaimTemplate":
+                ctx.claim_templates[name] = _claim_devices(obj.get("spec"))
+    return ctx
+
+
+def _claim_devices(spec) -> Optional[int]:
+    """Accelerators a ResourceClaimTemplate requests: devices of an accelerator device class (resource.k8s.io v1
+    `exactly`, or v1beta1 requests), `count` defaulting to 1 (allocationMode ExactCount)."""
+    inner = spec.get("spec") if isinstance(spec, dict) else None
+    devices = inner.get("devices") if isinstance(inner, dict) else None
+    requests = devices.get("requests") if isinstance(devices, dict) else None
+    if not isinstance(requests, list):
+        return None
+    total, seen = 0, False
+    for r in requests:
+        if not isinstance(r, dict):
             continue
-        part = str(part)
-        if "\n" in part or (" " in part and part.strip().startswith(("exec", "vllm", "python", "set ", "find "))):
-            try:
-                tokens.extend(shlex.split(part, comments=True))
-            except ValueError:
-                tokens.extend(part.split())
-        else:
-            tokens.append(part)
-    return tokens
-
-
-_FLAG_RE_CACHE: dict[str, re.Pattern] = {}
-
-
-def flag_value(text: str, *names: str) -> Optional[str]:
-    """Value of the last `--name V` / `--name=V` in a joined command line (shell arithmetic kept whole)."""
-    found = None
-    for name in names:
-        pat = _FLAG_RE_CACHE.get(name)
-        if pat is None:
-            pat = re.compile(rf"(?:^|\s){re.escape(name)}(?:=|\s+)(\$\(\([^)]*\)\)|\"[^\"]*\"|'[^']*'|\S+)")
-            _FLAG_RE_CACHE[name] = pat
-        for m in pat.finditer(text):
-            found = m.group(1).strip("\"'")
-    return found
-
-
-def has_flag(text: str, name: str) -> bool:
-    return re.search(rf"(?:^|\s){re.escape(name)}(?:=|\s|$)", text) is not None
-
-
-def evaluate(value: Optional[str], variables: dict[str, Optional[int]]) -> Optional[int]:
-    """An integer flag value: a literal, `$VAR`/`${VAR}`/`$(VAR)`, or shell arithmetic `$((A * B))`."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit() and value.isascii():
-        return _int(value)
-    m = re.fullmatch(r"\$\{?\(?([A-Za-z_][A-Za-z0-9_]*)\)?\}?", value)
-    if m:
-        return variables.get(m.group(1))
-    m = re.fullmatch(r"\$\(\((.*)\)\)", value, re.DOTALL)
-    if not m:
-        return None
-    unknown = []
-
-    def substitute(name: re.Match) -> str:
-        v = variables.get(name.group(1))
-        if v is None:
-            unknown.append(name.group(1))
-        return str(v)
-
-    expr = re.sub(r"\$?\{?\b([A-Za-z_][A-Za-z0-9_]*)\b\}?", substitute, m.group(1))
-    return None if unknown else _int(arithmetic.evaluate(expr))
-
-
-#: Largest count read from a manifest (ports, sizes, parallel sizes): the API's int32 fields end there.
-MAX_COUNT = workloads.INT32_MAX
-
-
-def _int(value) -> Optional[int]:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str) and value.strip().isdigit() and value.strip().isascii() and len(value.strip()) <= 10:
-        value = int(value.strip())
-    if isinstance(value, int) and value <= MAX_COUNT:
-        return value
-    return None
+        exact = r.get("exactly") if isinstance(r.get("exactly"), dict) else r
+        cls = exact.get("deviceClassName")
+        if isinstance(cls, str) and cls in DRA_DEVICE_CLASSES:
+            seen = True
+            total += to_int(exact.get("count")) or 1
+    return total if seen else None
 
 
 # --- pieces shared by every source --------------------------------------------------------------------
@@ -168,37 +173,30 @@ def _accelerator(resources, names) -> tuple[Optional[str], Optional[int]]:
         if isinstance(block, dict):
             for name in names:
                 if name in block and name:
-                    return name, _int(block[name])
+                    return name, to_int(block[name])
     return None, None
 
 
-def _runs_vllm(view: ContainerView) -> bool:
-    """The container starts vLLM itself (so vLLM's defaults apply to flags it leaves out)."""
-    if any("vllmgen" in t for t in view.args[:2]) or "tritonserver" in " ".join(view.args):
-        return False  # the supervisor or Triton reads the parallel sizes from elsewhere (spec, model.json)
-    return "vllm-openai" in view.image or any(
-        t == "vllm" or t.endswith("/vllm") or t.startswith("vllm.entrypoints") for t in view.args)
-
-
-def _parallel_from_args(view: ContainerView, variables: dict[str, Optional[int]]) -> None:
-    text = " ".join(view.args)
-    default = 1 if _runs_vllm(view) else None  # vLLM's default for both sizes
+def _parallel_from_args(view: ContainerView, variables: dict[str, Optional[int]], runs_vllm: bool) -> None:
+    text = view.text
+    default = 1 if runs_vllm else None  # vLLM's default for the sizes it is not given
 
     def size(*names: str) -> Optional[int]:
         raw = flag_value(text, *names)
         return default if raw is None else evaluate(raw, variables)
 
     view.tensor = size("--tensor-parallel-size", "-tp")
+    view.pipeline = size("--pipeline-parallel-size", "-pp")
     dp_raw = flag_value(text, "--data-parallel-size", "-dp")
     view.dp_expression = dp_raw
     view.data_parallel = evaluate(dp_raw, variables)
     local_raw = flag_value(text, "--data-parallel-size-local", "-dpl")
     view.data_parallel_local = evaluate(local_raw, variables) if local_raw is not None else None
+    view.expert_parallel = has_flag(text, "--enable-expert-parallel", "-ep")
 
 
 def _api_key(view: ContainerView) -> None:
-    text = " ".join(view.args)
-    if has_flag(text, "--api-key"):
+    if has_flag(view.text, "--api-key"):
         view.api_key = "--api-key"
     elif any(e.name == "VLLM_API_KEY" and (e.value or e.from_secret) for e in view.env):
         view.api_key = "VLLM_API_KEY"
@@ -207,46 +205,45 @@ def _api_key(view: ContainerView) -> None:
 def _triton_container(view: ContainerView) -> None:
     """Mark a tritonserver container and name its gRPC/metrics ports (--grpc-port/--metrics-port or Triton's
     defaults). Its model repository's config.pbtxt is looked up file-wide by the runner (rules.triton_configs)."""
-    text = " ".join(view.args)
-    if "tritonserver" not in text and "tritonserver" not in view.image:
+    if "tritonserver" not in view.text and "tritonserver" not in view.image:
         return
     view.triton = True
     for name, flag, default in ((GRPC_PORT_NAME, "--grpc-port", GRPC_PORT),
                                 (METRICS_PORT_NAME, "--metrics-port", METRICS_PORT)):
-        port = _int(flag_value(text, flag)) or default
+        port = to_int(flag_value(view.text, flag)) or default
         view.ports.setdefault(name, port)
         view.port_numbers.add(port)
 
 
-def _is_sidecar(c: Container) -> bool:
-    """The llm-d routing sidecar (by container name or image)."""
-    return c.name in SIDECAR_NAMES or any(s in c.image for s in SIDECAR_NAME_FRAGMENTS)
-
-
 def _sidecar_port(c: Container) -> int:
-    port = _int(flag_value(" ".join(flatten_command(c.command, c.args)), "--port", "-port"))
+    port = to_int(flag_value(command_text(c.command, c.args), "--port", "-port"))
     if port is None and c.port_numbers:
         port = c.port_numbers[0]
     return port or SERVICE_PORT
 
 
-def _view(ld: LoadedDoc, c: Container, where: str, role: str) -> ContainerView:
+def _view(ld: LoadedDoc, c: Container, where: str, role: str, scripts: str = "") -> ContainerView:
     """What every container source shares: image, command line, env, ports and probes as written."""
-    v = ContainerView(ld, where, c.path, role, image=c.image)
-    v.args = flatten_command(c.command, c.args)
+    v = ContainerView(ld, where, c.path, role, name=c.name, image=c.image)
+    v.text = command_text(c.command, c.args, scripts)
     v.env = list(c.env)
     v.ports = dict(c.ports)
     v.port_numbers = set(c.port_numbers)
     v.health_port = v.ports.get(HEALTH_PORT_NAME)
     v.probes = dict(c.probes)
-    v.simulator = SIMULATOR_NAME_FRAGMENT in v.image
-    v.resources_path = c.path + ("resources",)
+    v.simulator = identify.SIMULATOR_NAME_FRAGMENT in v.image
+    v.resources_path = c.resources_path or c.path + ("resources",)
+    v.pre_stop = c.pre_stop
+    for e in c.env:
+        if e.name == "CUDA_VISIBLE_DEVICES" and e.value is not None:
+            v.cuda_visible, v.cuda_visible_path = e.value, e.path + ("value",)
+    raw = flag_value(v.text, "--shutdown-timeout")
+    v.shutdown_timeout = DEFAULT_SHUTDOWN_TIMEOUT_S if raw is None else to_float(raw)
     return v
 
 
 def _vllm_port_from_container(view: ContainerView, default: int, default_reason: str) -> None:
-    text = " ".join(view.args)
-    port = evaluate(flag_value(text, "--port"), {e.name: _int(e.value) for e in view.env})
+    port = evaluate(flag_value(view.text, "--port"), {e.name: to_int(e.value) for e in view.env})
     if port is not None:
         view.vllm_port, view.vllm_port_reason = port, "its --port argument"
     elif VLLM_PORT_NAME in view.ports:
@@ -258,6 +255,16 @@ def _vllm_port_from_container(view: ContainerView, default: int, default_reason:
     else:
         view.vllm_port, view.vllm_port_reason = default, default_reason
         view.vllm_port_guessed = True
+
+
+def _dp_supervisor(view: ContainerView) -> None:
+    """vLLM's data-parallel supervisor: its health port, and one API server port per local rank."""
+    if not has_flag(view.text, *DP_SUPERVISOR_FLAGS):
+        return
+    view.dp_supervisor_port = to_int(flag_value(view.text, "--data-parallel-supervisor-port")) \
+        or DP_SUPERVISOR_DEFAULT_PORT
+    if view.vllm_port is not None:
+        view.rank_ports = {view.vllm_port + i for i in range(max(1, view.data_parallel_local or 1))}
 
 
 # --- Kubernetes objects and pod-spec fragments --------------------------------------------------------
@@ -276,68 +283,211 @@ def _role_from_meta(*metas: workloads.Meta) -> Optional[str]:
     return None
 
 
-def _pod_views(ld: LoadedDoc, pod: PodTemplate, label: str, role: Optional[str]) -> list[ContainerView]:
-    sidecars = [c for c in pod.containers + pod.init_containers if _is_sidecar(c)]
+def _scripts(c: Container, pod: PodTemplate, ctx: FileContext) -> str:
+    """Texts of ConfigMap keys the container mounts and names in its command (a start script kept in a
+    ConfigMap of the same file)."""
+    text = " ".join(c.command + c.args)
+    out = []
+    for mount, volume in c.volume_mounts.items():
+        if mount not in text:
+            continue
+        source = pod.volumes.get(volume, {}).get("configMap")
+        data = ctx.configmaps.get(source.get("name")) if isinstance(source, dict) else None
+        if isinstance(data, dict):
+            out += [v for k, v in data.items() if isinstance(v, str) and f"{mount.rstrip('/')}/{k}" in text]
+    return "\n".join(out)
+
+
+def _dra(c: Container, pod: PodTemplate, ctx: FileContext) -> tuple[Optional[int], bool]:
+    """Accelerators the container's DRA claims give it, and whether some claim's template is not in view."""
+    total, unknown, seen = 0, False, False
+    for claim in c.claims:
+        template = pod.resource_claims.get(claim)
+        if template is None or template not in ctx.claim_templates:
+            unknown = True
+            continue
+        devices = ctx.claim_templates[template]
+        if devices is not None:
+            total, seen = total + devices, True
+    return (total if seen else None), unknown
+
+
+def _container_view(ld: LoadedDoc, pod: PodTemplate, c: Container, label: str, role: str, ctx: FileContext,
+                    ident: Identity, sidecar_ports: set[int]) -> ContainerView:
+    v = _view(ld, c, f"{label}, container {c.data.get('name', c.path[-1])}", role, _scripts(c, pod, ctx))
+    v.identity = ident
+    v.accelerator_resource, v.accelerator_count = _accelerator(c.resources, ACCELERATOR_RESOURCES)
+    devices, unknown = _dra(c, pod, ctx)
+    if devices is not None:
+        v.accelerator_resource = v.accelerator_resource or "DRA devices"
+        v.accelerator_count = (v.accelerator_count or 0) + devices
+    v.accelerators_unknown = unknown
+    if not ident.reviewed:
+        return v
+    v.args_path = c.path + (("args",) if "args" in c.data else ("command",) if "command" in c.data else ())
+    v.sidecar_ports = sidecar_ports
+    _vllm_port_from_container(v, SERVICE_PORT, f"vLLM's default port {SERVICE_PORT} (no --port, no `vllm` port)")
+    _api_key(v)
+    _triton_container(v)
+    v.group_size = pod.group_size
+    v.multinode = pod.group_size is not None
+    variables = {e.name: to_int(e.value) for e in v.env}
+    if pod.group_size is not None:
+        variables["LWS_GROUP_SIZE"] = pod.group_size
+    _parallel_from_args(v, variables, ident.server in (identify.VLLM, identify.DYNAMO))
+    if pod.parallelism and ident.server == identify.VLLM and not flag_value(v.text, "--tensor-parallel-size"):
+        par = pod.parallelism  # KServe passes spec.parallelism to vllm serve itself
+        v.tensor = to_int(par.get("tensor")) or 1
+        v.pipeline = to_int(par.get("pipeline")) or 1
+        v.data_parallel = to_int(par.get("data"))
+        v.data_parallel_local = to_int(par.get("dataLocal"))
+        v.expert_parallel = par.get("expert") is True
+        v.parallelism_path = pod.object_path + pod.site.parallelism
+    v.parallelism_path = v.parallelism_path or v.args_path
+    _dp_supervisor(v)
+    v.model = positional_model(v.text) if ident.server in (identify.VLLM, identify.DYNAMO) else None
+    if v.model is None or v.model.startswith("$") or "{{" in v.model:
+        v.model = pod.model
+    v.grace = pod.termination_grace
+    v.grace_path = pod.spec_path + ("terminationGracePeriodSeconds",)
+    return v
+
+
+def _pod_views(ld: LoadedDoc, pod: PodTemplate, label: str, role: Optional[str], ctx: FileContext,
+               ray_vllm: bool = False) -> list[ContainerView]:
+    sidecars = [c for c in pod.containers + pod.init_containers if identify.is_sidecar(c.name, c.image)]
     sidecar_ports = {_sidecar_port(c) for c in sidecars}
     if role is None:
         role = "decode" if sidecars else "standalone"
-    candidates = [c for c in pod.containers if not _is_sidecar(c)]
-    servers = [c for c in candidates
-               if c.name == "vllm" or SERVER_HINTS.search(c.image) or SERVER_HINTS.search(" ".join(c.command + c.args))]
-    if not servers and len(candidates) == 1:
-        servers = candidates
+    first = pod.containers[0] if pod.containers else None
     views = []
-    for c in servers:
-        v = _view(ld, c, f"{label}, container {c.data.get('name', c.path[-1])}", role)
-        v.args_path = c.path + (("args",) if "args" in c.data else ("command",) if "command" in c.data else ())
-        v.sidecar_ports = sidecar_ports
-        default = SERVICE_PORT
-        _vllm_port_from_container(v, default, f"vLLM's default port {default} (no --port, no `vllm` port)")
-        _api_key(v)
-        _triton_container(v)
-        v.accelerator_resource, v.accelerator_count = _accelerator(c.resources, ACCELERATOR_RESOURCES)
-        v.group_size = pod.group_size
-        v.multinode = pod.group_size is not None
-        variables = {e.name: _int(e.value) for e in v.env}
-        if pod.group_size is not None:
-            variables["LWS_GROUP_SIZE"] = pod.group_size
-        _parallel_from_args(v, variables)
-        v.parallelism_path = v.args_path
-        views.append(v)
+    for c in pod.init_containers + pod.containers:
+        ident = identify.identify(
+            name=c.name, image=c.image, command=c.command, args=c.args, scripts=_scripts(c, pod, ctx),
+            server_container=pod.site.server_container, launcher=pod.site.launcher, first=c is first,
+            group_runs_vllm_on_ray=ray_vllm)
+        if c.init and not c.native_sidecar and ident.reviewed:
+            ident = Identity(None, f"init container ({ident.evidence}): runs to completion before the pod starts")
+        views.append(_container_view(ld, pod, c, label, role, ctx, ident, sidecar_ports))
     return views
 
 
-def _kubernetes_views(ld: LoadedDoc, problems: list[Problem]) -> list[ContainerView]:
+def _pod_accelerators(views: list[ContainerView]) -> Optional[int]:
+    counts = [v.accelerator_count for v in views if v.identity.runs_vllm and v.accelerator_count is not None]
+    return max(counts) if counts else None
+
+
+def _group(reading_templates: list[PodTemplate], per_template: list[list[ContainerView]]) -> None:
+    """Accelerators of a whole group (a LeaderWorkerSet group, a KubeRay cluster, a Dynamo multi-node
+    service), set on the views whose vLLM spans the group's pods."""
+    if not reading_templates:
+        return
+    kind = reading_templates[0].kind
+    counts = [_pod_accelerators(vs) for vs in per_template]
+    total, parts = 0, []
+    if kind == "LeaderWorkerSet":
+        by_name = {t.template: (t, n) for t, n in zip(reading_templates, counts)}
+        size = next((t.group_size for t in reading_templates if t.group_size), None)
+        if size is None:
+            return
+        leader = by_name.get("leader", by_name.get("worker"))
+        worker = by_name.get("worker", leader)
+        if leader is None or leader[1] is None or worker[1] is None:
+            return
+        total = leader[1] + (size - 1) * worker[1]
+        parts = [f"leader {leader[1]} + {size - 1} worker{'s' if size != 2 else ''} x {worker[1]}"]
+    elif reading_templates[0].site.launcher == "ray":
+        for t, n in zip(reading_templates, counts):
+            if n is None:
+                continue
+            pods = (t.replicas if t.replicas is not None else 1) * (t.group_size or 1)
+            total += pods * n
+            parts.append(f"{t.template} {pods} x {n}")
+    else:
+        for t, vs, n in zip(reading_templates, per_template, counts):
+            if t.group_size and t.group_size > 1 and n is not None:
+                for v in vs:
+                    v.group_accelerators, v.group_label = t.group_size * n, f"{t.group_size} pods x {n}"
+                    v.spans_pods = _spans(v, n, t.group_size)
+        return
+    for vs in per_template:
+        for v in vs:
+            v.group_accelerators, v.group_label = total, " + ".join(parts)
+            v.spans_pods = _spans(v, v.accelerator_count, 2)
+
+
+def _spans(v: ContainerView, per_pod: Optional[int], pods: int) -> bool:
+    """One vLLM instance's ranks span several pods: Ray across the group, or more ranks than the pod has."""
+    if pods < 2 or not v.identity.runs_vllm:
+        return False
+    if flag_value(v.text, "--distributed-executor-backend") == "ray" or (to_int(flag_value(v.text, "--nnodes")) or 1) > 1:
+        return True
+    return v.world is not None and per_pod is not None and v.world > per_pod
+
+
+def _kubernetes_views(ld: LoadedDoc, problems: list[Problem], ctx: FileContext) -> list[ContainerView]:
     reading = workloads.read(ld.doc)
     problems.extend(reading.all_problems())
     views = []
-    for t in reading.templates:
-        label = f"{t.kind} {t.name}" + (f" ({t.template})" if t.template else "")
-        views.extend(_pod_views(ld, t, label, _role_from_meta(t.template_meta, t.object_meta)))
+    for w in reading.workloads:
+        per_template, ray_vllm = [], False
+        for t in w.templates:
+            label = f"{t.kind} {t.name}" + (f" ({t.template})" if t.template else "")
+            vs = _pod_views(ld, t, label, _role_from_meta(t.template_meta, t.object_meta), ctx, ray_vllm)
+            if t.site.launcher == "ray":
+                ray_vllm = ray_vllm or any(v.identity.server == identify.VLLM for v in vs)
+            per_template.append(vs)
+            views.extend(vs)
+        _group(w.templates, per_template)
     return views
 
 
-def _pod_spec_views(ld: LoadedDoc, problems: list[Problem]) -> list[ContainerView]:
+def _pod_spec_views(ld: LoadedDoc, problems: list[Problem], ctx: FileContext) -> list[ContainerView]:
     pod = workloads.read_pod_spec(ld.data, (), ld.doc)
     problems.extend(pod.all_problems())
     meta = workloads.read_meta(ld.data.get("metadata"), ("metadata",), problems)
-    return _pod_views(ld, pod, "pod spec", _role_from_meta(meta))
+    return _pod_views(ld, pod, "pod spec", _role_from_meta(meta), ctx)
 
 
 # --- llm-d-modelservice values ------------------------------------------------------------------------
 
-def _modelservice_views(ld: LoadedDoc, problems: list[Problem]) -> list[ContainerView]:
+#: llm-d-modelservice's default accelerator type (charts/llm-d-modelservice/values.yaml).
+MODELSERVICE_DEFAULT_ACCELERATOR = "nvidia"
+#: How its containers are started (`modelCommand`): `vllmServe` makes the chart write `vllm serve MODEL`.
+MODELSERVICE_VLLM_SERVE = "vllmServe"
+
+
+def _modelservice_identity(item: dict, c: Container) -> Identity:
+    """llm-d-modelservice runs the model server in its roles' containers: vLLM unless the command or image says
+    otherwise (its simulator, a custom command)."""
+    command = item.get("modelCommand")
+    if command == MODELSERVICE_VLLM_SERVE:
+        return Identity(identify.VLLM, "modelCommand: vllmServe (the chart runs `vllm serve`)")
+    said = identify.identify(name=c.name, image=c.image, command=c.command if command == "custom" else [],
+                             args=c.args)
+    if said.server is not None or command == "custom" or identify.is_sidecar(c.name, c.image):
+        return said
+    return Identity(identify.VLLM, "llm-d-modelservice runs the model server (vLLM) in its roles' containers")
+
+
+def _modelservice_views(ld: LoadedDoc, problems: list[Problem], ctx: FileContext) -> list[ContainerView]:
     data = ld.data
     routing = data.get("routing") if isinstance(data.get("routing"), dict) else {}
     proxy = routing.get("proxy") if isinstance(routing.get("proxy"), dict) else {}
-    service_port = _int(routing.get("servicePort")) or SERVICE_PORT
+    service_port = to_int(routing.get("servicePort")) or SERVICE_PORT
     proxy_on = proxy.get("enabled", True) is not False
-    target_port = _int(proxy.get("targetPort")) or DECODE_VLLM_PORT
+    target_port = to_int(proxy.get("targetPort")) or DECODE_VLLM_PORT
     accel = data.get("accelerator") if isinstance(data.get("accelerator"), dict) else {}
-    names = list(ACCELERATOR_RESOURCES)
+    kind = accel.get("type", MODELSERVICE_DEFAULT_ACCELERATOR)
+    resources = dict(MODELSERVICE_RESOURCES)
     if isinstance(accel.get("resources"), dict):
-        names = [str(v) for v in accel["resources"].values()] + names
+        resources.update({k: str(v) for k, v in accel["resources"].items()})
+    names = [resources[kind]] if kind in resources else []
+    names += [n for n in list(resources.values()) + list(ACCELERATOR_RESOURCES) if n not in names]
+    dra = accel.get("dra") is True
     multinode = data.get("multinode") is True
+    art = data.get("modelArtifacts") if isinstance(data.get("modelArtifacts"), dict) else {}
+    model = art.get("name") if isinstance(art.get("name"), str) else None
     views = []
     for role in ROLES:
         block = data.get(role)
@@ -350,9 +500,12 @@ def _modelservice_views(ld: LoadedDoc, problems: list[Problem]) -> list[Containe
                 problems.append(workloads.Problem((role, "containers", i), "must be a mapping (a container)"))
                 continue
             problems.extend(c.problems)
-            if _is_sidecar(c):
-                continue
+            ident = _modelservice_identity(item, c)
             v = _view(ld, c, f"{role} values, container {item.get('name', i)}", role)
+            v.identity = ident
+            views.append(v)
+            if not ident.reviewed:
+                continue
             v.args_path = c.path + ("args",)
             if role == "decode" and proxy_on:
                 v.sidecar_ports = {service_port}
@@ -366,48 +519,77 @@ def _modelservice_views(ld: LoadedDoc, problems: list[Problem]) -> list[Containe
                 v.vllm_port, v.vllm_port_reason = default, why + " (the chart passes it as --port)"
             _api_key(v)
             v.accelerator_resource, v.accelerator_count = _accelerator(c.resources, names)
-            v.tensor = _int(par.get("tensor")) or 1
-            v.data_parallel_local = _int(par.get("dataLocal")) or 1
-            v.data_parallel = _int(par.get("data"))
-            v.group_size = _int(par.get("workers")) if multinode else None
+            v.tensor = to_int(par.get("tensor")) or 1
+            v.data_parallel_local = to_int(par.get("dataLocal")) or 1
+            v.data_parallel = to_int(par.get("data"))
+            v.pipeline = 1
+            v.group_size = to_int(par.get("workers")) if multinode else None
             v.multinode = multinode
             v.parallelism_path = (role, "parallelism")
-            if v.accelerator_count is None and not v.simulator and accel.get("type") not in (None, "cpu"):
-                v.accelerator_count = v.tensor * v.data_parallel_local  # the chart fills it in itself
-            views.append(v)
+            v.model = model
+            if v.accelerator_count is None and not v.simulator and (dra or kind in resources):
+                # the chart requests tensor x dataLocal accelerators itself (a DRA claim, or the type's resource)
+                v.accelerator_resource = "DRA devices" if dra else resources[kind]
+                v.accelerator_count = v.tensor * v.data_parallel_local
+            grace = to_int(block.get("terminationGracePeriodSeconds"))
+            v.grace = grace if grace is not None else workloads.DEFAULT_TERMINATION_GRACE_S
+            v.grace_path = (role, "terminationGracePeriodSeconds")
     return views
 
 
 # --- vllmgen values -----------------------------------------------------------------------------------
 
-def _values_views(ld: LoadedDoc, problems: list[Problem]) -> list[ContainerView]:
+def _values_layout(data: dict) -> Optional[layouts.Layout]:
+    return layouts.LAYOUT_TABLE.get(data.get("layout")) if isinstance(data.get("layout"), str) else None
+
+
+def _values_identity(data: dict) -> Identity:
+    layout = _values_layout(data)
+    if layout is not None and layout.simulator:
+        return Identity(identify.SIMULATOR, f"vllmgen values, layout {layout.name} (the simulator)")
+    if data.get("server") == "triton" or isinstance(data.get("triton"), dict):
+        return Identity(identify.TRITON, "vllmgen values, server triton")
+    if data.get("probeMode") == "plain":
+        return Identity(identify.VLLM, "vllmgen values, plain probes (`vllm serve`)")
+    return Identity(identify.SUPERVISOR, "vllmgen values (`vllmgen serve`)")
+
+
+def _values_views(ld: LoadedDoc, problems: list[Problem], ctx: FileContext, overlay: bool = False
+                  ) -> list[ContainerView]:
     """vllmgen values: the chart's values schema (VG000) already reports wrong shapes, so none are added here."""
     data = ld.data
     routing = data.get("routing") if isinstance(data.get("routing"), dict) else {}
     proxy = routing.get("proxy") if isinstance(routing.get("proxy"), dict) else {}
-    service_port = _int(routing.get("servicePort")) or SERVICE_PORT
+    service_port = to_int(routing.get("servicePort")) or SERVICE_PORT
     supervisor = data.get("supervisor") if isinstance(data.get("supervisor"), dict) else {}
-    health_port = _int(supervisor.get("port"))
+    health_port = to_int(supervisor.get("port"))
     accel = data.get("accelerator") if isinstance(data.get("accelerator"), dict) else {}
     resource = accel.get("resource") if isinstance(accel.get("resource"), str) else None
     api = data.get("apiKey") if isinstance(data.get("apiKey"), dict) else {}
     spec = data.get("spec") if isinstance(data.get("spec"), dict) else None
     engine = spec.get("engine") if spec and isinstance(spec.get("engine"), dict) else {}
-    layout = layouts.LAYOUT_TABLE.get(data.get("layout")) if isinstance(data.get("layout"), str) else None
+    layout = _values_layout(data)
     image = data.get("image") if isinstance(data.get("image"), dict) else {}
+    ident = _values_identity(data)
     views = []
     for role in ROLES:
         block = data.get(role)
         if not isinstance(block, dict):
             continue
-        v = ContainerView(ld, f"{role} values", (role,), role,
+        v = ContainerView(ld, f"{role} values", (role,), role, identity=ident,
                           image=f"{image.get('repository', '')}:{image.get('tag', '')}")
-        v.args = flatten_command(block.get("command"), block.get("args"))
+        v.overlay = overlay
+        v.text = command_text([str(x) for x in block.get("command") or [] if isinstance(x, (str, int))],
+                              [str(x) for x in block.get("args") or [] if isinstance(x, (str, int))]) \
+            if isinstance(block.get("command", []), list) and isinstance(block.get("args", []), list) else ""
         v.args_path = (role, "args")
         v.env = workloads.read_env(block.get("env"), (role, "env"), [])
         if isinstance(engine.get("env"), dict):
             v.env += [EnvVar(k, str(val), False, ("spec", "engine", "env", k)) for k, val in engine["env"].items()]
-        port = _int(block.get("port"))
+        for e in v.env:
+            if e.name == "CUDA_VISIBLE_DEVICES" and e.value is not None:
+                v.cuda_visible, v.cuda_visible_path = e.value, e.path + ("value",)
+        port = to_int(block.get("port"))
         v.vllm_port = port if port is not None else SERVICE_PORT
         v.vllm_port_reason = f"{role}.port" if port is not None else f"vLLM's default port {SERVICE_PORT}"
         v.ports = {VLLM_PORT_NAME: v.vllm_port}
@@ -421,7 +603,8 @@ def _values_views(ld: LoadedDoc, problems: list[Problem]) -> list[ContainerView]
             v.ports[PROXY_PORT_NAME] = service_port
         probes = block.get("probes") if isinstance(block.get("probes"), dict) else {}
         v.probes = {k: workloads.read_probe(k, probes[k], (role, "probes", k))
-                    for k in PROBE_KINDS if isinstance(probes.get(k), dict)}
+                    for k in PROBE_KINDS if isinstance(probes.get(k), dict)
+                    and (not overlay or any(h in probes[k] for h in workloads.PROBE_HANDLERS))}
         _api_key(v)
         triton = data.get("triton") if isinstance(data.get("triton"), dict) else None
         if data.get("server") == "triton" or triton is not None:
@@ -429,8 +612,8 @@ def _values_views(ld: LoadedDoc, problems: list[Problem]) -> list[ContainerView]
             v.triton = True
             if triton is not None:
                 for name, key in ((GRPC_PORT_NAME, "grpcPort"), (METRICS_PORT_NAME, "metricsPort")):
-                    if _int(triton.get(key)) is not None:
-                        v.ports[name] = _int(triton[key])
+                    if to_int(triton.get(key)) is not None:
+                        v.ports[name] = to_int(triton[key])
                         v.port_numbers.add(v.ports[name])
                 repo = triton.get("modelRepository") if isinstance(triton.get("modelRepository"), dict) else {}
                 files = repo.get("files") if isinstance(repo.get("files"), dict) else {}
@@ -438,25 +621,41 @@ def _values_views(ld: LoadedDoc, problems: list[Problem]) -> list[ContainerView]
         if not v.api_key and (api.get("secretName") or engine.get("apiKeySecretName")):
             v.api_key = "apiKey.secretName" if api.get("secretName") else "spec.engine.apiKeySecretName"
         v.resources_path = (role, "resources")
-        if resource:
+        if resource and (not overlay or "resources" in block):
             v.accelerator_resource, v.accelerator_count = _accelerator(block.get("resources"), [resource])
             if v.accelerator_resource is None:
                 v.accelerator_resource, v.accelerator_count = resource, 0
         par = block.get("parallelism") if isinstance(block.get("parallelism"), dict) else {}
-        v.tensor = _int(par.get("tensor")) or 1
-        v.data_parallel_local = _int(par.get("dataLocal")) or 1
-        v.data_parallel = _int(par.get("data"))
+        if not overlay or par:
+            v.tensor = to_int(par.get("tensor")) or 1
+            v.pipeline = 1
+            v.data_parallel_local = to_int(par.get("dataLocal")) or 1
+            v.data_parallel = to_int(par.get("data"))
         v.multinode = data.get("multinode") is True or bool(layout and layout.multinode)
-        v.group_size = _int(par.get("workers")) if v.multinode else None
+        v.group_size = to_int(par.get("workers")) if v.multinode else None
         v.parallelism_path = (role, "parallelism")
         v.simulator = bool(layout and layout.simulator)
         v.spec = spec
+        model = spec.get("model") if spec and isinstance(spec.get("model"), dict) else {}
+        v.model = model.get("source") if isinstance(model.get("source"), str) else None
+        grace = to_int(block.get("terminationGracePeriodSeconds"))
+        v.grace = grace
+        v.grace_path = (role, "terminationGracePeriodSeconds")
+        sleep = to_int(block.get("preStopSleepSeconds"))
+        if sleep:
+            v.pre_stop = PreStop(float(sleep), "", (role, "preStopSleepSeconds"))
+        v.shutdown_timeout = to_float(flag_value(v.text, "--shutdown-timeout")) if flag_value(
+            v.text, "--shutdown-timeout") is not None else DEFAULT_SHUTDOWN_TIMEOUT_S
         views.append(v)
     return views
 
 
-def views_of(ld: LoadedDoc, problems: Optional[list[Problem]] = None) -> list[ContainerView]:
-    """The containers under review in one document; wrong shapes met on the way are added to `problems`."""
-    builder = {KUBERNETES: _kubernetes_views, POD_SPEC: _pod_spec_views, MODELSERVICE: _modelservice_views,
-               VALUES: _values_views}.get(ld.kind)
-    return builder(ld, [] if problems is None else problems) if builder else []
+def views_of(ld: LoadedDoc, problems: Optional[list[Problem]] = None, ctx: Optional[FileContext] = None,
+             overlay: bool = False) -> list[ContainerView]:
+    """Every container in one document, identified; wrong shapes met on the way are added to `problems`."""
+    problems = [] if problems is None else problems
+    ctx = ctx or FileContext()
+    if ld.kind == VALUES:
+        return _values_views(ld, problems, ctx, overlay)
+    builder = {KUBERNETES: _kubernetes_views, POD_SPEC: _pod_spec_views, MODELSERVICE: _modelservice_views}.get(ld.kind)
+    return builder(ld, problems, ctx) if builder else []
