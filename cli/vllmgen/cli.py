@@ -178,7 +178,8 @@ def lint_command(
     if unknown:
         fail_input(InputError("--disable", "", f"no such rule: {', '.join(unknown)} (see --list-rules)"))
     if hub and not hub_client.available():
-        fail_input(InputError("--hub", "", hub_client.MISSING))
+        typer.echo(f"error: {hub_client.MISSING}", err=True)
+        raise typer.Exit(EXIT_INPUT)
     try:
         sizes = ModelSizes([parse_model_size(x) for x in model_size], use_hub=hub)
         values_schema = chart_values_schema(str(schema) if schema else None)
