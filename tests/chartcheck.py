@@ -219,3 +219,24 @@ def port_number(cont: dict, port: Any) -> int:
     if isinstance(port, int):
         return port
     return next(p["containerPort"] for p in cont.get("ports", []) if p.get("name") == port)
+
+
+def mounted_files(objs: list[dict], pod: dict, cont: dict) -> dict[str, bytes]:
+    """{path in the container: contents} of every ConfigMap item the container mounts, as the kubelet lays them
+    out (`data` as UTF-8 text, `binaryData` decoded)."""
+    import base64
+
+    configmaps = {o["metadata"]["name"]: o for o in objs if o["kind"] == "ConfigMap"}
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    files = {}
+    for mount in cont.get("volumeMounts", []):
+        source = volumes[mount["name"]].get("configMap")
+        if not source:
+            continue
+        cm = configmaps[source["name"]]
+        for item in source.get("items") or [{"key": k, "path": k} for k in {**cm.get("data", {}),
+                                                                             **cm.get("binaryData", {})}]:
+            key = item["key"]
+            data = cm["data"][key].encode() if key in cm.get("data", {}) else base64.b64decode(cm["binaryData"][key])
+            files[f"{mount['mountPath'].rstrip('/')}/{item['path']}"] = data
+    return files

@@ -4,6 +4,7 @@ on (probe targets, sidecar, GPUs, LeaderWorkerSet groups, security defaults, sec
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import posixpath
@@ -18,6 +19,7 @@ from vllmgen.errors import InputError, InputErrors
 from tests.chartcheck import container, pod_spec, port_number, role_of, workloads
 
 VALUES_DIR = cc.CHART / "tests" / "values"
+ZIPAPP = cc.CHART / "files" / "vllmgen.pyz"
 
 
 def hand_written_cases() -> list[tuple[str, dict]]:
@@ -37,6 +39,10 @@ VARIED_SPECS = {
     "rdma": "layout: wide-ep\nmodel: {source: hf://Qwen/Qwen3-0.6B, weightsGiB: 1.2}\nwideEP: {rdmaResource: rdma/ib}\n",
     "tp4": "model: {source: hf://Qwen/Qwen3-0.6B, weightsGiB: 1.2}\nengine: {tensorParallelSize: 4}\n",
     "dp-local-2": "layout: wide-ep\nmodel: {source: hf://Qwen/Qwen3-0.6B, weightsGiB: 1.2}\nengine: {dataParallelSizeLocal: 2}\n",
+    # the supervisor from the project's image instead of the chart
+    "supervisor-image": "model: {source: hf://Qwen/Qwen3-0.6B, weightsGiB: 1.2}\nprobes: {supervisor: image}\n",
+    "supervisor-image-wide-ep": "layout: wide-ep\nmodel: {source: hf://Qwen/Qwen3-0.6B, weightsGiB: 1.2}\n"
+                                "probes: {supervisor: image}\n",
 }
 
 
@@ -379,12 +385,27 @@ def test_model_volume_and_spec_mount(name, values, rendered):
         # the spec the values came from is in every pod, where the supervisor (or anything else) reads it
         path = values["supervisor"]["specPath"]
         assert mounts["spec"]["mountPath"] == posixpath.dirname(path)
-        assert volumes["spec"]["configMap"]["items"] == [{"key": "spec.yaml", "path": posixpath.basename(path)}]
-        (cm,) = configmaps
+        json_name = posixpath.splitext(posixpath.basename(path))[0] + ".json"
+        assert volumes["spec"]["configMap"]["items"] == [{"key": "spec.yaml", "path": posixpath.basename(path)},
+                                                         {"key": "spec.json", "path": json_name}]
+        (cm,) = [c for c in configmaps if "spec.yaml" in c.get("data", {})]
         assert yaml.safe_load(cm["data"]["spec.yaml"]) == values["spec"], "the pod must run exactly the spec"
+        assert json.loads(cm["data"]["spec.json"]) == values["spec"], "the JSON copy is the same spec"
+        # the chart-delivered supervisor: its zipapp mounted where the command runs it, byte for byte
+        zipapp = values["supervisor"].get("zipappPath", "")
+        if values["probeMode"] == "supervised" and zipapp:
+            assert server["command"][1] == zipapp
+            assert mounts["supervisor"] == {"name": "supervisor", "mountPath": posixpath.dirname(zipapp),
+                                            "readOnly": True}
+            (sup,) = [c for c in configmaps if "binaryData" in c]
+            assert volumes["supervisor"]["configMap"] == {
+                "name": sup["metadata"]["name"], "items": [{"key": "vllmgen.pyz", "path": posixpath.basename(zipapp)}]}
+            assert base64.b64decode(sup["binaryData"]["vllmgen.pyz"]) == ZIPAPP.read_bytes()
+        else:
+            assert "supervisor" not in mounts and not [c for c in configmaps if "binaryData" in c]
         # every file the command line names is mounted
         for arg in server.get("command", []) + server.get("args", []):
-            for mount_path in re.findall(r"(/etc/\S+|/model-cache\S*)", arg):
+            for mount_path in re.findall(r"(/etc/\S+|/opt/\S+|/model-cache\S*)", arg):
                 assert any(mount_path.startswith(m["mountPath"]) for m in mounts.values()), (arg, mounts)
 
 

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cli" / "vllmgen"
 
 #: From the bottom up. A top-level module or package of vllmgen may import from its own floor and the floors below.
 LAYERS = [
-    {"__init__", "errors", "roles", "accelerators", "images", "mounts"},  # facts: declared once
+    {"__init__", "errors", "roles", "accelerators", "images", "mounts", "project"},  # facts: declared once
     {"yamlio", "schemas", "reference", "layouts", "sources", "sidecar", "workloads"},  # readers and data
     {"budget", "engine"},  # startup budget, the `vllm serve` command line
     {"probes"},  # probe math

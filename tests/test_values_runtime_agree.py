@@ -35,22 +35,26 @@ def _values(tmp_path, spec_text: str, *extra: str) -> dict:
     return yaml.safe_load(out.read_text())
 
 
-def _render(values: dict, role: str) -> tuple[dict, dict, str]:
-    """The role's pod spec, its server container and the spec the ConfigMap mounts."""
+def _render(values: dict, role: str) -> tuple[dict, dict, dict]:
+    """The role's pod spec, its server container and the files the chart mounts ({path in the pod: bytes})."""
     objs = cc.render_objects(values)
     (wl,) = [w for w in workloads(objs) if cc.role_of(w) == role]
-    (cm,) = [o for o in objs if o["kind"] == "ConfigMap" and "spec.yaml" in o.get("data", {})]
     pod = pod_spec(wl)
-    return pod, container(pod, "vllm"), cm["data"]["spec.yaml"]
+    server = container(pod, "vllm")
+    return pod, server, cc.mounted_files(objs, pod, server)
 
 
-def _serve_as_rendered(tmp_path, server: dict, mounted_spec: str):
-    """Run the container's command line as the kubelet would, with the spec where the chart mounts it."""
-    spec_file = tmp_path / "mounted-spec.yaml"
-    spec_file.write_text(mounted_spec)
-    assert server["command"] == ["vllmgen", "serve"]
-    args = [str(spec_file) if a == "/etc/vllmgen/spec.yaml" else a for a in server["args"]]
-    return _vllmgen("serve", *args)
+def _serve_as_rendered(tmp_path, server: dict, mounted: dict):
+    """Run the container's command line as the kubelet would (the image's python3 running the zipapp the chart
+    mounts), with every mounted file where the chart puts it."""
+    assert server["command"][:1] == ["python3"] and server["command"][2:] == ["serve"]
+    local = {}
+    for path, data in mounted.items():
+        local[path] = tmp_path / "pod" / path.lstrip("/")
+        local[path].parent.mkdir(parents=True, exist_ok=True)
+        local[path].write_bytes(data)
+    argv = [sys.executable, *(str(local.get(a, a)) for a in server["command"][1:] + server["args"])]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=tmp_path)
 
 
 def _lint(tmp_path, values: dict):

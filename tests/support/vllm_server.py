@@ -88,15 +88,18 @@ def cmdline(pid: int) -> str:
 class Supervisor:
     """One `vllmgen serve` process (own session) with its stdout (vLLM's log) and stderr (JSON events) in files."""
 
-    def __init__(self, workdir: Path, spec: dict, env: dict):
+    def __init__(self, workdir: Path, spec: dict, env: dict, argv: list[str] | None = None):
+        """`argv`: the supervisor's command line (default: `python -m vllmgen serve --spec SPEC`, with this
+        checkout's package first on PYTHONPATH; given, it runs as is in `env`)."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.spec = spec
-        self.spec_path = self.workdir / "spec.json"  # JSON is YAML
+        self.spec_path = self.workdir / "spec.json"
         self.spec_path.write_text(json.dumps(spec))
         self.health_port = spec["probes"]["healthPort"]
         self.vllm_port = spec["routing"]["servicePort"]
-        self.env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(
+        self.argv = argv
+        self.env = {**os.environ, **env} if argv else {**os.environ, **env, "PYTHONPATH": os.pathsep.join(
             [str(REPO / "cli"), *filter(None, [os.environ.get("PYTHONPATH")])])}
         self.out_path = self.workdir / "vllm.log"
         self.err_path = self.workdir / "events.log"
@@ -109,7 +112,7 @@ class Supervisor:
         self.started_at = time.monotonic()
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.popen = subprocess.Popen(
-                [sys.executable, "-m", "vllmgen", "serve", "--spec", str(self.spec_path), "--role", role],
+                self.argv or [sys.executable, "-m", "vllmgen", "serve", "--spec", str(self.spec_path), "--role", role],
                 env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
                 cwd=self.workdir,
             )

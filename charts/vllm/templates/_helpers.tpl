@@ -16,6 +16,9 @@ Declared helpers:
   vllm.servingPortName, vllm.servingPort        the port the role's Service targets
   vllm.probePort                                resolve a probe port (name or number) to a number
   vllm.specConfigMapName, vllm.serviceAccountName
+  vllm.specJsonName                             file name of the spec as JSON, beside supervisor.specPath
+  vllm.mountSupervisor, vllm.supervisorZipapp   "true" when the chart delivers the supervisor / its zipapp
+  vllm.supervisorConfigMapName                  the ConfigMap that carries it
   vllm.triton, vllm.tritonConfigMapName         server triton: "true" / the model repository ConfigMap's name
   vllm.checkRole                                fail on values that would break a pod (sidecar port probed, ...)
   vllm.podArgs                                  what the pod was rendered with, passed to the supervisor
@@ -130,6 +133,34 @@ a number -> itself. Call with (dict "root" $ "role" ROLE "cfg" CFG "port" PORT).
 {{/* The ConfigMap holding the model spec. */}}
 {{- define "vllm.specConfigMapName" -}}
 {{- include "vllm.suffixedName" (dict "root" . "suffix" "spec") }}
+{{- end }}
+
+{{/* The spec as JSON sits beside supervisor.specPath under the same name with the extension `.json`. */}}
+{{- define "vllm.specJsonName" -}}
+{{- $name := base .Values.supervisor.specPath }}
+{{- printf "%s.json" ($name | trimSuffix (ext $name)) }}
+{{- end }}
+
+{{/* The ConfigMap carrying the supervisor zipapp. */}}
+{{- define "vllm.supervisorConfigMapName" -}}
+{{- include "vllm.suffixedName" (dict "root" . "suffix" "supervisor") }}
+{{- end }}
+
+{{/*
+"true" when the chart delivers the supervisor (supervised probes and supervisor.zipappPath set), else "": the
+image's python3 runs the zipapp, so the official vLLM image needs nothing built.
+*/}}
+{{- define "vllm.mountSupervisor" -}}
+{{- if and (eq .Values.probeMode "supervised") .Values.supervisor.zipappPath }}true{{ end }}
+{{- end }}
+
+{{/* The supervisor zipapp the chart carries (scripts/build_supervisor.py writes it); fails when it is missing. */}}
+{{- define "vllm.supervisorZipapp" -}}
+{{- $zipapp := .Files.Get "files/vllmgen.pyz" }}
+{{- if not $zipapp }}
+{{- fail "files/vllmgen.pyz is missing from the chart: build it with scripts/build_supervisor.py" }}
+{{- end }}
+{{- $zipapp }}
 {{- end }}
 
 {{/* The model-cache claim created by modelCache.create. */}}
@@ -280,6 +311,7 @@ edited after generation). A YAML list; empty unless the probes are supervised. C
 {{- $art := $values.modelArtifacts }}
 {{- $supervised := eq $values.probeMode "supervised" }}
 {{- $mountSpec := eq (include "vllm.mountSpec" $root) "true" }}
+{{- $mountSupervisor := eq (include "vllm.mountSupervisor" $root) "true" }}
 {{- $triton := eq (include "vllm.triton" $root) "true" }}
 {{- $hf := hasPrefix "hf://" $art.uri }}
 {{- $pvc := and (hasPrefix "pvc://" $art.uri) $art.pvc.claimName -}}
@@ -289,10 +321,13 @@ metadata:
     {{- with $values.podLabels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
-  {{- if or $mountSpec $values.monitoring.scrapeAnnotations $values.podAnnotations }}
+  {{- if or $mountSpec $mountSupervisor $values.monitoring.scrapeAnnotations $values.podAnnotations }}
   annotations:
     {{- if $mountSpec }}
     checksum/spec: {{ toYaml $values.spec | sha256sum }}
+    {{- end }}
+    {{- if $mountSupervisor }}
+    checksum/supervisor: {{ include "vllm.supervisorZipapp" $root | sha256sum }}
     {{- end }}
     {{- if $values.monitoring.scrapeAnnotations }}
     prometheus.io/scrape: "true"
@@ -405,7 +440,7 @@ spec:
           sleep:
             seconds: {{ $cfg.preStopSleepSeconds }}
       {{- end }}
-      {{- if or $hf $pvc $cfg.dshm $mountSpec $values.homeDir $triton }}
+      {{- if or $hf $pvc $cfg.dshm $mountSpec $mountSupervisor $values.homeDir $triton }}
       volumeMounts:
         {{- if or $hf $pvc }}
         - name: model-storage
@@ -424,6 +459,11 @@ spec:
           mountPath: {{ dir $values.supervisor.specPath }}
           readOnly: true
         {{- end }}
+        {{- if $mountSupervisor }}
+        - name: supervisor
+          mountPath: {{ dir $values.supervisor.zipappPath }}
+          readOnly: true
+        {{- end }}
         {{- with $values.homeDir }}
         - name: home
           mountPath: {{ . }}
@@ -434,7 +474,7 @@ spec:
           readOnly: true
         {{- end }}
       {{- end }}
-  {{- if or $hf $pvc $cfg.dshm $mountSpec $values.homeDir $triton }}
+  {{- if or $hf $pvc $cfg.dshm $mountSpec $mountSupervisor $values.homeDir $triton }}
   volumes:
     {{- if $pvc }}
     - name: model-storage
@@ -466,6 +506,16 @@ spec:
         items:
           - key: spec.yaml
             path: {{ base $values.supervisor.specPath }}
+          - key: spec.json
+            path: {{ include "vllm.specJsonName" $root }}
+    {{- end }}
+    {{- if $mountSupervisor }}
+    - name: supervisor
+      configMap:
+        name: {{ include "vllm.supervisorConfigMapName" $root }}
+        items:
+          - key: vllmgen.pyz
+            path: {{ base $values.supervisor.zipappPath }}
     {{- end }}
     {{- if $values.homeDir }}
     - name: home

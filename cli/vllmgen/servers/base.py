@@ -29,11 +29,17 @@ class Server:
     #: Whether it can run behind `vllmgen serve` (supervised probes).
     supervised: bool = False
 
-    def default_image(self, layout: Layout) -> tuple[str, str]:
+    def default_image(self, spec: dict) -> tuple[str, str]:
+        """The image when the spec names none (an effective spec)."""
         raise NotImplementedError
 
     def default_probe_mode(self, layout: Layout) -> str:
         return layout.probe_mode if self.supervised else "plain"
+
+    def supervisor_from_chart(self, spec: dict) -> bool:
+        """The chart mounts its supervisor zipapp and the image's python3 runs it (instead of the image bringing
+        vllmgen)."""
+        return False
 
     def role_error(self, role: str) -> str:
         return f"server {self.name} cannot play role {role}"

@@ -25,7 +25,6 @@ import re
 from vllmgen import images, probes as pr
 from vllmgen.engine import COMPUTE_DTYPES, model_arg, vllm_port
 from vllmgen.errors import InputError
-from vllmgen.layouts import Layout
 from vllmgen.servers.base import Command, Server
 
 # --- image and ports --------------------------------------------------------------------------------------------
@@ -300,7 +299,7 @@ class TritonServer(Server):
     layouts = ("single-node",)
     supervised = False  # Triton answers model-aware probes itself (/v2/models/NAME/ready)
 
-    def default_image(self, layout: Layout) -> tuple[str, str]:
+    def default_image(self, spec: dict) -> tuple[str, str]:
         return images.TRITON
 
     def role_error(self, role: str) -> str:

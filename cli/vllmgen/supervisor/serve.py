@@ -202,6 +202,47 @@ def vllm_env(plan: Plan, base: dict) -> dict:
     return env
 
 
+@dataclass(frozen=True)
+class Launch:
+    """How vLLM is started: one function decides it for `run` and for `vllmgen serve --print-command`."""
+
+    argv: list[str]
+    env: dict  # vLLM's whole environment
+    added: dict  # what the supervisor sets on top of the container's environment
+    niceness: int
+
+
+def launch_for(plan: Plan, base_env: dict) -> Launch:
+    """Raises ValueError when $VLLMGEN_VLLM_COMMAND cannot be split as a shell would."""
+    argv = proc_mod.command_line(proc_mod.vllm_command(base_env), plan.args)
+    try:
+        niceness = int(base_env.get(NICENESS_ENV, VLLM_NICENESS))
+    except ValueError:
+        niceness = VLLM_NICENESS
+    env = vllm_env(plan, base_env)
+    added = {k: v for k, v in env.items() if base_env.get(k) != v}
+    return Launch(argv, env, added, niceness)
+
+
+def command_text(launch: Launch, header: str) -> str:
+    """The launch as a shell command: `# header`, then `env NAME=VALUE ... [nice -n N] PROGRAM`, each long flag
+    with its value on a line of its own."""
+    import shlex
+
+    head = ["env", *(f"{k}={v}" for k, v in sorted(launch.added.items()))] if launch.added else []
+    if launch.niceness:
+        head += ["nice", "-n", str(launch.niceness)]
+    argv = launch.argv
+    cut = next((i for i, word in enumerate(argv) if word.startswith("--")), len(argv))
+    lines = [[*head, *argv[:cut]]]
+    for word in argv[cut:]:
+        if not word.startswith("--") and len(lines[-1]) == 1 and lines[-1][0].startswith("--"):
+            lines[-1].append(word)  # the flag's value
+        else:
+            lines.append([word])
+    return f"# {header}\n" + " \\\n  ".join(shlex.join(line) for line in lines) + "\n"
+
+
 def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, vllm_out=None) -> int:
     """Supervise one vLLM until it stops; returns the exit code."""
     from vllmgen.supervisor.health import HealthServer
@@ -245,15 +286,12 @@ def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, v
     server.start()
 
     try:
-        argv = proc_mod.command_line(proc_mod.vllm_command(base_env), plan.args)
+        launch = launch_for(plan, base_env)
     except ValueError as exc:
         server.stop()
         return exit_with(EXIT_INPUT, str(exc))
-    try:
-        niceness = int(base_env.get(NICENESS_ENV, VLLM_NICENESS))
-    except ValueError:
-        niceness = VLLM_NICENESS
-    vllm = proc_mod.VllmProcess(argv, vllm_env(plan, base_env), sink=vllm_out, niceness=niceness,
+    argv = launch.argv
+    vllm = proc_mod.VllmProcess(argv, launch.env, sink=vllm_out, niceness=launch.niceness,
                                 mark=proc_mod.tree_mark(plan.vllm_port, os.getpid()))
     proc_mod.become_subreaper()
     try:
@@ -266,7 +304,7 @@ def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, v
     # cpuSeconds: the supervisor's own CPU time up to here (interpreter, imports, spec, health server):
     # what its overhead before vLLM starts is on an idle core.
     log.emit("vllm-started", pid=vllm.pid, pgid=vllm.pgid, cpuSeconds=round(time.process_time(), 3), command=argv)
-    dev_mode = vllm_env(plan, base_env).get(DEV_MODE_ENV, "0") not in ("", "0", "false")
+    dev_mode = launch.env.get(DEV_MODE_ENV, "0") not in ("", "0", "false")
     monitor = Monitor(store, vllm, f"http://127.0.0.1:{plan.vllm_port}", plan.served_name,
                       api_key=base_env.get("VLLM_API_KEY") or plan.env.get("VLLM_API_KEY"), dev_mode=dev_mode)
     monitor.start()
