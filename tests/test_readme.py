@@ -64,3 +64,21 @@ def test_ci_runs_the_readme_test_command():
                          capture_output=True, text=True, cwd=ROOT, check=True)
     assert res.stdout.strip() == lines[i + 2]
     assert "pytest" in res.stdout and "setup-dev.sh" in res.stdout
+
+
+def test_quick_start_gives_one_standalone_vllm_and_explains_the_pd_roles():
+    quick = README[README.index("## Quick start"):README.index("## How it works")]
+    first = re.search(r"```bash\n(.*?)```", quick, re.S).group(1)
+    assert "vllmgen values" in first and "--role" not in first
+    assert "--role decode" in quick and "--role prefill" in quick and "prefill/decode" in quick
+    values_yaml = (ROOT / "charts" / "vllm" / "values.yaml").read_text()  # what `helm show values` prints
+    assert "--role decode" in values_yaml and "--role prefill" in values_yaml and "disaggregation" in values_yaml
+    from vllmgen import spec, values
+    from vllmgen.roles import ROLES
+
+    data = values.values_dict(spec.load_spec(None))
+    assert [r for r in ROLES if r in data] == ["standalone"]
+
+
+def test_the_readme_points_values_users_to_print_command():
+    assert "vllmgen serve" in README and "--print-command" in README

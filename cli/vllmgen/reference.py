@@ -33,7 +33,8 @@ VALUES_HEADER = """\
 #
 # Generate the values for your model instead of editing this file:
 #   vllmgen values --spec spec.yaml -o values.yaml && helm install NAME charts/vllm -f values.yaml
-# The role blocks (`standalone`, `prefill`, `decode`) and `triton` have no defaults: `vllmgen values` writes them.
+# The role blocks and `triton` have no defaults: `vllmgen values` writes them (`--role` picks the roles; without it,
+# the spec's: one `standalone` vLLM on the single-node layout). The roles:
 """
 #: Where the values schema keeps the embedded model spec schema (`vllmgen.schemas.MODEL_SPEC_DEF`).
 SPEC_DEF = "modelSpec"
@@ -277,4 +278,15 @@ def commented_values(schema: dict, text: str) -> str:
     data.ca.comment = None
     out = StringIO()
     yaml.dump(data, out)
-    return VALUES_HEADER + "\n" + out.getvalue()
+    return VALUES_HEADER + _role_lines(schema) + "\n" + out.getvalue()
+
+
+def _role_lines(schema: dict) -> str:
+    """`#   ROLE: its schema description`, wrapped, for each role block (they have no key of their own here)."""
+    from vllmgen.roles import ROLES
+
+    lines = []
+    for role in ROLES:
+        text = f"{role}: {schema['properties'][role]['description']}"
+        lines += textwrap.wrap(text, VALUES_COMMENT_WIDTH - 2, initial_indent="#   ", subsequent_indent="#     ")
+    return "\n".join(lines) + "\n"

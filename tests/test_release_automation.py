@@ -1,0 +1,187 @@
+"""Release and CI automation, checked offline: every GitHub workflow validates against GitHub's workflow schema as
+check-jsonschema ships it, the workflows do what the README says they do, the release tag is checked against
+every declared version, Chart.yaml carries what Artifact Hub shows, and the project's address is one address."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vllmgen import __version__, images, project
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
+CHART_YAML = REPO / "charts" / "vllm" / "Chart.yaml"
+
+
+def check_workflows(*paths: Path) -> subprocess.CompletedProcess:
+    """check-jsonschema against its vendored GitHub workflow schema (offline: the schema ships in the package)."""
+    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
+                           *map(str, paths)], capture_output=True, text=True, timeout=120)
+
+
+def workflow(name: str) -> dict:
+    # PyYAML reads the key `on` as True (YAML 1.1)
+    data = yaml.safe_load((REPO / ".github" / "workflows" / name).read_text())
+    data["on"] = data.pop(True, data.get("on"))
+    return data
+
+
+def steps(job: dict) -> list[dict]:
+    return job["steps"]
+
+
+def runs(job: dict) -> str:
+    return "\n".join(s.get("run", "") for s in steps(job))
+
+
+def uses(job: dict) -> list[str]:
+    return [s["uses"] for s in steps(job) if "uses" in s]
+
+
+# --- schema ------------------------------------------------------------------------------------------------------
+
+def test_there_are_ci_and_release_workflows():
+    assert {p.name for p in WORKFLOWS} >= {"ci.yml", "release.yml"}
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_validates_against_githubs_schema(path):
+    res = check_workflows(path)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_the_schema_check_rejects_a_broken_workflow(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    steps:\n      - uses: 1\n        run: echo\n")
+    assert check_workflows(broken).returncode == 1
+
+
+# --- CI: what only GitHub can run ---------------------------------------------------------------------------------
+
+def test_ci_runs_the_test_command_helm_unittest_and_ct_lint():
+    ci = workflow("ci.yml")
+    assert set(ci["on"]) >= {"push", "pull_request"}
+    jobs = ci["jobs"]
+    assert "bash .ci/run" in runs(jobs["tests"])
+    chart = runs(jobs["chart"])
+    assert "helm plugin install https://github.com/helm-unittest/helm-unittest" in chart
+    assert "helm unittest --strict charts/vllm" in chart
+    assert "ct lint --config ct.yaml" in chart and any(u.startswith("helm/chart-testing-action@") for u in uses(jobs["chart"]))
+    assert "scripts/build_supervisor.py --check" in chart
+    ct = yaml.safe_load((REPO / "ct.yaml").read_text())
+    assert ct["charts"] == ["charts/vllm"] and (REPO / ct["lint-conf"]).exists()
+
+
+def test_kind_installs_and_waits_with_probe_check_never_sleep():
+    job = workflow("ci.yml")["jobs"]["kind"]
+    assert any(u.startswith("helm/kind-action@") for u in uses(job))
+    text = runs(job)
+    assert "vllmgen values --layout simulated" in text and "helm install sim charts/vllm" in text
+    assert "vllmgen values --spec .github/kind/vllm-cpu-spec.yaml" in text and "helm install cpu charts/vllm" in text
+    wait = (REPO / ".github" / "kind" / "probe-until-ready.sh").read_text()
+    assert "vllmgen probe-check" in wait and "--until-ready" in wait
+    for path in [*WORKFLOWS, *(REPO / ".github" / "kind").iterdir()]:
+        assert not re.search(r"\bsleep\b", path.read_text()), f"{path.name}: wait on the probes, not a sleep"
+
+
+def test_the_kind_spec_runs_vllms_cpu_image_behind_the_chart_delivered_supervisor():
+    from vllmgen import spec as specmod, values
+
+    spec = specmod.load_spec(str(REPO / ".github" / "kind" / "vllm-cpu-spec.yaml"))
+    data = values.values_dict(spec)
+    assert (data["image"]["repository"], data["image"]["tag"]) == images.VLLM_CPU
+    assert data["probeMode"] == "supervised" and data["supervisor"]["zipappPath"]
+    assert spec["model"]["source"].startswith("hf://")
+    # the completion step asks for the served name
+    assert f'"model": "{spec["model"]["name"]}"' in runs(workflow("ci.yml")["jobs"]["kind"])
+
+
+# --- release ---------------------------------------------------------------------------------------------------------
+
+def test_release_runs_on_version_tags_and_publishes_everything():
+    rel = workflow("release.yml")
+    assert list(rel["on"]) == ["push"] and all(t.startswith("v") for t in rel["on"]["push"]["tags"])
+    jobs = rel["jobs"]
+    assert "scripts/release_version.py" in runs(jobs["check"])
+    image = jobs["image"]
+    build = next(s for s in steps(image) if s.get("uses", "").startswith("docker/build-push-action@"))
+    assert build["with"]["file"] == "images/vllm/Dockerfile" and build["with"]["push"] is True
+    assert "platforms" in build["with"] and "imagetools inspect" in runs(image)
+    assert build["with"]["tags"].startswith("${{ env.REGISTRY }}/vllm:") and rel["env"]["REGISTRY"] == project.REGISTRY
+    assert image["permissions"]["packages"] == "write"
+    chart = runs(jobs["chart"])
+    assert "helm package charts/vllm" in chart and 'oci://$REGISTRY/charts' in chart
+    assert f"oci://{rel['env']['REGISTRY']}/charts" == project.CHART_REPOSITORY
+    pypi = jobs["pypi"]
+    assert pypi["permissions"] == {"id-token": "write"}, "trusted publishing: an OIDC token, no stored secret"
+    publish = next(s for s in steps(pypi) if s.get("uses", "").startswith("pypa/gh-action-pypi-publish@"))
+    assert "password" not in publish.get("with", {})
+    assert set(jobs["release"]["needs"]) >= {"image", "chart", "pypi"}
+    assert "gh release create" in runs(jobs["release"]) and jobs["release"]["permissions"]["contents"] == "write"
+
+
+def _release_version(tag: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "release_version.py"), tag], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_the_release_tag_must_be_the_declared_version():
+    assert _release_version(f"v{__version__}").returncode == 0
+    wrong = _release_version("v99.0.0")
+    assert wrong.returncode == 1 and "charts/vllm/Chart.yaml" in wrong.stderr and "__init__" in wrong.stderr
+
+
+# --- Chart.yaml and the project's address -----------------------------------------------------------------------------
+
+def test_chart_yaml_carries_what_artifact_hub_shows():
+    chart = yaml.safe_load(CHART_YAML.read_text())
+    assert chart["version"] == chart["appVersion"] == __version__
+    assert chart["home"] == project.REPOSITORY and project.REPOSITORY in chart["sources"]
+    assert chart["maintainers"] and all(m.get("name") for m in chart["maintainers"])
+    prefix = project.REPOSITORY.replace("https://github.com/", "https://raw.githubusercontent.com/") + "/main/"
+    assert chart["icon"].startswith(prefix) and (REPO / chart["icon"][len(prefix):]).is_file()
+    notes = chart["annotations"]
+    assert notes["artifacthub.io/license"] == "Apache-2.0"
+    listed = {entry["image"] for entry in yaml.safe_load(notes["artifacthub.io/images"])}
+    defaults = {images.ref(i) for i in (images.VLLM_OFFICIAL, images.SIMULATOR, images.SIMULATED_SIDECAR,
+                                        images.SIDECAR, images.TRITON)}
+    assert listed == defaults
+    for link in yaml.safe_load(notes["artifacthub.io/links"]):
+        assert link["url"].startswith(project.REPOSITORY)
+
+
+def _tracked_text_files() -> list[Path]:
+    out = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    skip = (".pyz", ".svg", ".png")
+    return [REPO / f for f in out.splitlines() if not f.endswith(skip) and (REPO / f).is_file()]
+
+
+#: The placeholder the docs once used for the repository's owner.
+PLACEHOLDER = "OWN" + "ER/"
+
+
+def test_one_project_address_everywhere():
+    owner = project.REPOSITORY.split("/")[-2]
+    found = []
+    for path in _tracked_text_files():
+        text = path.read_text(errors="replace")
+        if PLACEHOLDER in text:
+            found.append(f"{path.relative_to(REPO)}: placeholder OWNER")
+        for other in re.findall(r"github\.com/([\w.-]+)/vllmgen\b", text):
+            if other != owner:
+                found.append(f"{path.relative_to(REPO)}: github.com/{other}/vllmgen")
+        for other in re.findall(r"ghcr\.io/([\w.-]+)/vllm\b", text):
+            if f"ghcr.io/{other}" != project.REGISTRY:
+                found.append(f"{path.relative_to(REPO)}: ghcr.io/{other}/vllm")
+    assert not found, found
+
+
+def test_version_flag():
+    res = subprocess.run([sys.executable, "-m", "vllmgen", "--version"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.strip() == f"vllmgen {__version__}"
