@@ -3,7 +3,7 @@
 Prints the zipapp (charts/vllm/files/vllmgen.pyz), the packaged chart (`helm package`, through the real Helm
 engine), and the Secret Helm stores for a release of the default values: Helm keeps the whole chart (templates,
 files, schema) and the rendered manifest in one release record, gzipped and base64-encoded into the Secret's
-`release` key, and Kubernetes refuses a Secret over 1 MiB. The record is rebuilt here as Helm's release storage
+`release` key, and Kubernetes refuses a Secret over 1 MiB (docs/upstream-facts.md#helm-release-size). The record is rebuilt here as Helm's release storage
 encodes it (JSON, gzip, base64), so the figure is an estimate to the JSON field names.
 
 Usage: python benchmarks/release_size.py

@@ -4,8 +4,8 @@
 
 What goes in is the package minus what only the other commands use (their modules need ruamel.yaml, which vLLM
 images do not have, or are not needed to serve); what `vllmgen serve` imports needs only the standard library and
-packages vLLM itself depends on (typer, jsonschema, httpx), which tests/test_supervisor_zipapp.py checks in an
-environment that has nothing else. The archive is deterministic (sorted members, fixed timestamps and modes), so
+packages vLLM itself depends on (typer, jsonschema, httpx; docs/upstream-facts.md#vllm-images-and-what-the-chart-delivered-supervisor-may-import), which
+tests/test_supervisor_zipapp.py checks in an environment that has nothing else. The archive is deterministic (sorted members, fixed timestamps and modes), so
 the committed file changes only when its contents do; the test fails when it is stale.
 
 Usage: python scripts/build_supervisor.py          (rewrite the zipapp)

