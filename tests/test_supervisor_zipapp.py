@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import subprocess
+import sys
 
 import pytest
 
@@ -130,3 +131,20 @@ def test_bad_input_is_one_line_without_a_traceback(vllm_only, pod_files, tmp_pat
     res = _run(vllm_only, local[server["command"][1]], "serve", "--spec", broken, "--print-command", cwd=tmp_path)
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
     assert res.stderr.strip().count("\n") == 0 and "/engine/maxModelLen" in res.stderr
+
+
+def test_lint_knows_the_chart_rendered_supervisor_runs_vllm(pod_files, tmp_path):
+    """`vllmgen lint` on the manifests the chart renders sees vLLM behind the zipapp's command line."""
+    import yaml
+
+    from vllmgen import spec as specmod, values
+
+    import helm_python as helm
+
+    objs = cc.render_objects(helm.values_from_yaml(values.render(specmod.load_spec(None), None)))
+    manifests = tmp_path / "rendered.yaml"
+    manifests.write_text(yaml.safe_dump_all(objs))
+    res = subprocess.run([sys.executable, "-m", "vllmgen", "lint", str(manifests), "--format", "json"],
+                         capture_output=True, text=True, timeout=120)
+    (server,) = [c for c in json.loads(res.stdout)["containers"] if c["name"] == "vllm"]
+    assert server["runs_vllm"] and server["server"] == "vllmgen", server

@@ -39,7 +39,8 @@ REVIEWED = frozenset({VLLM, SUPERVISOR, DYNAMO, TRITON, SIMULATOR})
 
 _VLLM_SERVE = re.compile(r"(?:^|[\s;&|(`'\"/])vllm[\"']?\s+[\"']?serve\b")
 _VLLM_MODULE = re.compile(r"\bvllm\.entrypoints\.(?:openai\.)?api_server\b")
-_SUPERVISOR = re.compile(r"(?:^|[\s;&|(`'\"/])vllmgen\s+serve\b")
+#: `vllmgen serve`, or the zipapp the chart carries (`python3 /opt/vllmgen/vllmgen.pyz serve`).
+_SUPERVISOR = re.compile(r"(?:^|[\s;&|(`'\"/])vllmgen(?:\.pyz)?\s+serve\b")
 _DYNAMO = re.compile(r"-m\s+dynamo\.vllm\b")
 _TRITON = re.compile(r"(?:^|[\s;&|(`'\"/])tritonserver\b")
 #: vLLM's examples/online_serving/multi-node-serving.sh: `leader` starts Ray's head, `worker` joins it.
