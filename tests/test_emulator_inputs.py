@@ -388,3 +388,31 @@ def test_chart_rendered_manifests(tmp_path):
                  "--format", "json")
     v = json.loads(res.output)["runs"][0]["verdict"]
     assert v["lag"] == pytest.approx(0.004, abs=2e-3) and v["restarts"] == 0
+
+
+def test_prestop_hooks_are_read(tmp_path):
+    # vllmgen's plain mode waits in a preStop sleep (the drain); the supervisor drains by itself
+    assert model.load(_emitted(tmp_path, "plain")).pre_stop.seconds > 0
+    assert model.load(_emitted(tmp_path, "supervised")).pre_stop.seconds == 0
+    hooks = {"{sleep: {seconds: 7}}": (7.0, ""), "{exec: {command: [sleep, '5']}}": (5.0, ""),
+             "{exec: {command: [/bin/sh, -c, 'sleep 12']}}": (12.0, ""),
+             "{exec: {command: [/bin/drain.sh]}}": (0.0, "exec hook's duration cannot be read"),
+             "{httpGet: {path: /drain, port: 8000}}": (0.0, "preStop httpGet hook's duration cannot be known")}
+    for hook, (seconds, note) in hooks.items():
+        f = write(tmp_path, "pod.yaml", f"""\
+            apiVersion: v1
+            kind: Pod
+            metadata: {{name: p}}
+            spec:
+              containers:
+              - name: c
+                lifecycle: {{preStop: {hook}}}
+                readinessProbe: {{httpGet: {{path: /r, port: 8000}}}}
+            """)
+        got = model.load(f).pre_stop
+        assert got.seconds == seconds and note in got.note, hook
+    f = write(tmp_path, "bad.yaml", "standalone:\n  preStopSleepSeconds: -1\n  probes:\n"
+              "    readiness: {httpGet: {path: /r, port: 8000}}\n")
+    with pytest.raises(InputError) as err:
+        model.load(f)
+    assert err.value.format() == f"{f}:2: /standalone/preStopSleepSeconds: must be a non-negative integer, not -1"
