@@ -415,4 +415,5 @@ def test_prestop_hooks_are_read(tmp_path):
               "    readiness: {httpGet: {path: /r, port: 8000}}\n")
     with pytest.raises(InputError) as err:
         model.load(f)
-    assert err.value.format() == f"{f}:2: /standalone/preStopSleepSeconds: must be a non-negative integer, not -1"
+    assert err.value.format() == (f"{f}:2: /standalone/preStopSleepSeconds: must be an integer from 0 to "
+                                  "2147483647, not -1")

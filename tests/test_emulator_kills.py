@@ -250,3 +250,11 @@ def test_constants_are_shown_and_settable(tmp_path):
     assert (v["started_at"], v["ready_at"]) == (2.5, 2.501)
     res = CliRunner().invoke(app, ["probe-check", str(values), "--replay", str(line), "--pleg-delay", "nan"])
     assert res.exit_code == 2 and res.output.startswith("error: --pleg-delay: (document): must be a number")
+
+
+def test_a_retry_at_the_backoff_expiry_starts_whatever_the_floats():
+    # 0.1 + 10 - 0.1 is 9.999999999999998 in floats: a retry at the expiry must not find itself still in back-off
+    # (it used to requeue itself at the same instant forever)
+    b = runtime.CrashBackoff(backoff=10.0, last_update=0.0)
+    expiry = runtime.do_backoff(b, 0.1, 5.0)
+    assert expiry == 0.1 + 10.0 and runtime.do_backoff(b, 0.1, expiry) is None

@@ -8,8 +8,12 @@ other hook's duration cannot be known from the spec and is taken as 0 s, with a 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from vllmgen import workloads, yamlio
+
+#: The largest preStopSleepSeconds read (int32 seconds, as the API's other seconds fields): beyond it, junk.
+MAX_SECONDS = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,11 @@ def from_values(block: dict, doc: yamlio.Document, path: tuple) -> PreStop:
     seconds = block.get("preStopSleepSeconds", 0)
     if seconds is None:
         return PreStop()
-    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
-        raise doc.error(path + ("preStopSleepSeconds",), f"must be a non-negative integer, not {seconds!r}")
+    if not _whole_seconds(seconds):
+        raise doc.error(path + ("preStopSleepSeconds",), f"must be an integer from 0 to {MAX_SECONDS}, not "
+                        f"{seconds!r}")
     return PreStop(float(seconds))
+
+
+def _whole_seconds(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SECONDS

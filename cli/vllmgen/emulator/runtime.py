@@ -80,10 +80,11 @@ class CrashBackoff:
         return event_time - self.last_update > 2 * self.maximum
 
     def in_backoff_since(self, event_time: float, now: float) -> bool:
-        """IsInBackOffSince."""
+        """IsInBackOffSince: `now - eventTime < backoff` (Go's exact nanoseconds), written as `now < expiry` so that
+        a retry at the expiry (`do_backoff`'s answer, the same float) is never still in back-off."""
         if self.backoff is None or self._expired(event_time):
             return False
-        return now - event_time < self.backoff
+        return now < event_time + self.backoff
 
     def next(self, event_time: float, now: float) -> None:
         """Next: start at `initial`, else double, capped at `maximum`."""
