@@ -70,9 +70,10 @@ def test_plain_probes_use_health_under_an_api_key():
 
 def test_supervised_probes_long_poll_startupz():
     p = probes.probes_for(spec(), "decode")
-    # timeout = period = 10 s; ceil(521 / 10) = 53 periods cover the budget
+    # timeout = period = 10 s; the ceiling is 3 x the 521 s budget = 1563 s: ceil(1563 / 10) = 157 periods
     assert p.startup == {"httpGet": {"path": "/startupz", "port": "health"}, "initialDelaySeconds": 0,
-                         "periodSeconds": 10, "timeoutSeconds": 10, "successThreshold": 1, "failureThreshold": 53}
+                         "periodSeconds": 10, "timeoutSeconds": 10, "successThreshold": 1, "failureThreshold": 157}
+    assert (p.budget.seconds, p.ceiling, p.startup_seconds) == (521, 1563, 1563)
     assert p.readiness["httpGet"] == {"path": "/readyz", "port": "health"}
     assert p.liveness["httpGet"] == {"path": "/livez", "port": "health"}
     # same margins over the measured latency as plain mode: 2 s and 5 s; readiness needs two failures
@@ -100,3 +101,31 @@ def test_simulated_budget():
     s = parse_spec("model: {source: hf://random/random}\n", "t.yaml", layout="simulated")
     assert startup_budget(s).seconds == 15  # 10 s simulator start x 1.5
     assert probes.probes_for(s, "decode").startup["failureThreshold"] == 15
+
+
+def test_supervised_ceiling_is_three_budgets_and_an_explicit_budget_stays_as_given():
+    assert probes.probes_for(spec(), "standalone").startup_seconds == 3 * 521
+    explicit = probes.probes_for(spec("startup: {budgetSeconds: 900}\n"), "standalone")
+    assert explicit.startup_seconds == 900 and explicit.startup["failureThreshold"] == 90
+    plain = probes.probes_for(spec("probes: {mode: plain}\n"), "standalone")
+    assert plain.startup_seconds == 521 and plain.ceiling is None
+
+
+def test_stall_window_is_computed_from_the_layout_and_explained():
+    from vllmgen.budget import stall_window
+
+    single = stall_window(spec())
+    assert single.seconds == 120 and single.arithmetic() == "(60 quiet start) x 2 = 120 s"
+    # ranks of a multi-pod group wait for peers that may still pull the image: (60 + 300) x 2
+    wide = stall_window(spec(layout="wide-ep"))
+    assert wide.seconds == 720 and wide.arithmetic() == "(60 quiet start + 300 peers' image pull) x 2 = 720 s"
+    explicit = stall_window(spec("startup: {stallSeconds: 45}\n"))
+    assert explicit.seconds == 45 and explicit.arithmetic() == "explicit startup.stallSeconds = 45 s"
+
+
+def test_supervised_startup_note_explains_the_ceiling_and_the_stall_window():
+    note = probes.probes_for(spec(), "standalone").notes["startup"]
+    assert "failureThreshold 157 x 10 s covers the ceiling 1563 s = 3 x the startup budget (164 download + 33 " \
+           "load + 90 compile + 60 start) x 1.5 = 521 s" in note
+    assert "no progress (no log line, no downloaded byte, no CPU time) for the stall window (60 quiet start) x 2 " \
+           "= 120 s" in note

@@ -1,5 +1,6 @@
 """The startup budget: how long a pod may take from container start to serving the model before Kubernetes
-gives up on it. Computed from the spec, never guessed; every term carries its reason."""
+gives up on it, and in supervised mode the stall window after which the supervisor ends a start that no longer
+progresses. Computed from the spec, never guessed; every term carries its reason."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ INT32_MAX = 2**31 - 1
 #: The longest startup budget vllmgen renders: failureThreshold (budget / 1 s in plain mode) and the rollout's
 #: progressDeadlineSeconds (budget + image pull, under an hour) must stay int32.
 MAX_BUDGET_SECONDS = INT32_MAX - 3600
+#: Scheduling and pulling the vLLM image (about 10 GB) before the container starts; the startup budget only
+#: counts from container start.
+IMAGE_PULL_SECONDS = 300
 
 #: The llm-d inference simulator loads no weights: it listens within a second or two of its process start.
 SIMULATOR_START_SECONDS = 10
@@ -65,30 +69,90 @@ class Budget:
         return f"({parts}) x {self.safety_factor:g} = {self.seconds} s"
 
 
+def estimate_terms(spec: dict) -> tuple[Term, ...]:
+    """The terms of the estimate, from the spec's sizes and bandwidths (computed even under an explicit budget:
+    the supervisor's estimate of the time left uses them)."""
+    start = spec["startup"]
+    lay = layouts.of(spec)
+    if lay.simulator:
+        return (Term("simulator start", SIMULATOR_START_SECONDS,
+                     "the simulator loads no weights and listens within a second or two"),)
+    size = weights_bytes(spec) or 0.0
+    gb = size / MB / 1000
+    download = 0.0 if start["cached"] else size / (start["downloadMBps"] * MB)
+    terms = [
+        Term("download", download,
+             "weights are cached or on a PVC" if start["cached"]
+             else f"{gb:.1f} GB at {start['downloadMBps']:g} MB/s"),
+        Term("load", size / (start["loadMBps"] * MB), f"{gb:.1f} GB at {start['loadMBps']:g} MB/s"),
+        Term("compile", float(start["compileSeconds"]), "torch.compile, graph capture, warm-up"),
+        Term("start", float(start["processStartSeconds"]), "interpreter, imports, engine processes"),
+    ]
+    if lay.group_setup_seconds:
+        terms.append(Term("group setup", lay.group_setup_seconds,
+                          "DeepEP/NVSHMEM, DeepGEMM JIT, data-parallel handshake across the group"))
+    return tuple(terms)
+
+
 def startup_budget(spec: dict) -> Budget:
     start = spec["startup"]
     if "budgetSeconds" in start:
         sec = int(start["budgetSeconds"])
         return Budget(sec, float(sec), 1.0, (Term("explicit", sec, "startup.budgetSeconds"),), explicit=True)
-    lay = layouts.of(spec)
-    if lay.simulator:
-        terms = [Term("simulator start", SIMULATOR_START_SECONDS,
-                      "the simulator loads no weights and listens within a second or two")]
-    else:
-        size = weights_bytes(spec) or 0.0
-        gb = size / MB / 1000
-        download = 0.0 if start["cached"] else size / (start["downloadMBps"] * MB)
-        terms = [
-            Term("download", download,
-                 "weights are cached or on a PVC" if start["cached"]
-                 else f"{gb:.1f} GB at {start['downloadMBps']:g} MB/s"),
-            Term("load", size / (start["loadMBps"] * MB), f"{gb:.1f} GB at {start['loadMBps']:g} MB/s"),
-            Term("compile", float(start["compileSeconds"]), "torch.compile, graph capture, warm-up"),
-            Term("start", float(start["processStartSeconds"]), "interpreter, imports, engine processes"),
-        ]
-        if lay.group_setup_seconds:
-            terms.append(Term("group setup", lay.group_setup_seconds,
-                              "DeepEP/NVSHMEM, DeepGEMM JIT, data-parallel handshake across the group"))
+    terms = estimate_terms(spec)
     estimate = sum(t.seconds for t in terms)
     factor = float(start["safetyFactor"])
-    return Budget(max(1, math.ceil(round(estimate * factor, 6))), estimate, factor, tuple(terms))
+    return Budget(max(1, math.ceil(round(estimate * factor, 6))), estimate, factor, terms)
+
+
+# --- supervised mode: a ceiling for kubelet, a stall window for the supervisor -----------------------------------
+#: In supervised mode kubelet's startup budget is this multiple of the computed one: the supervisor ends a start
+#: that stops progressing, so kubelet only has to catch one that still progresses but runs 3x slower than
+#: estimated (a third of the bandwidths, three times the compile).
+CEILING_FACTOR = 3
+#: The longest a healthy start goes without a vLLM log line, a downloaded byte or half a second of CPU time in
+#: vLLM's processes. Imports, loading, compiling and graph capture keep a core busy; the waits that use no CPU
+#: are network round trips (hub requests time out after 10 s and are retried) and engine processes handshaking.
+QUIET_START_SECONDS = 60
+#: A start is called stalled only after twice the longest quiet stretch a healthy one has.
+STALL_MARGIN = 2
+
+
+def supervised_ceiling(budget: Budget) -> int:
+    """Seconds kubelet allows a supervised start: the budget x CEILING_FACTOR (at most what Kubernetes' fields
+    hold); an explicit budget as given."""
+    if budget.explicit:
+        return budget.seconds
+    return min(budget.seconds * CEILING_FACTOR, max(budget.seconds, MAX_BUDGET_SECONDS))
+
+
+@dataclass(frozen=True)
+class StallWindow:
+    seconds: int
+    terms: tuple[Term, ...]
+    margin: float
+    explicit: bool = False
+
+    def arithmetic(self) -> str:
+        """`(60 quiet start) x 2 = 120 s`, or the explicit value."""
+        if self.explicit:
+            return f"explicit startup.stallSeconds = {self.seconds} s"
+        parts = " + ".join(f"{t.seconds:.0f} {t.name}" for t in self.terms)
+        return f"({parts}) x {self.margin:g} = {self.seconds} s"
+
+
+def stall_window(spec: dict) -> StallWindow:
+    """How long a loading start may show no progress before the supervisor ends it: the longest quiet stretch of a
+    healthy start (plus, in a multi-pod group, peers still pulling the image) x STALL_MARGIN; or
+    startup.stallSeconds."""
+    start = spec["startup"]
+    if "stallSeconds" in start:
+        sec = int(start["stallSeconds"])
+        return StallWindow(sec, (Term("explicit", sec, "startup.stallSeconds"),), 1.0, explicit=True)
+    terms = [Term("quiet start", QUIET_START_SECONDS,
+                  "the longest a healthy start goes without a log line, a downloaded byte or CPU time")]
+    if layouts.of(spec).multinode:
+        terms.append(Term("peers' image pull", IMAGE_PULL_SECONDS,
+                          "ranks wait for their peers without CPU, and a peer may still be pulling the image"))
+    quiet = sum(t.seconds for t in terms)
+    return StallWindow(math.ceil(quiet * STALL_MARGIN), tuple(terms), float(STALL_MARGIN))

@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from vllmgen.budget import Budget, startup_budget
+from vllmgen.budget import (CEILING_FACTOR, IMAGE_PULL_SECONDS, Budget, stall_window, startup_budget,
+                            supervised_ceiling)
 from vllmgen.roles import HEALTH_PORT_NAME, VLLM_PORT_NAME
 
 # --- measured facts (docs/upstream-facts.md#vllm-under-load) ------------------------------------------------
@@ -54,15 +55,11 @@ SUPERVISED_READINESS_PERIOD_S = 5
 SUPERVISED_READINESS_FAILURES = 2
 
 # --- rollout ------------------------------------------------------------------------------------------------------
-#: Scheduling and pulling the vLLM image (about 10 GB) before the container starts; the startup budget only
-#: counts from container start.
-IMAGE_PULL_SECONDS = 300
-
-
-def rollout_deadline(budget: Budget) -> int:
+def rollout_deadline(startup_seconds: int) -> int:
     """Deployment progressDeadlineSeconds: Kubernetes' default 600 s makes `kubectl rollout status` fail for any
-    model that loads longer, although the pod is healthy; give a new pod its whole startup budget plus the pull."""
-    return budget.seconds + IMAGE_PULL_SECONDS
+    model that loads longer, although the pod is healthy; give a new pod the whole time kubelet allows its start
+    plus the image pull."""
+    return startup_seconds + IMAGE_PULL_SECONDS
 
 
 # --- drain window -----------------------------------------------------------------------------------------------
@@ -116,6 +113,12 @@ class RoleProbes:
     liveness: dict
     budget: Budget
     notes: dict  # probe name -> one-line explanation of its numbers
+    ceiling: int | None = None  # seconds kubelet allows the start when it is not the budget (supervised mode)
+
+    @property
+    def startup_seconds(self) -> int:
+        """How long kubelet lets the container start before it restarts it."""
+        return self.budget.seconds if self.ceiling is None else self.ceiling
 
     def as_dict(self) -> dict:
         return {"startup": self.startup, "readiness": self.readiness, "liveness": self.liveness}
@@ -174,18 +177,25 @@ def _plain(spec: dict, budget: Budget) -> RoleProbes:
 def _supervised(spec: dict, budget: Budget) -> RoleProbes:
     period = STARTUP_LONGPOLL_PERIOD_S
     r_timeout, l_timeout = timeout_for(READINESS_TIMEOUT_MARGIN), timeout_for(LIVENESS_TIMEOUT_MARGIN)
-    s_fail = startup_failures(budget.seconds, period)
+    ceiling = supervised_ceiling(budget)
+    s_fail = startup_failures(ceiling, period)
+    stall = stall_window(spec)
+    covers = (f"the explicit budget {budget.seconds} s" if budget.explicit else
+              f"the ceiling {ceiling} s = {CEILING_FACTOR} x the startup budget {budget.arithmetic()}")
     return RoleProbes(
         startup=http_probe("/startupz", HEALTH_PORT_NAME, period, period, s_fail),
         readiness=http_probe("/readyz", HEALTH_PORT_NAME, SUPERVISED_READINESS_PERIOD_S, r_timeout,
                              SUPERVISED_READINESS_FAILURES),
         liveness=http_probe("/livez", HEALTH_PORT_NAME, LIVENESS_PERIOD_S, l_timeout, LIVENESS_FAILURES),
         budget=budget,
+        ceiling=ceiling,
         notes={
             "startup": f"long-poll: the supervisor holds each request up to {period - STARTUP_HOLD_MARGIN_S:g} s "
                        f"and answers 200 within ms of the model being ready; timeout = period = {period} s "
-                       f"(0.1 req/s); failureThreshold {s_fail} x {period} s covers the startup budget "
-                       f"{budget.arithmetic()}",
+                       f"(0.1 req/s); failureThreshold {s_fail} x {period} s covers {covers}. The supervisor "
+                       f"ends a start that shows no progress (no log line, no downloaded byte, no CPU time) for "
+                       f"the stall window {stall.arithmetic()}, so a stuck pod restarts then and one that "
+                       f"progresses is never restarted before the ceiling",
             "readiness": f"/readyz: vLLM healthy, model served, engine awake, not draining; timeout {r_timeout} s "
                          f"tolerates a CPU-starved supervisor; NotReady after {SUPERVISED_READINESS_FAILURES} x "
                          f"{SUPERVISED_READINESS_PERIOD_S} s",

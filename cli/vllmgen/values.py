@@ -9,11 +9,11 @@ import textwrap
 from dataclasses import dataclass, field
 
 from vllmgen import __version__, images, layouts, servers, sources
-from vllmgen.budget import GIB, weights_bytes
+from vllmgen.budget import GIB, IMAGE_PULL_SECONDS, weights_bytes
 from vllmgen.engine import has_sidecar, vllm_port
 from vllmgen.errors import InputError
 from vllmgen.mounts import MODEL_MOUNT_PATH, SPEC_PATH, SUPERVISOR_ZIPAPP_PATH
-from vllmgen.probes import IMAGE_PULL_SECONDS, drain_window, rollout_deadline
+from vllmgen.probes import drain_window, rollout_deadline
 from vllmgen.roles import ROLES, SIDECAR_ROLE
 from vllmgen.sidecar import generation, sidecar_args
 from vllmgen.spec import active_roles, ordered, role_replicas
@@ -193,9 +193,11 @@ def _role(spec: dict, role: str, c: dict) -> dict:
     for name, note in probes.notes.items():
         c[p + ("probes", name)] = note
     if not lay.multinode:
-        block["progressDeadlineSeconds"] = rollout_deadline(probes.budget)
+        block["progressDeadlineSeconds"] = rollout_deadline(probes.startup_seconds)
+        allowed = ("startup budget" if probes.ceiling is None or probes.ceiling == probes.budget.seconds
+                   else "startup ceiling")
         c[p + ("progressDeadlineSeconds",)] = (
-            f"a rollout waits the startup budget ({probes.budget.seconds} s) + {IMAGE_PULL_SECONDS} s to schedule and "
+            f"a rollout waits the {allowed} ({probes.startup_seconds} s) + {IMAGE_PULL_SECONDS} s to schedule and "
             f"pull the image; the default 600 s would fail `kubectl rollout status` on a healthy, loading pod")
     drain = drain_window(spec)
     block["preStopSleepSeconds"] = drain.pre_stop_sleep_s

@@ -121,6 +121,7 @@ class Monitor:
         changes["last_poll"] = time.monotonic()
         if not prev.ever_ready and health == 200 and changes.get("model_listed"):
             changes["ever_ready"] = True
+            changes["ready_at"] = changes["last_poll"]
             self.store.update(**changes)
             # Only a loading supervisor turns ready (a SIGTERM may have moved it to draining meanwhile).
             return self.store.update(only_if=lambda s: s.phase is Phase.LOADING, phase=Phase.READY)

@@ -206,11 +206,34 @@ def group_members(pgid: int) -> list[int]:
     return pids
 
 
+#: Clock ticks per second of the times in /proc/PID/stat.
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def group_cpu(pgid: int) -> dict[int, float]:
+    """CPU seconds of each live process in group `pgid`: its own (utime + stime) and those of the children it
+    waited for (cutime + cstime), from /proc/PID/stat (proc(5))."""
+    cpu = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            cpu[int(entry.name)] = sum(int(f) for f in fields[11:15]) / _CLOCK_TICKS
+    return cpu
+
+
 class VllmProcess:
     """One vLLM server process tree in its own session. Output goes to `sink` and a short tail."""
 
-    def __init__(self, argv: list[str], env: dict, sink=None, niceness: int = 0, mark: str = ""):
+    def __init__(self, argv: list[str], env: dict, sink=None, niceness: int = 0, mark: str = "",
+                 on_line=None):
         self.argv = argv
+        self.on_line = on_line  # called with every line vLLM writes (in the output thread)
         self.niceness = niceness
         self.mark = mark or f"tree:{os.getpid()}:{id(self)}"
         self.env = {**env, TREE_MARK_ENV: self.mark}
@@ -250,6 +273,8 @@ class VllmProcess:
             if OWN_POLL_LINE.search(line):
                 continue
             self.tail.append(line.rstrip("\n"))
+            if self.on_line is not None:
+                self.on_line(line)
             try:
                 self.sink.write(line)
                 self.sink.flush()

@@ -1,6 +1,9 @@
 """`vllmgen serve`: the loop around vLLM. Phases: starting -> loading -> ready -> draining -> exited.
 
-One JSON log line per phase (stderr) with timings. vLLM's own output passes through on stdout.
+One JSON log line per phase (stderr) with timings. vLLM's own output passes through on stdout. While loading,
+the startup watch (watch.py) follows vLLM's own phases (process start, download, weights, compile, warm-up, API
+start), each change one `startup-phase` line, and at Ready one `startup-measured` line gives every budget term
+as measured.
 
 Stop rules (docs/upstream-facts.md#vllm-engine-death and the section after it):
 - SIGTERM when ready: /readyz turns 503 at once; vLLM keeps serving for the endpoint drain so endpoints drop
@@ -10,6 +13,9 @@ Stop rules (docs/upstream-facts.md#vllm-engine-death and the section after it):
   `LOADING_TERM_GRACE_S`. Exit 0.
 - vLLM exits by itself (any code, even 0: it exits 0 after its engine died) or its engine is dead: exit 1 with
   the reason. Bad configuration: exit 2 before vLLM starts.
+- A load that stalls (no log line, no downloaded byte, no CPU time in vLLM's processes for stallSeconds,
+  progress.stalled): the group is killed, exit 1 with the reason, so the container restarts at once. A load that
+  progresses is never ended by the supervisor (kubelet's startup probe is the ceiling).
 """
 
 from __future__ import annotations
@@ -27,7 +33,9 @@ from datetime import datetime, timezone
 from vllmgen.errors import EXIT_INPUT, InputError
 from vllmgen.supervisor import process as proc_mod
 from vllmgen.supervisor import state
+from vllmgen.supervisor.progress import Expected
 from vllmgen.supervisor.state import Phase, Store
+from vllmgen.supervisor.watch import SAMPLE_PERIOD_S, StartupWatch, download_dirs
 
 #: Exit code when vLLM stopped without being asked, or its engine died.
 EXIT_VLLM_FAILED = 1
@@ -83,10 +91,48 @@ class Plan:
     kill_grace_s: float
     env: dict = field(default_factory=dict)  # spec engine.env for vLLM
     model_path: str | None = None  # a local path to check before starting
+    # the spec's estimate of the start and its stall window (none given: never called stalled)
+    expected: Expected = field(default_factory=lambda: Expected(terms={}, stall_s=float("inf")))
 
     @property
     def drain_window_s(self) -> float:
         return self.endpoint_drain_s + self.vllm_stop_s + self.kill_grace_s
+
+
+#: Checkpoint files vLLM reads from a model folder (its default loader's formats).
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+def local_weights_bytes(folder: str | None) -> int | None:
+    """Size of the checkpoint files at the top of a local model folder; None when there are none."""
+    try:
+        sizes = [e.stat().st_size for e in os.scandir(folder) if e.is_file() and e.name.endswith(WEIGHT_SUFFIXES)]
+    except (OSError, TypeError):
+        return None
+    return sum(sizes) or None
+
+
+#: Budget terms that count towards the progress record's terms (progress.TERMS); a multi-pod group sets itself
+#: up while the engine compiles and warms up.
+_TERM_AS = {"group setup": "compile"}
+
+
+def expected_start(spec: dict, role: str) -> Expected:
+    """What the spec estimates for a start: its budget terms, stall window, weights and kubelet's allowance."""
+    from vllmgen import budget, probes, sources
+
+    terms: dict = {}
+    for t in budget.estimate_terms(spec):
+        terms[_TERM_AS.get(t.name, t.name)] = terms.get(_TERM_AS.get(t.name, t.name), 0.0) + t.seconds
+    source = spec["model"]["source"]
+    size = budget.weights_bytes(spec)
+    downloads = sources.parse(source).downloads and not spec["startup"]["cached"]
+    folder = sources.model_arg(source)
+    if size is None and folder.startswith("/"):
+        size = local_weights_bytes(folder)  # the spec gives no size: the files tell the load's bandwidth
+    return Expected(terms=terms, stall_s=float(budget.stall_window(spec).seconds), weights_bytes=size,
+                    download_bytes=size if downloads else None,
+                    ceiling_s=float(probes.probes_for(spec, role).startup_seconds))
 
 
 def plan_for(spec: dict, role: str, env: dict) -> Plan:
@@ -113,6 +159,7 @@ def plan_for(spec: dict, role: str, env: dict) -> Plan:
         kill_grace_s=drain.kill_grace_s or probes.SUPERVISOR_KILL_GRACE_S,
         env=dict(spec["engine"].get("env", {})),
         model_path=model,
+        expected=expected_start(spec, role),
     )
 
 
@@ -252,6 +299,7 @@ def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, v
     base_env = dict(os.environ if base_env is None else base_env)
     log = log or PhaseLog()
     store = Store(on_phase=log.on_phase)
+    watch = StartupWatch(store, log, plan.expected, log.t0, download_dirs(vllm_env(plan, base_env)))
     log.emit("phase", phase=Phase.STARTING.value, vllmPort=plan.vllm_port, healthPort=plan.health_port,
              model=plan.served_name, drainWindowSeconds=plan.drain_window_s)
 
@@ -292,25 +340,28 @@ def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, v
         return exit_with(EXIT_INPUT, str(exc))
     argv = launch.argv
     vllm = proc_mod.VllmProcess(argv, launch.env, sink=vllm_out, niceness=launch.niceness,
-                                mark=proc_mod.tree_mark(plan.vllm_port, os.getpid()))
+                                mark=proc_mod.tree_mark(plan.vllm_port, os.getpid()), on_line=watch.line)
     proc_mod.become_subreaper()
     try:
         vllm.start()
     except OSError as exc:
         server.stop()
         return exit_with(EXIT_INPUT, f"cannot start vLLM ({' '.join(argv[:3])}): {exc.strerror or exc}")
+    watch.attach(vllm.pgid)
     store.update(phase=Phase.LOADING, process_alive=True,
                  info={"pid": vllm.pid, "pgid": vllm.pgid, "port": plan.vllm_port, "model": plan.served_name})
     # cpuSeconds: the supervisor's own CPU time up to here (interpreter, imports, spec, health server):
     # what its overhead before vLLM starts is on an idle core.
-    log.emit("vllm-started", pid=vllm.pid, pgid=vllm.pgid, cpuSeconds=round(time.process_time(), 3), command=argv)
+    log.emit("vllm-started", pid=vllm.pid, pgid=vllm.pgid, cpuSeconds=round(time.process_time(), 3), command=argv,
+             stallSeconds=plan.expected.stall_s, estimateSeconds=round(plan.expected.estimate_s, 1),
+             ceilingSeconds=plan.expected.ceiling_s)
     dev_mode = launch.env.get(DEV_MODE_ENV, "0") not in ("", "0", "false")
     monitor = Monitor(store, vllm, f"http://127.0.0.1:{plan.vllm_port}", plan.served_name,
                       api_key=base_env.get("VLLM_API_KEY") or plan.env.get("VLLM_API_KEY"), dev_mode=dev_mode)
     monitor.start()
 
     try:
-        code, reason, extra = _supervise(plan, store, vllm, stop, signals, log)
+        code, reason, extra = _supervise(plan, store, vllm, stop, signals, log, watch)
     finally:
         leftovers = vllm.kill_group(_kill_timeout(plan, signals))
         monitor.stop()
@@ -333,8 +384,11 @@ def _kill_timeout(plan: Plan, signals: dict) -> float:
     return min(proc_mod.GROUP_GONE_TIMEOUT_S, max(EXIT_RESERVE_S, left))
 
 
-def _supervise(plan: Plan, store: Store, vllm, stop: threading.Event, signals: dict, log: PhaseLog):
-    """Wait for a signal, an exit of vLLM or an engine death; returns (exit code, reason, log fields)."""
+def _supervise(plan: Plan, store: Store, vllm, stop: threading.Event, signals: dict, log: PhaseLog,
+               watch: StartupWatch):
+    """Wait for a signal, an exit of vLLM, a stalled load or an engine death; returns (exit code, reason, log
+    fields)."""
+    next_sample = 0.0
     while True:
         if stop.wait(LOOP_TICK_S):
             name, t_sig = signals["first"]
@@ -351,6 +405,15 @@ def _supervise(plan: Plan, store: Store, vllm, stop: threading.Event, signals: d
             return EXIT_VLLM_FAILED, reason, {}
         now = time.monotonic()
         snap = store.snapshot
+        if not snap.ever_ready and now >= next_sample:
+            next_sample = now + SAMPLE_PERIOD_S
+            watch.sample(now)
+            stalled = watch.stalled(now)
+            if stalled:
+                store.update(reason=stalled)
+                return EXIT_VLLM_FAILED, stalled, {"startupPhase": watch.progress.phase}
+        if snap.ever_ready and not watch.finished:
+            watch.ready(snap.ready_at)
         if snap.ever_ready and state.engine_dead(snap, now):
             log.emit("engine-dead", health=snap.health)
             exit_code = vllm.wait(ENGINE_DEATH_EXIT_WAIT_S)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Callable
 
+from vllmgen.supervisor import progress
+
 #: /health must stay 503 this long before liveness fails: readiness drops on the first 503 (stop traffic at
 #: once), liveness waits for the engine death to be confirmed (vLLM then exits by itself within 2-5 s).
 DEAD_CONFIRM_S = 1.0
@@ -48,10 +50,13 @@ class Snapshot:
     last_ok: float | None = None  # last /health 200
     last_poll: float | None = None  # last completed poll round
     ever_ready: bool = False
+    ready_at: float | None = None  # when the model was first served
     draining: bool = False
     exit_code: int | None = None
     reason: str | None = None  # why the supervisor is stopping (or stopped)
     info: dict = field(default_factory=dict)  # pid, ports, model name: for /status only
+    startup: progress.Progress | None = None  # the start as measured so far (supervisor/watch.py keeps it)
+    startup_expected: progress.Expected | None = None  # what the spec estimates for it
 
 
 def engine_dead(s: Snapshot, now: float, confirm_s: float = DEAD_CONFIRM_S) -> bool:
@@ -109,7 +114,8 @@ def liveness(s: Snapshot, now: float) -> tuple[bool, list[str]]:
 
 
 def status(s: Snapshot, now: float) -> dict:
-    """The /status document: phase, seconds in phase, the three probe answers and their reasons."""
+    """The /status document: phase, seconds in phase, the three probe answers and their reasons, and the start's
+    progress (phase, estimate of the time left, stall watch)."""
     ready, ready_why = readiness(s, now)
     live, live_why = liveness(s, now)
     return {
@@ -132,6 +138,8 @@ def status(s: Snapshot, now: float) -> dict:
         },
         "draining": s.draining,
         "reason": s.reason,
+        **({"startup": progress.status(s.startup, s.startup_expected, now)}
+           if s.startup is not None and s.startup_expected is not None else {}),
     }
 
 

@@ -1,0 +1,93 @@
+"""The startup watch: the I/O around `progress`. It feeds vLLM's output lines (from the output thread) and samples
+of CPU time and download bytes (from the supervisor's loop) into the progress record, publishes it in the
+snapshot for /status, and logs one JSON line per phase change and, at Ready, the `startup-measured` line.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from vllmgen.supervisor import process, progress
+from vllmgen.supervisor.progress import Expected, Progress, Sample
+
+#: How often the loop samples CPU time and download bytes while vLLM loads: a stall is seen within this of
+#: stallSeconds, and a look costs a few milliseconds (one /proc scan, one walk of the hub cache).
+SAMPLE_PERIOD_S = 1.0
+
+
+def download_dirs(env: dict) -> list[str]:
+    """Where the hub client writes a download, as huggingface_hub resolves it (`constants.py`): the files end up
+    in HF_HUB_CACHE (default HF_HOME/hub), first in the list; chunks may pass through HF_XET_CACHE (default
+    HF_HOME/xet). HF_HOME defaults to $XDG_CACHE_HOME/huggingface or ~/.cache/huggingface."""
+    home = env.get("HF_HOME") or os.path.join(
+        env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".cache"),
+        "huggingface")
+    hub = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub")
+    xet = env.get("HF_XET_CACHE") or os.path.join(home, "xet")
+    return [hub, xet]
+
+
+def disk_bytes(dirs: list[str]) -> int:
+    """Bytes allocated on disk by the files under `dirs` (blocks, not sizes: a preallocated file fills as it
+    downloads); 0 for folders that do not exist yet."""
+    total = 0
+    for top in dirs:
+        for root, _dirs, files in os.walk(top):
+            for name in files:
+                try:
+                    total += os.lstat(os.path.join(root, name)).st_blocks * 512
+                except OSError:
+                    continue
+    return total
+
+
+class StartupWatch:
+    """Progress of one vLLM start. `line` is called from the output thread, `sample` and `ready` from the loop."""
+
+    def __init__(self, store, log, expected: Expected, started: float, dirs: list[str]):
+        self.store = store
+        self.log = log
+        self.expected = expected
+        self.dirs = dirs
+        self.pgid: int | None = None
+        self._lock = threading.Lock()
+        self.progress: Progress = progress.begin(started)
+        store.update(startup=self.progress, startup_expected=expected)
+
+    @property
+    def finished(self) -> bool:
+        return self.progress.ready_at is not None
+
+    def attach(self, pgid: int) -> None:
+        """vLLM runs: its process group is the one to sample."""
+        self.pgid = pgid
+
+    def line(self, text: str) -> None:
+        if not self.finished:
+            self._apply(lambda p: progress.on_line(p, text, time.monotonic()))
+
+    def sample(self, now: float) -> None:
+        cpu = process.group_cpu(self.pgid) if self.pgid is not None else {}
+        s = Sample(now, cpu, disk_bytes(self.dirs[:1]), disk_bytes(self.dirs[1:]))
+        self._apply(lambda p: progress.on_sample(p, s))
+
+    def stalled(self, now: float) -> str | None:
+        return progress.stalled(self.progress, now, self.expected.stall_s)
+
+    def ready(self, at: float) -> None:
+        """The model is served (at `at`): close the last phase, log every term as measured."""
+        self._apply(lambda p: progress.on_ready(p, at))
+        self.log.emit("startup-measured", **progress.measured(self.progress, self.expected))
+
+    def _apply(self, change) -> None:
+        with self._lock:
+            old = self.progress
+            new = change(old)
+            self.progress = new
+            self.store.update(startup=new)
+            if new.phase != old.phase:
+                fields = {"downloadedBytes": progress.downloaded(new)} if old.phase == "download" else {}
+                self.log.emit("startup-phase", phase=new.phase, previous=old.phase,
+                              secondsInPrevious=round(new.since - old.since, 3), **fields)
