@@ -21,7 +21,7 @@ LAYERS = [
     {"probes"},  # probe math
     {"servers"},  # one module per server behind servers.base.Server
     {"spec"},  # load, validate, fill the spec (asks the servers for their checks)
-    {"values", "lint", "emulator", "supervisor"},  # what the commands do
+    {"values", "lint", "emulator", "supervisor", "calibrate"},  # what the commands do
     {"cli", "__main__"},  # the edge
 ]
 FLOOR = {name: i for i, floor in enumerate(LAYERS) for name in floor}

@@ -271,6 +271,42 @@ def serve_cmd(
     raise typer.Exit(serve.run(plan))
 
 
+# --- vllmgen calibrate ---------------------------------------------------------------------------------------
+@app.command("calibrate")
+def calibrate_cmd(
+    logs: List[str] = typer.Argument(..., metavar="LOG...", help="Logs of `vllmgen serve` as `kubectl logs POD` "
+                                     "prints them (vLLM's output and the supervisor's JSON lines); - reads stdin."),
+    spec_file: Optional[Path] = typer.Option(None, "--spec", "-s", help="Also show this spec's startup budget "
+                                             "before and with the fitted block."),
+) -> None:
+    """Print the spec's `startup:` block that fits measured starts: the slowest download and load bandwidths, the
+    longest compile and process start, with the arithmetic and the spread across starts.
+
+    Paste the block into the spec (it is spec fields) and run `vllmgen values` again. Exit 2 when a log holds
+    no start that reached Ready."""
+    import sys
+
+    from vllmgen import calibrate
+
+    try:
+        found = []
+        for path in logs:
+            name = "<stdin>" if path == "-" else path
+            try:
+                with (open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False) if path == "-"
+                      else open(path, encoding="utf-8", errors="replace")) as stream:
+                    found.append((name, calibrate.starts(stream, name)))
+            except OSError as exc:
+                raise InputError(name, "", f"cannot read: {exc.strerror or exc}") from None
+        cal = calibrate.fit(calibrate.merge(found))
+        text = calibrate.render(cal)
+        if spec_file is not None:
+            text += calibrate.budget_change(_load(spec_file), cal)
+    except (InputError, InputErrors) as exc:
+        fail_input(exc)
+    sys.stdout.write(text)
+
+
 # --- vllmgen probe-check (vllmgen.emulator) --------------------------------------------------------------
 @app.command("probe-check")
 def probe_check(

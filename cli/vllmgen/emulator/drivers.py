@@ -97,7 +97,7 @@ def replay(pod: PodProbes, timeline: Timeline, *, lead: float = 0.0, wall_offset
     end = timeline.duration if until is None else until
     horizon = end if delete_at is None else max(end, deletion_horizon(pod, model, delete_at))
     k = Kubelet(pod, model, lead=lead, wall_offset=wall_offset, sigterm_exit=timeline.sigterm_exit,
-                delete_at=delete_at)
+                delete_at=delete_at, self_exit=timeline.exit_at)
     while True:
         t = k.next_time()
         if t > horizon:

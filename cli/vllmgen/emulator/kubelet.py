@@ -141,15 +141,18 @@ class Kubelet:
     """The prober of one container. Drive with `run_until` / `complete`; read `records`, `events`."""
 
     def __init__(self, pod: PodProbes, model: KubeletModel = KubeletModel(), *, lead: float = 0.0,
-                 wall_offset: float = 0.0, sigterm_exit: float | None = None, delete_at: float | None = None):
+                 wall_offset: float = 0.0, sigterm_exit: float | None = None, delete_at: float | None = None,
+                 self_exit: float | None = None):
         """`lead`: seconds the pod was synced (workers started) before the container started; it fixes every
         ticker's phase. `wall_offset`: the wall-clock time at t = 0 (its fraction matters: startedAt is
         truncated to the second). `sigterm_exit`: seconds the server needs to exit after SIGTERM (None: it
-        uses the whole grace period). `delete_at`: when the pod is deleted (None: never)."""
+        uses the whole grace period). `delete_at`: when the pod is deleted (None: never). `self_exit`: seconds
+        after each start when the container exits by itself (None: never)."""
         self.pod = pod
         self.model = model
         self.wall_offset = wall_offset
         self.sigterm_exit = sigterm_exit
+        self.self_exit = self_exit
         self.now = -min(lead, max((p.period for p in pod.probes()), default=0.0))
         self._queue: list = []
         self._seq = itertools.count()
@@ -216,6 +219,8 @@ class Kubelet:
         self.containers.append(c)
         self._push(t, "event", ("container-start", "first start" if c.index == 0 else f"restart {c.index}"))
         self._push(c.visible_at, "sync", "PLEG: container started")
+        if self.self_exit is not None:
+            self._push(t + self.self_exit, "self_exit", c)
 
     def _status(self) -> tuple[Container | None, bool]:
         """The container the status cache shows (the newest one a PLEG relist has seen) and whether it shows it
@@ -442,6 +447,19 @@ class Kubelet:
             self._requeue(self.now + self.model.resync_period, "periodic resync")
         else:
             self._push(self.now + self.model.pleg_delay, "sync", "PLEG: container died")
+
+    def _on_self_exit(self, c: Container) -> None:
+        """The container's process exits by itself: PLEG's next relist sees it and the pod worker syncs (a start
+        behind doBackOff, or the end of a restartPolicy Never pod). A container being killed already is left to
+        its kill."""
+        if c.kill is not None or self.now >= c.exit_at:
+            return
+        c.exit_at = self.now
+        self._event("container-exit", f"container {c.index} exited by itself")
+        if self.pod.restart_policy == "Never":
+            self._terminate("restartPolicy Never")
+            return
+        self._push(self.now + self.model.pleg_delay, "sync", "PLEG: container exited")
 
     def _start_again(self, last_exit: float | None) -> bool:
         """SyncPod's start step behind doBackOff; False when the back-off holds it (the pod worker then retries at

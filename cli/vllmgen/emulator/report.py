@@ -24,6 +24,7 @@ class Verdict:
     lag: float | None  # Ready - model truly ready
     restarts: int
     kills: int
+    restarted_at: float | None  # when the first restart started a new container
     probe_requests: int
     requests_per_s: float
     requests_per_s_ready: float | None  # once Ready (steady state)
@@ -45,6 +46,7 @@ def verdict(run: Run) -> Verdict:
         started_at=_r(k.first("started")), ready_at=_r(ready_at), model_ready_at=_r(truth),
         lag=_r(ready_at - truth) if ready_at is not None and truth is not None else None,
         restarts=k.restarts, kills=k.kills,
+        restarted_at=_r(next((c.start for c in k.containers[1:] if c.start <= run.duration), None)),
         probe_requests=len(reqs), requests_per_s=round(len(reqs) / run.duration, 4) if run.duration else 0.0,
         requests_per_s_ready=round(len(after) / steady, 4) if steady > 0 else None,
         ready_at_end=k.ready, wall_start=run.wall_start, model=run.model.shown(),
@@ -101,7 +103,8 @@ def verdict_text(v: Verdict) -> str:
     else:
         lag = "" if v.lag is None else f" (model ready at {v.model_ready_at:.3f} s: lag {v.lag:.3f} s)"
         lines.append(f"  Ready at {v.ready_at:.3f} s{lag}")
-    lines.append(f"  restarts: {v.restarts}" + (f" (kills: {v.kills})" if v.kills != v.restarts else ""))
+    first = "" if v.restarted_at is None else f", the first at {v.restarted_at:.3f} s"
+    lines.append(f"  restarts: {v.restarts}" + (f" (kills: {v.kills})" if v.kills != v.restarts else "") + first)
     steady = "" if v.requests_per_s_ready is None else f", {v.requests_per_s_ready:.2f}/s once Ready"
     lines.append(f"  probe requests: {v.probe_requests} in {v.duration:g} s ({v.requests_per_s:.2f}/s{steady})")
     if v.deletion is not None:

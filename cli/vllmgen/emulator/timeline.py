@@ -8,6 +8,8 @@ version: 1
 duration: 120.0        # seconds the recording covers; a replay stops there
 ready_at: 55.9         # optional: when the model was truly ready (readiness lag is measured from here)
 sigterm_exit: 0.5      # optional: seconds the server takes to exit after SIGTERM (default: the grace period)
+exit_at: 140.0         # optional: the container exits by itself this long after it started (a supervisor that
+                       # ended a stalled load); kubelet restarts it (restartPolicy, crash-loop back-off)
 endpoints:
   - path: /health      # the request path (a query string in a probe's path is ignored when matching)
     port: 8000         # optional: without it the answers hold for this path on any port
@@ -141,6 +143,7 @@ class Timeline:
     sigterm_exit: float | None = None
     source: str = ""
     extra: dict = field(default_factory=dict)  # free-form notes kept on save (e.g. what was recorded)
+    exit_at: float | None = None  # the container exits by itself this long after each start
 
     def find(self, port: int, path: str) -> Endpoint | None:
         bare = path.split("?", 1)[0]
@@ -159,6 +162,8 @@ class Timeline:
             out["ready_at"] = round(self.ready_at, 4)
         if self.sigterm_exit is not None:
             out["sigterm_exit"] = round(self.sigterm_exit, 3)
+        if self.exit_at is not None:
+            out["exit_at"] = round(self.exit_at, 3)
         out.update(self.extra)
         out["endpoints"] = [
             {"path": e.path, **({"port": e.port} if e.port is not None else {}),
@@ -216,10 +221,10 @@ def parse(doc: yamlio.Document) -> Timeline:
     data = doc.data
     if not isinstance(data, dict):
         raise doc.error((), "a timeline must be a mapping with `version`, `duration` and `endpoints`")
-    unknown = set(data) - {"version", "duration", "ready_at", "sigterm_exit", "endpoints", "recorded"}
+    unknown = set(data) - {"version", "duration", "ready_at", "sigterm_exit", "exit_at", "endpoints", "recorded"}
     if unknown:
         raise doc.error((sorted(unknown)[0],), "unknown field (known: version, duration, ready_at, sigterm_exit, "
-                        "endpoints, recorded)")
+                        "exit_at, endpoints, recorded)")
     if data.get("version") != FORMAT_VERSION:
         raise doc.error(("version",), f"unsupported timeline version {data.get('version')!r} (expected "
                         f"{FORMAT_VERSION})")
@@ -233,6 +238,9 @@ def parse(doc: yamlio.Document) -> Timeline:
                         f"{MAX_DURATION_S:g} s)")
     ready_at = None if data.get("ready_at") is None else _number(doc, ("ready_at",), data["ready_at"])
     sigterm = None if data.get("sigterm_exit") is None else _number(doc, ("sigterm_exit",), data["sigterm_exit"])
+    exit_at = None if data.get("exit_at") is None else _number(doc, ("exit_at",), data["exit_at"])
+    if exit_at is not None and exit_at <= 0:
+        raise doc.error(("exit_at",), "must be more than 0 (seconds after the container started)")
     eps = data.get("endpoints")
     if not isinstance(eps, list) or not eps:
         raise doc.error(("endpoints",), "must be a non-empty list of {path, port, answers}")
@@ -261,7 +269,7 @@ def parse(doc: yamlio.Document) -> Timeline:
                                 f"is not after {parsed[j - 1].at:g}")
         endpoints.append(Endpoint(path, port, tuple(parsed)))
     extra = {"recorded": data["recorded"]} if "recorded" in data else {}
-    return Timeline(tuple(endpoints), duration, ready_at, sigterm, doc.file, extra)
+    return Timeline(tuple(endpoints), duration, ready_at, sigterm, doc.file, extra, exit_at)
 
 
 def load(path: str | Path) -> Timeline:
