@@ -5,6 +5,7 @@ tests/test_startup_vllm.py. Bounds are generous: the machine may be saturated.""
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 
@@ -83,8 +84,9 @@ def test_a_load_with_no_progress_is_ended_after_stall_seconds_with_the_reason(tm
             time.sleep(0.2)
         assert sup.popen.returncode == 1
         exit_line = sup.event("exit")
-        assert exit_line["reason"].startswith("startup stalled: no progress for 6 s (stallSeconds 6) in phase "
-                                              "weights-load")
+        quiet = re.match(r"startup stalled: no progress for ([0-9.]+) s \(stallSeconds 6\) in phase weights-load",
+                         exit_line["reason"])
+        assert quiet and 6 <= float(quiet.group(1)) <= 6 + 15
         assert exit_line["startupPhase"] == "weights-load"
         warned = [s for s in seen if s.get("startup", {}).get("stall", {}).get("warning")]
         assert warned and "no progress for" in warned[-1]["startup"]["stall"]["warning"]

@@ -152,7 +152,7 @@ def stalled(p: Progress, now: float, stall_s: float) -> str | None:
     quiet = quiet_seconds(p, now)
     if p.ready_at is not None or quiet < stall_s:
         return None
-    return (f"startup stalled: no progress for {quiet:.0f} s (stallSeconds {stall_s:g}) in phase {p.phase}: no "
+    return (f"startup stalled: no progress for {quiet:.1f} s (stallSeconds {stall_s:g}) in phase {p.phase}: no "
             f"vLLM log line, no downloaded byte, less than {CPU_PROGRESS_S:g} s of CPU time in vLLM's processes; "
             f"last progress: {p.last_signal} at {p.last_progress - p.started:.1f} s")
 
