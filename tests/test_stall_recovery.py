@@ -69,3 +69,17 @@ def test_exit_at_must_be_a_positive_number_of_seconds(tmp_path):
     r = subprocess.run([sys.executable, "-m", "vllmgen", "probe-check", str(DATA / "plain-decode.yaml"), "--replay",
                         str(bad)], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert r.returncode == 2 and f"{bad}:3: /exit_at: must be more than 0" in r.stderr
+
+
+def test_a_container_that_exits_by_itself_under_restart_policy_never_ends_the_pod(tmp_path):
+    pod = tmp_path / "pod.yaml"
+    pod.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: once}\nspec:\n  restartPolicy: Never\n  containers:\n"
+                   "  - name: vllm\n    startupProbe:\n      httpGet: {path: /health, port: 8000}\n"
+                   "      periodSeconds: 10\n      failureThreshold: 60\n")
+    line = tmp_path / "t.yaml"
+    line.write_text("version: 1\nduration: 300\nexit_at: 30\nendpoints:\n"
+                    "- {path: /health, port: 8000, answers: [{at: 0, answer: refused}]}\n")
+    run = probe_check(pod, line)
+    assert run["verdict"]["restarts"] == 0 and run["verdict"]["restarted_at"] is None
+    events = [(row["time"], row["event"]) for row in run["timeline"] if "event" in row]
+    assert (30.0, "container-exit") in events and events[-1] == (30.0, "terminated")
