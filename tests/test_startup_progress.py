@@ -177,3 +177,14 @@ def test_chunks_passing_through_the_xet_cache_are_progress_but_not_downloaded_by
     p = pg.on_sample(p, Sample(50.0, {}, 0, 5_000_000))
     assert p.last_progress == 50.0 and p.last_signal == "download"
     assert pg.downloaded(p) == 0
+
+
+def test_the_download_is_watched_where_the_hub_client_puts_it():
+    from vllmgen.supervisor.watch import download_dirs
+
+    assert download_dirs({"HF_HOME": "/models"}, "Qwen/Qwen3-8B") == ["/models/hub/models--Qwen--Qwen3-8B",
+                                                                      "/models/xet"]
+    assert download_dirs({"HOME": "/home/u", "HF_HUB_CACHE": "/c", "HF_XET_CACHE": "/x"}, "a/b") == [
+        "/c/models--a--b", "/x"]
+    assert download_dirs({"HOME": "/home/u"}, "a/b")[0] == "/home/u/.cache/huggingface/hub/models--a--b"
+    assert download_dirs({"HF_HOME": "/models"}, "") == []  # a path or a claim: nothing is downloaded

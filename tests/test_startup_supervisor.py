@@ -98,12 +98,13 @@ def test_a_load_with_no_progress_is_ended_after_stall_seconds_with_the_reason(tm
 
 
 def test_download_bytes_alone_keep_a_quiet_load_alive(tmp_path):
+    """Bytes arriving in the hub cache's folder of the model are progress, and make the download phase."""
     blob = tmp_path / "hf" / "hub" / "models--org--tiny" / "blobs" / "x.incomplete"
     blob.parent.mkdir(parents=True)
     steps = say(VLLM_LINES[1]) + [["write", str(blob), 200_000], ["sleep", 1.0]] * 12 + say(
         "(Worker pid=11) INFO [weight_utils.py:533] Time spent downloading weights for org/tiny: 12.0 seconds",
         *VLLM_LINES[2:]) + [["serve"]]
-    with scripted(tmp_path, steps, stall_seconds=5) as sup:
+    with scripted(tmp_path, steps, stall_seconds=5, model={"source": "hf://org/tiny", "name": "tiny"}) as sup:
         sup.wait_ready(START_S + 30)
         deadline = time.monotonic() + 10
         while sup.event("startup-measured") is None and time.monotonic() < deadline:

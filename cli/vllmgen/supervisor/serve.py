@@ -91,6 +91,7 @@ class Plan:
     kill_grace_s: float
     env: dict = field(default_factory=dict)  # spec engine.env for vLLM
     model_path: str | None = None  # a local path to check before starting
+    hub_id: str = ""  # the hub repository vLLM downloads (hf:// sources)
     # the spec's estimate of the start and its stall window (none given: never called stalled)
     expected: Expected = field(default_factory=lambda: Expected(terms={}, stall_s=float("inf")))
 
@@ -136,7 +137,7 @@ def expected_start(spec: dict, role: str) -> Expected:
 
 
 def plan_for(spec: dict, role: str, env: dict) -> Plan:
-    from vllmgen import engine, probes, servers
+    from vllmgen import engine, probes, servers, sources
 
     if not servers.of(spec).supervised:
         raise InputError("<spec>", "/server", f"`vllmgen serve` runs vLLM; this spec asks for {spec['server']}")
@@ -159,6 +160,7 @@ def plan_for(spec: dict, role: str, env: dict) -> Plan:
         kill_grace_s=drain.kill_grace_s or probes.SUPERVISOR_KILL_GRACE_S,
         env=dict(spec["engine"].get("env", {})),
         model_path=model,
+        hub_id=sources.parse(spec["model"]["source"]).hub_id,
         expected=expected_start(spec, role),
     )
 
@@ -299,7 +301,7 @@ def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, v
     base_env = dict(os.environ if base_env is None else base_env)
     log = log or PhaseLog()
     store = Store(on_phase=log.on_phase)
-    watch = StartupWatch(store, log, plan.expected, log.t0, download_dirs(vllm_env(plan, base_env)))
+    watch = StartupWatch(store, log, plan.expected, log.t0, download_dirs(vllm_env(plan, base_env), plan.hub_id))
     log.emit("phase", phase=Phase.STARTING.value, vllmPort=plan.vllm_port, healthPort=plan.health_port,
              model=plan.served_name, drainWindowSeconds=plan.drain_window_s)
 

@@ -17,16 +17,19 @@ from vllmgen.supervisor.progress import Expected, Progress, Sample
 SAMPLE_PERIOD_S = 1.0
 
 
-def download_dirs(env: dict) -> list[str]:
-    """Where the hub client writes a download, as huggingface_hub resolves it (`constants.py`): the files end up
-    in HF_HUB_CACHE (default HF_HOME/hub), first in the list; chunks may pass through HF_XET_CACHE (default
-    HF_HOME/xet). HF_HOME defaults to $XDG_CACHE_HOME/huggingface or ~/.cache/huggingface."""
+def download_dirs(env: dict, hub_id: str) -> list[str]:
+    """Where the hub client puts a download of `hub_id`, as huggingface_hub resolves it (`constants.py`,
+    `file_download.repo_folder_name`): the files end up in the repository's folder of HF_HUB_CACHE (default
+    HF_HOME/hub), first in the list; chunks may pass through HF_XET_CACHE (default HF_HOME/xet). HF_HOME defaults
+    to $XDG_CACHE_HOME/huggingface or ~/.cache/huggingface. No hub id (a path or a claim): nothing to watch."""
+    if not hub_id:
+        return []
     home = env.get("HF_HOME") or os.path.join(
         env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".cache"),
         "huggingface")
     hub = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub")
     xet = env.get("HF_XET_CACHE") or os.path.join(home, "xet")
-    return [hub, xet]
+    return [os.path.join(hub, "models--" + hub_id.replace("/", "--")), xet]
 
 
 def disk_bytes(dirs: list[str]) -> int:
