@@ -30,6 +30,7 @@ LEFT_OUT = (
     "emulator/",  # vllmgen probe-check
     "data/",  # the embedded default spec (YAML) for `vllmgen values`: the supervisor reads a mounted spec
     "values.py", "sidecar.py", "reference.py", "schemas.py", "workloads.py",  # values, docs, lint readers
+    "calibrate.py",  # vllmgen calibrate
     "schemas/values.schema.json", "schemas/lws-v1.schema.json",  # the chart's and LeaderWorkerSet's schemas
 )
 #: The zipapp's entry point: `python3 vllmgen.pyz serve ...` runs the CLI's `serve` command and nothing else.

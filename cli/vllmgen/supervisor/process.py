@@ -210,20 +210,14 @@ def group_members(pgid: int) -> list[int]:
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def group_cpu(pgid: int) -> dict[int, float]:
-    """CPU seconds of each live process in group `pgid`: its own (utime + stime) and those of the children it
-    waited for (cutime + cstime), from /proc/PID/stat (proc(5))."""
+def cpu_seconds(pids) -> dict[int, float]:
+    """CPU seconds of each live process of `pids`: its own (utime + stime) and those of the children it waited
+    for (cutime + cstime), from /proc/PID/stat (proc(5)); a process gone meanwhile is left out."""
     cpu = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            cpu[int(entry.name)] = sum(int(f) for f in fields[11:15]) / _CLOCK_TICKS
+    for pid in pids:
+        fields = _stat_fields(pid)
+        if fields and fields[0] != "Z":
+            cpu[pid] = sum(int(f) for f in fields[11:15]) / _CLOCK_TICKS
     return cpu
 
 
@@ -304,7 +298,7 @@ class VllmProcess:
         left the group with setsid()), wait (at most `timeout`) until they are gone; returns who was there."""
         if self.pgid is None:
             return []
-        present = sorted(set(group_members(self.pgid)) | set(self._tree()))
+        present = self.members()
         try:
             os.killpg(self.pgid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -326,6 +320,12 @@ class VllmProcess:
         if self._pump:
             self._pump.join(timeout=1.0)
         return present
+
+    def members(self) -> list[int]:
+        """Every live process of vLLM's tree: its group, its descendants, every process carrying its mark."""
+        if self.pgid is None:
+            return []
+        return sorted(set(group_members(self.pgid)) | set(self._tree()))
 
     def _tree(self) -> list[int]:
         """vLLM's descendants and every process carrying its mark, wherever setsid() put them."""

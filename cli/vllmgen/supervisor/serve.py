@@ -349,7 +349,7 @@ def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, v
     except OSError as exc:
         server.stop()
         return exit_with(EXIT_INPUT, f"cannot start vLLM ({' '.join(argv[:3])}): {exc.strerror or exc}")
-    watch.attach(vllm.pgid)
+    watch.attach(vllm.members)
     store.update(phase=Phase.LOADING, process_alive=True,
                  info={"pid": vllm.pid, "pgid": vllm.pgid, "port": plan.vllm_port, "model": plan.served_name})
     # cpuSeconds: the supervisor's own CPU time up to here (interpreter, imports, spec, health server):

@@ -54,7 +54,7 @@ class StartupWatch:
         self.log = log
         self.expected = expected
         self.dirs = dirs
-        self.pgid: int | None = None
+        self.members = None  # () -> the pids of vLLM's process tree, once it runs
         self._lock = threading.Lock()
         self.progress: Progress = progress.begin(started)
         store.update(startup=self.progress, startup_expected=expected)
@@ -63,16 +63,16 @@ class StartupWatch:
     def finished(self) -> bool:
         return self.progress.ready_at is not None
 
-    def attach(self, pgid: int) -> None:
-        """vLLM runs: its process group is the one to sample."""
-        self.pgid = pgid
+    def attach(self, members) -> None:
+        """vLLM runs: `members()` lists the processes of its tree, whose CPU time is sampled."""
+        self.members = members
 
     def line(self, text: str) -> None:
         if not self.finished:
             self._apply(lambda p: progress.on_line(p, text, time.monotonic()))
 
     def sample(self, now: float) -> None:
-        cpu = process.group_cpu(self.pgid) if self.pgid is not None else {}
+        cpu = process.cpu_seconds(self.members()) if self.members is not None else {}
         s = Sample(now, cpu, disk_bytes(self.dirs[:1]), disk_bytes(self.dirs[1:]))
         self._apply(lambda p: progress.on_sample(p, s))
 
