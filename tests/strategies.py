@@ -60,9 +60,13 @@ def valid_specs(draw) -> dict:
     if replicas and sum(replicas.values()) > 0:
         spec["roles"] = {r: {"replicas": n} for r, n in replicas.items()}
     if draw(st.booleans()):
-        spec["routing"] = {"sidecar": {"image": draw(st.sampled_from([
-            "ghcr.io/llm-d/llm-d-routing-sidecar:v0.7.1", "ghcr.io/llm-d/llm-d-router-disagg-sidecar:v0.9.0"])),
-            "connector": draw(st.sampled_from(["nixlv2", "lmcache", "shared-storage"]))}}
+        # the combinations through which KV really moves (vllmgen.connectors, vllmgen.sidecar)
+        image, connector = draw(st.sampled_from([
+            ("ghcr.io/llm-d/llm-d-routing-sidecar:v0.7.1", "nixlv2"),
+            ("ghcr.io/llm-d/llm-d-routing-sidecar:v0.7.1", "nixl"),
+            ("ghcr.io/llm-d/llm-d-router-disagg-sidecar:v0.9.0", "nixlv2"),
+            ("ghcr.io/llm-d/llm-d-router-disagg-sidecar:v0.9.0", "mooncake")]))
+        spec["routing"] = {"sidecar": {"image": image, "connector": connector}}
     return spec
 
 

@@ -273,6 +273,35 @@ def test_gpus_equal_tensor_times_data_local_and_none_when_simulated(name, values
         assert int(res["limits"][gpu]) == int(res["requests"][gpu]) == p["tensor"] * p["dataLocal"]
 
 
+GENERATED = [(name, values) for name, values in CASES if name.startswith("vllmgen:")]
+
+
+def _quantity(value) -> float:
+    from vllmgen.resources import quantity_bytes
+
+    text = str(value)
+    return float(text[:-1]) / 1000 if text.endswith("m") else quantity_bytes(text)
+
+
+@pytest.mark.parametrize("name,values", GENERATED, ids=[n for n, _ in GENERATED])
+def test_every_container_requests_and_limits_cpu_and_memory(name, values, rendered):
+    """What checkov's CKV_K8S_10/11/12/13 check (scripts/render-layouts.py renders every layout for it): every
+    container vllmgen renders has CPU and memory requests and limits, so no pod runs at BestEffort QoS, and no
+    request exceeds its limit (the API server would refuse the pod)."""
+    for wl in workloads(rendered[name]):
+        spec = pod_spec(wl)
+        for c in spec["containers"] + spec.get("initContainers", []):
+            res = c.get("resources") or {}
+            for side in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(res.get(side, {})), f"{role_of(wl)}/{c['name']}: {side} {res}"
+            for key in ("cpu", "memory"):
+                assert _quantity(res["requests"][key]) <= _quantity(res["limits"][key]), (c["name"], res)
+        # /dev/shm in memory counts against the pod's memory: the request covers it
+        dshm = [v["emptyDir"]["sizeLimit"] for v in spec.get("volumes", []) if v["name"] == "dshm"]
+        if dshm:
+            assert _quantity(container(spec, "vllm")["resources"]["requests"]["memory"]) > _quantity(dshm[0])
+
+
 @pytest.mark.parametrize("name,values", CASES, ids=CASE_IDS)
 def test_leaderworkerset_groups(name, values, rendered):
     kinds = {o["kind"] for o in workloads(rendered[name])}

@@ -16,8 +16,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cli" / "vllmgen"
 #: From the bottom up. A top-level module or package of vllmgen may import from its own floor and the floors below.
 LAYERS = [
     {"__init__", "errors", "roles", "accelerators", "images", "mounts", "project"},  # facts: declared once
-    {"yamlio", "schemas", "reference", "layouts", "sources", "sidecar", "workloads"},  # readers and data
-    {"budget", "engine"},  # startup budget, the `vllm serve` command line
+    {"yamlio", "schemas", "reference", "layouts", "sources", "sidecar", "workloads", "versions",
+     "connectors"},  # readers and data
+    {"budget", "engine", "resources"},  # startup budget, the `vllm serve` command line, container resources
     {"probes"},  # probe math
     {"servers"},  # one module per server behind servers.base.Server
     {"spec"},  # load, validate, fill the spec (asks the servers for their checks)

@@ -119,7 +119,8 @@ def test_simulated_layout_mirrors_llm_d_guide():
 
 def test_sidecar_flags_follow_the_image_generation():
     s = parse_spec("model: {source: hf://a/b, weightsGiB: 1}\nrouting: {sidecar: {image: "
-                   "ghcr.io/llm-d/llm-d-routing-sidecar:v0.8.0, connector: lmcache}}\n", "t.yaml")
+                   "ghcr.io/llm-d/llm-d-routing-sidecar:v0.8.0, connector: lmcache}}\n"
+                   "engine: {env: {LMCACHE_REMOTE_URL: 'lm://lmcache-server:65432'}}\n", "t.yaml")
     assert values.values_dict(s, ["decode"])["routing"]["proxy"]["args"] == [
         "--port=8000", "--vllm-port=8200", "--connector=lmcache", "--secure-proxy=false"]
 

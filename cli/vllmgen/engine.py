@@ -7,7 +7,7 @@ import json
 import shlex
 from typing import Mapping
 
-from vllmgen import layouts, sources
+from vllmgen import connectors, layouts, sources
 from vllmgen.errors import InputError
 from vllmgen.roles import DISAGGREGATED_ROLES, SIDECAR_ROLE
 
@@ -49,10 +49,11 @@ def flag_name(arg: str) -> str:
     flag = arg.split("=", 1)[0]
     return flag.replace("_", "-") if flag.startswith("--") else flag
 
+#: `--shutdown-timeout` when the spec does not say: long enough for most in-flight requests to finish (llm-d
+#: guides settle on 30 s for a single model server, llm-d/llm-d #1653), short of Kubernetes' patience.
+SHUTDOWN_TIMEOUT_SECONDS = 30
 #: dtypes vLLM takes as `--dtype` (compute types); fp8/int8/int4 are checkpoint quantizations it detects itself.
 COMPUTE_DTYPES = ("bfloat16", "float16", "float32")
-#: vLLM connector class per sidecar connector name, for `--kv-transfer-config` on prefill/decode pods.
-KV_CONNECTORS = {"nixl": "NixlConnector", "nixlv2": "NixlConnector", "lmcache": "LMCacheConnectorV1"}
 #: Environment the LeaderWorkerSet controller injects into every container of a group
 #: (docs/upstream-facts.md#leaderworkerset-api).
 LWS_ENV = ("LWS_LEADER_ADDRESS", "LWS_GROUP_SIZE", "LWS_WORKER_INDEX")
@@ -150,8 +151,7 @@ def _common_args(spec: dict, role: str, dp_args: list[str]) -> list[str]:
     if engine["shutdownTimeoutSeconds"] > 0:
         # drain in-flight requests on SIGTERM instead of aborting them (vLLM's default is 0: abort)
         args += ["--shutdown-timeout", str(engine["shutdownTimeoutSeconds"])]
-    connector = KV_CONNECTORS.get(spec["routing"]["sidecar"]["connector"])
-    if role in DISAGGREGATED_ROLES and connector:
-        args += ["--kv-transfer-config", json.dumps({"kv_connector": connector, "kv_role": "kv_both"},
-                                                    separators=(",", ":"))]
+    connector = connectors.get(spec["routing"]["sidecar"]["connector"])
+    if role in DISAGGREGATED_ROLES and connector.vllm_class:
+        args += ["--kv-transfer-config", json.dumps(connector.kv_transfer_config(role), separators=(",", ":"))]
     return args + list(engine["extraArgs"])

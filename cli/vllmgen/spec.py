@@ -172,11 +172,15 @@ def derive(spec: dict) -> None:
         engine.setdefault("dataParallelSize", local)
     acc.setdefault("resource", RESOURCE_BY_VENDOR[acc["type"]])
     acc.setdefault("countPerPod", engine["tensorParallelSize"] * local)
+    # the layout's roles when the spec names none; the roles it names (and only those) otherwise, so asking for
+    # prefill and decode on single-node does not add the layout's standalone pod
     roles = spec.setdefault("roles", {})
-    for role, replicas in lay.default_roles.items():
-        roles.setdefault(role, {}).setdefault("replicas", replicas)
+    if not roles:
+        for role, replicas in lay.default_roles.items():
+            roles[role] = {"replicas": replicas}
     for role in list(roles):
-        roles[role].setdefault("replicas", 0)
+        roles[role].setdefault("replicas", lay.default_roles.get(role, 1))
+    servers.of(spec).derive(spec)
     a2a = spec["wideEP"].setdefault("all2allBackend", {})
     a2a.setdefault("decode", "deepep_low_latency")  # llm-d wide-EP guide: decode favours latency
     a2a.setdefault("prefill", "deepep_high_throughput")  # prefill favours throughput

@@ -8,17 +8,16 @@ import math
 import textwrap
 from dataclasses import dataclass, field
 
-from vllmgen import __version__, images, layouts, servers, sources
+from vllmgen import __version__, images, layouts, resources, servers, sources
 from vllmgen.budget import GIB, IMAGE_PULL_SECONDS, weights_bytes
 from vllmgen.engine import has_sidecar, vllm_port
 from vllmgen.errors import InputError
 from vllmgen.mounts import MODEL_MOUNT_PATH, SPEC_PATH, SUPERVISOR_ZIPAPP_PATH
 from vllmgen.probes import drain_window, rollout_deadline
+from vllmgen.resources import DOWNLOAD_HEADROOM, UNKNOWN_WEIGHTS_BYTES
 from vllmgen.roles import ROLES, SIDECAR_ROLE
 from vllmgen.sidecar import generation, sidecar_args
 from vllmgen.spec import active_roles, ordered, role_replicas
-#: hf:// downloads land in an emptyDir this much larger than the weights (hub temp files, tokenizer, config).
-DOWNLOAD_HEADROOM = 1.25
 #: The simulator reads no weights: a token emptyDir, as llm-d's simulated guide (`size: 5Mi`).
 SIMULATED_CACHE_SIZE = "5Mi"
 #: Comment lines wrap here, so the values file reads well in an 120-column editor.
@@ -112,7 +111,7 @@ def _model_artifacts(spec: dict, c: dict) -> dict:
         c[("modelArtifacts", "size")] = "the simulator reads no weights"
     elif src.downloads:
         size = weights_bytes(spec) or 0
-        art["size"] = _gi(size * DOWNLOAD_HEADROOM) if size else "100Gi"
+        art["size"] = _gi((size or UNKNOWN_WEIGHTS_BYTES) * DOWNLOAD_HEADROOM)
         c[("modelArtifacts", "size")] = (f"download emptyDir: weights x {DOWNLOAD_HEADROOM:g}, rounded up to GiB"
                                          if size else "weights size unknown: a generous download emptyDir")
     if src.claim:
@@ -141,6 +140,8 @@ def _routing(spec: dict, roles: list[str], c: dict) -> dict:
         c[("routing", "proxy")] = (f"decode pods: the sidecar listens on {r['servicePort']} and forwards to vLLM "
                                    f"on {r['targetPort']}; it answers /health itself, so no probe targets it")
         c[("routing", "proxy", "args")] = f"flags of the `{generation(image)}` generation of the sidecar image"
+        out["proxy"]["resources"] = resources.sidecar().as_dict()
+        c[("routing", "proxy", "resources")] = resources.sidecar().why
     else:
         out["proxy"] = {"enabled": False}
     return out
@@ -177,17 +178,22 @@ def _role(spec: dict, role: str, c: dict) -> dict:
     block["args"] = command.args
     c[p + ("command",)] = command.why
     block["env"] = _env(spec, role)
-    resources: dict = {}
     gpus = spec["accelerator"]["countPerPod"]
+    dshm = _dshm(spec)
+    sizing = resources.server(spec, dshm[0] if dshm else None)
+    res = sizing.as_dict()
+    notes = [sizing.why]
     if lay.accelerators and spec["accelerator"]["resource"]:
-        resources = {"limits": {spec["accelerator"]["resource"]: gpus},
-                     "requests": {spec["accelerator"]["resource"]: gpus}}
-        c[p + ("resources",)] = f"{gpus} accelerator(s) = tensor {tp} x dataLocal {local}"
+        for side in ("limits", "requests"):
+            res[side][spec["accelerator"]["resource"]] = gpus
+        notes.insert(0, f"{gpus} accelerator(s) = tensor {tp} x dataLocal {local}")
     rdma = spec["wideEP"].get("rdmaResource") if lay.multinode else None
     if rdma:
-        resources["limits"][rdma] = 1
-        resources["requests"][rdma] = 1
-    block["resources"] = resources
+        res["limits"][rdma] = 1
+        res["requests"][rdma] = 1
+    block["resources"] = res
+    c[p + ("resources",)] = "; ".join(notes) + ("; override with a second values file (helm -f values.yaml -f "
+                                                "mine.yaml): requests must not exceed limits")
     probes = server.probes(spec, role)
     block["probes"] = probes.as_dict()
     for name, note in probes.notes.items():
@@ -207,18 +213,23 @@ def _role(spec: dict, role: str, c: dict) -> dict:
         "keep serving while endpoints drop the terminating pod, before vLLM gets SIGTERM")
     block["terminationGracePeriodSeconds"] = drain.total
     c[p + ("terminationGracePeriodSeconds",)] = f"drain window: {drain.arithmetic()}"
-    # /dev/shm in memory for wide-ep and for pods with several GPUs: NCCL and data-parallel ranks exchange
-    # through it, and the container runtime's default is 64 MiB
-    if lay.multinode or (lay.accelerators and gpus > 1):
-        block["dshm"] = {"sizeLimit": spec["wideEP"]["dshmSizeLimit"]}
-        c[p + ("dshm",)] = "/dev/shm in memory: ranks exchange through it (the runtime default is 64 MiB)"
-    elif server.shm_size(spec):
-        block["dshm"] = {"sizeLimit": server.shm_size(spec)[0]}
-        c[p + ("dshm",)] = server.shm_size(spec)[1]
+    if dshm:
+        block["dshm"] = {"sizeLimit": dshm[0]}
+        c[p + ("dshm",)] = dshm[1]
     if rdma:
         block["rdma"] = {"resource": rdma, "count": 1}
         c[p + ("rdma",)] = "RDMA NIC for the all-to-all; the chart adds IPC_LOCK only with it"
     return block
+
+
+def _dshm(spec: dict) -> tuple[str, str] | None:
+    """The in-memory /dev/shm size limit of a role's pods and why; None: the runtime default."""
+    lay = layouts.of(spec)
+    # wide-ep and pods with several GPUs: NCCL and data-parallel ranks exchange through /dev/shm, and the container
+    # runtime's default is 64 MiB
+    if lay.multinode or (lay.accelerators and spec["accelerator"]["countPerPod"] > 1):
+        return spec["wideEP"]["dshmSizeLimit"], "/dev/shm in memory: ranks exchange through it (the runtime default is 64 MiB)"
+    return servers.of(spec).shm_size(spec)
 
 
 def values_dict(spec: dict, roles: list[str] | None = None) -> dict:

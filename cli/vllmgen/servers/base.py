@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vllmgen.engine import SHUTDOWN_TIMEOUT_SECONDS
 from vllmgen.layouts import Layout
 from vllmgen.probes import RoleProbes
 from vllmgen.roles import ROLES
@@ -32,6 +33,16 @@ class Server:
     def default_image(self, spec: dict) -> tuple[str, str]:
         """The image when the spec names none (an effective spec)."""
         raise NotImplementedError
+
+    def image(self, spec: dict) -> tuple[str, str]:
+        """(repository, tag) of the server container: the spec's image, else the server's default."""
+        if "image" in spec:
+            return spec["image"]["repository"], spec["image"]["tag"]
+        return self.default_image(spec)
+
+    def derive(self, spec: dict) -> None:
+        """Fill the defaults that depend on the server (and on what its image runs) into an effective spec."""
+        spec["engine"].setdefault("shutdownTimeoutSeconds", SHUTDOWN_TIMEOUT_SECONDS)
 
     def default_probe_mode(self, layout: Layout) -> str:
         return layout.probe_mode if self.supervised else "plain"

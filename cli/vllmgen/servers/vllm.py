@@ -3,7 +3,7 @@ simulator standing in for it in a simulated layout."""
 
 from __future__ import annotations
 
-from vllmgen import images, layouts
+from vllmgen import connectors, images, layouts, sidecar, versions
 from vllmgen.engine import has_sidecar, simulator_args, vllm_args, vllm_shell_command
 from vllmgen.layouts import Layout
 from vllmgen.mounts import SPEC_JSON_PATH, SPEC_PATH, SUPERVISOR_ZIPAPP_PATH
@@ -34,6 +34,73 @@ class VllmServer(Server):
     def supervisor_from_chart(self, spec: dict) -> bool:
         return spec["probes"]["mode"] == "supervised" and spec["probes"]["supervisor"] == "chart"
 
+    def derive(self, spec: dict) -> None:
+        engine = spec["engine"]
+        if not layouts.of(spec).simulator:
+            if "vllmVersion" not in engine:
+                release = versions.of_image(*self.image(spec))
+                if release:
+                    engine["vllmVersion"] = versions.text(release)
+            release = versions.parse(engine.get("vllmVersion", ""))
+            if release and not versions.has(release, "--shutdown-timeout"):
+                engine.setdefault("shutdownTimeoutSeconds", 0)  # no flag: vLLM aborts in-flight work on SIGTERM
+        super().derive(spec)
+
+    def server_check(self, spec: dict) -> list[tuple[tuple, str]]:
+        if layouts.of(spec).simulator:
+            return []  # the simulator runs no vLLM and moves no KV
+        return self._version_errors(spec) + self._connector_errors(spec)
+
+    def _version_errors(self, spec: dict) -> list[tuple[tuple, str]]:
+        """Flags the spec implies that the image's vLLM does not have, each refused at the field that asks."""
+        engine, lay = spec["engine"], layouts.of(spec)
+        repository, tag = self.image(spec)
+        from_image = versions.of_image(repository, tag)
+        if "vllmVersion" not in engine:
+            return [(("engine", "vllmVersion"), f"image {repository}:{tag} does not say which vLLM release it runs: "
+                                                "set engine.vllmVersion")]
+        release = versions.parse(engine["vllmVersion"])
+        if from_image and release != from_image:
+            return [(("engine", "vllmVersion"), f"{engine['vllmVersion']} disagrees with the image {repository}:{tag}, "
+                                                f"which runs vLLM {versions.text(from_image)}")]
+        if release < versions.OLDEST:
+            return [(("engine", "vllmVersion"), f"vLLM {versions.text(release)} is older than "
+                                                f"{versions.text(versions.OLDEST)}, the oldest release whose flags "
+                                                "vllmgen knows")]
+        needs = [
+            (("engine", "shutdownTimeoutSeconds"), "--shutdown-timeout", engine["shutdownTimeoutSeconds"] > 0),
+            (("layout",), "--data-parallel-hybrid-lb", lay.multinode),
+            (("wideEP", "all2allBackend"), "--all2all-backend", lay.multinode),
+            (("engine", "dataParallelSizeLocal"), "--data-parallel-size-local", engine["dataParallelSize"] > 1),
+        ]
+        errors = []
+        for path, flag, wanted in needs:
+            if wanted and not versions.has(release, flag):
+                errors.append((path, f"needs {flag}, which vLLM has from {versions.text(versions.FLAG_SINCE[flag])}; "
+                                     f"the image runs vLLM {versions.text(release)} (engine.vllmVersion)"))
+        conn = connectors.get(spec["routing"]["sidecar"]["connector"])
+        if conn.vllm_class and not versions.has_connector(release, conn.vllm_class):
+            errors.append((("routing", "sidecar", "connector"),
+                           f"{conn.name} needs vLLM's {conn.vllm_class}, registered from "
+                           f"{versions.text(versions.CONNECTOR_SINCE[conn.vllm_class])}; the image runs vLLM "
+                           f"{versions.text(release)} (engine.vllmVersion)"))
+        return errors
+
+    def _connector_errors(self, spec: dict) -> list[tuple[tuple, str]]:
+        """Connector choices through which no KV would reach the decode pod."""
+        side = spec["routing"]["sidecar"]
+        name = side["connector"]
+        why = connectors.refusal(name, spec["engine"]["env"])
+        if why:
+            return [(("routing", "sidecar", "connector"), f"{name}: {why}")]
+        image = side.get("image") or images.ref(layouts.of(spec).sidecar_image)
+        if side["enabled"] and not sidecar.accepts(image, name):
+            gen = sidecar.FLAGS[sidecar.generation(image)]
+            return [(("routing", "sidecar", "connector"),
+                     f"{image} (the {gen.generation} generation) does not accept the connector {name}; it speaks "
+                     f"{', '.join(c for c in gen.connectors if not connectors.refusal(c, spec['engine']['env']))}")]
+        return []
+
     def command(self, spec: dict, role: str) -> Command:
         lay = layouts.of(spec)
         if lay.simulator:
@@ -63,6 +130,9 @@ class VllmServer(Server):
                 spec["routing"]["sidecar"]["connector"] in NIXL_CONNECTORS:
             env.append({"name": "VLLM_NIXL_SIDE_CHANNEL_HOST",
                         "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
+        if role == "prefill" and not lay.simulator:
+            env += [{"name": k, "value": v}
+                    for k, v in connectors.get(spec["routing"]["sidecar"]["connector"]).prefill_env]
         return env
 
     def probes(self, spec: dict, role: str) -> RoleProbes:
