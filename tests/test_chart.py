@@ -170,7 +170,7 @@ def _undocumented(schema: dict, where: str = "") -> list[str]:
     return missing
 
 
-@pytest.mark.parametrize("name", ["values", "lws-v1"])
+@pytest.mark.parametrize("name", ["values", "lws-v1", "k8s"])
 def test_every_schema_key_is_documented(name):
     from vllmgen import schemas
 

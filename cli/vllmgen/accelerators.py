@@ -31,3 +31,7 @@ MODELSERVICE_RESOURCES = {
 #: llm-d-modelservice's `accelerator.resourceClaimTemplates` use.
 DRA_DEVICE_CLASSES = frozenset({"gpu.nvidia.com", "gpu.amd.com", "gpu.intel.com", "gaudi.intel.com",
                                 "tpu.google.com"})
+
+#: Name of the DRA claim (and of the chart's ResourceClaimTemplate) through which pods get their accelerators when
+#: the spec names a DeviceClass (`accelerator.deviceClassName`) instead of an extended resource.
+DRA_CLAIM = "accelerators"

@@ -1,9 +1,10 @@
 """The packaged JSON Schemas (`schemas/*.schema.json`) and the chart's generated `values.schema.json`.
 
 `schemas/values.schema.json` is the hand-written source of truth for the chart values; it points at the model
-spec schema by relative reference (`model-spec.schema.json`). Helm needs one self-contained file (a `$ref` it
-cannot resolve locally makes it try to download it), so `chart_values_schema()` embeds the model spec schema
-under `$defs/modelSpec` and rewrites the references. `charts/vllm/values.schema.json` is that output, committed;
+spec schema and the Kubernetes structures schema by relative reference (`model-spec.schema.json`,
+`k8s.schema.json`). Helm needs one self-contained file (a `$ref` it cannot resolve locally makes it try to
+download it), so `chart_values_schema()` embeds both under `$defs/modelSpec` and `$defs/k8s` and rewrites the
+references. `charts/vllm/values.schema.json` is that output, committed;
 a test fails when the two differ.
 """
 
@@ -22,6 +23,10 @@ MODEL_SPEC_DEF = "modelSpec"
 
 #: The model spec schema's file name, as the values schema refers to it.
 MODEL_SPEC_FILE = "model-spec.schema.json"
+
+#: Sibling schemas the values schema refers to -> where each goes inside the chart's values schema: the model spec,
+#: and vllmgen's strict schemas of the Kubernetes structures the escape hatches take (`k8s.schema.json`).
+EMBEDDED = {MODEL_SPEC_FILE: MODEL_SPEC_DEF, "k8s.schema.json": "k8s"}
 
 
 def path(name: str) -> Path:
@@ -61,13 +66,15 @@ def chart_values_schema() -> dict[str, Any]:
     (the file is validated on its own, and an absolute `$id` would invite Helm to resolve references remotely).
     """
     values = load("values")
-    spec = load("model-spec")
     values.pop("$id", None)
-    spec.pop("$id", None)
-    spec.pop("$schema", None)
-    embedded = _rewrite_refs(spec, "#/$defs/", f"#/$defs/{MODEL_SPEC_DEF}/$defs/")
-    values = _rewrite_refs(values, MODEL_SPEC_FILE, f"#/$defs/{MODEL_SPEC_DEF}")
-    values.setdefault("$defs", {})[MODEL_SPEC_DEF] = embedded
+    for file, key in EMBEDDED.items():
+        sibling = load(file.removesuffix(".schema.json"))
+        sibling.pop("$id", None)
+        sibling.pop("$schema", None)
+        embedded = _rewrite_refs(sibling, "#/$defs/", f"#/$defs/{key}/$defs/")
+        values = _rewrite_refs(values, f"{file}#/", f"#/$defs/{key}/")  # a definition inside it
+        values = _rewrite_refs(values, file, f"#/$defs/{key}")  # the whole file
+        values.setdefault("$defs", {})[key] = embedded
     return values
 
 

@@ -9,6 +9,7 @@ import textwrap
 from dataclasses import dataclass, field
 
 from vllmgen import __version__, images, layouts, resources, servers, sources
+from vllmgen.accelerators import DRA_CLAIM
 from vllmgen.budget import GIB, IMAGE_PULL_SECONDS, weights_bytes
 from vllmgen.engine import has_sidecar, vllm_port
 from vllmgen.errors import InputError
@@ -59,10 +60,14 @@ def build(spec: dict, roles: list[str] | None = None, *, source: str = "") -> Va
     repo, tag = (spec["image"]["repository"], spec["image"]["tag"]) if "image" in spec else \
         server.default_image(spec)
     v["image"] = {"repository": repo, "tag": tag, "pullPolicy": "IfNotPresent"}
+    dra = lay.accelerators and "deviceClassName" in spec["accelerator"]
     v["accelerator"] = {"type": spec["accelerator"]["type"],
-                        "resource": spec["accelerator"]["resource"] if lay.accelerators else ""}
+                        "resource": spec["accelerator"]["resource"] if lay.accelerators and not dra else ""}
     if not lay.accelerators:
         c[("accelerator",)] = "simulated layout: no accelerator is requested"
+    elif dra:
+        c[("accelerator",)] = (f"accelerators through DRA (DeviceClass {spec['accelerator']['deviceClassName']}), "
+                               f"not the extended resource: see resourceClaimTemplates")
     v["routing"] = _routing(spec, roles, c)
     from_chart = servers.of(spec).supervisor_from_chart(spec)
     v["supervisor"] = {"port": spec["probes"]["healthPort"], "specPath": SPEC_PATH,
@@ -79,6 +84,12 @@ def build(spec: dict, roles: list[str] | None = None, *, source: str = "") -> Va
     if block is not None:
         v[server.name], notes = block
         c.update(notes)
+    if dra:
+        v["resourceClaimTemplates"] = {DRA_CLAIM: {"spec": {"devices": {"requests": [{
+            "name": DRA_CLAIM, "exactly": {"deviceClassName": spec["accelerator"]["deviceClassName"],
+                                           "count": spec["accelerator"]["countPerPod"]}}]}}}}
+        c[("resourceClaimTemplates",)] = (f"each pod claims {spec['accelerator']['countPerPod']} device(s) = tensor x "
+                                          f"dataLocal (resource.k8s.io/v1, Kubernetes 1.34+)")
     for role in ROLES:
         if role in roles:
             v[role] = _role(spec, role, c)
@@ -183,7 +194,10 @@ def _role(spec: dict, role: str, c: dict) -> dict:
     sizing = resources.server(spec, dshm[0] if dshm else None)
     res = sizing.as_dict()
     notes = [sizing.why]
-    if lay.accelerators and spec["accelerator"]["resource"]:
+    if lay.accelerators and "deviceClassName" in spec["accelerator"]:
+        block["resourceClaims"] = [{"name": DRA_CLAIM, "resourceClaimTemplateName": DRA_CLAIM}]
+        c[p + ("resourceClaims",)] = f"{gpus} accelerator(s) = tensor {tp} x dataLocal {local}, claimed through DRA"
+    elif lay.accelerators and spec["accelerator"]["resource"]:
         for side in ("limits", "requests"):
             res[side][spec["accelerator"]["resource"]] = gpus
         notes.insert(0, f"{gpus} accelerator(s) = tensor {tp} x dataLocal {local}")

@@ -237,9 +237,15 @@ Fail loudly on role values that would give a pod that can never work:
 {{- toYaml $sc }}
 {{- end }}
 
-{{/* The server container's resources: the role's, plus the RDMA resource (requests = limits) when asked. */}}
+{{/* The server container's resources: the role's, plus the RDMA resource (requests = limits) when asked, plus
+every DRA claim of the pod (resources.claims). */}}
 {{- define "vllm.serverResources" -}}
 {{- $res := deepCopy (default dict .cfg.resources) }}
+{{- with (include "vllm.hatches" . | fromYaml).resourceClaims }}
+{{- $claims := list }}
+{{- range . }}{{ $claims = append $claims (dict "name" .name) }}{{ end }}
+{{- $_ := set $res "claims" $claims }}
+{{- end }}
 {{- with .cfg.rdma }}
 {{- range $side := list "limits" "requests" }}
 {{- $list := default dict (index $res $side) }}
@@ -252,11 +258,12 @@ Fail loudly on role values that would give a pod that can never work:
 {{- toYaml $res }}
 {{- end }}
 
-{{/* The server container's env: Secret references first, then HOME and HF_HOME (unless the role sets them), then the role's env verbatim. */}}
+{{/* The server container's env: Secret references first, then HOME and HF_HOME (unless the role's env or extraEnv sets them), then the role's env verbatim, then extraEnv. */}}
 {{- define "vllm.serverEnv" -}}
+{{- $extra := default list .root.Values.extraEnv }}
 {{- $root := .root }}
 {{- $names := list }}
-{{- range (default list .cfg.env) }}{{ $names = append $names .name }}{{ end }}
+{{- range (concat (default list .cfg.env) $extra) }}{{ $names = append $names .name }}{{ end }}
 {{- with $root.Values.modelArtifacts.authSecretName }}
 - name: HF_TOKEN
   valueFrom:
@@ -280,6 +287,9 @@ Fail loudly on role values that would give a pod that can never work:
   value: {{ $root.Values.modelArtifacts.mountPath | quote }}
 {{- end }}
 {{- with .cfg.env }}
+{{ toYaml . }}
+{{- end }}
+{{- with $extra }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
@@ -314,14 +324,15 @@ edited after generation). A YAML list; empty unless the probes are supervised. C
 {{- $mountSupervisor := eq (include "vllm.mountSupervisor" $root) "true" }}
 {{- $triton := eq (include "vllm.triton" $root) "true" }}
 {{- $hf := hasPrefix "hf://" $art.uri }}
-{{- $pvc := and (hasPrefix "pvc://" $art.uri) $art.pvc.claimName -}}
+{{- $pvc := and (hasPrefix "pvc://" $art.uri) $art.pvc.claimName }}
+{{- $h := include "vllm.hatches" . | fromYaml -}}
 metadata:
   labels:
     {{- include "vllm.labels" . | nindent 4 }}
-    {{- with $values.podLabels }}
+    {{- with $h.podLabels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
-  {{- if or $mountSpec $mountSupervisor $values.monitoring.scrapeAnnotations $values.podAnnotations }}
+  {{- if or $mountSpec $mountSupervisor $values.monitoring.scrapeAnnotations $h.podAnnotations }}
   annotations:
     {{- if $mountSpec }}
     checksum/spec: {{ toYaml $values.spec | sha256sum }}
@@ -334,7 +345,7 @@ metadata:
     prometheus.io/port: {{ (ternary (dig "metricsPort" 0 (default dict $values.triton)) $cfg.port $triton) | quote }}
     prometheus.io/path: {{ $values.monitoring.path | quote }}
     {{- end }}
-    {{- with $values.podAnnotations }}
+    {{- with $h.podAnnotations }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
   {{- end }}
@@ -352,16 +363,29 @@ spec:
   {{- end }}
   securityContext:
     {{- toYaml $values.podSecurityContext | nindent 4 }}
-  {{- with $values.nodeSelector }}
+  {{- with $h.nodeSelector }}
   nodeSelector:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with $values.tolerations }}
+  {{- with $h.tolerations }}
   tolerations:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with $values.affinity }}
+  {{- with $h.affinity }}
   affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $h.topologySpreadConstraints }}
+  topologySpreadConstraints:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- range $key := list "priorityClassName" "runtimeClassName" "schedulerName" }}
+  {{- with index $h $key }}
+  {{ $key }}: {{ . }}
+  {{- end }}
+  {{- end }}
+  {{- with $h.resourceClaims }}
+  resourceClaims:
     {{- toYaml . | nindent 4 }}
   {{- end }}
   {{- if eq (include "vllm.proxyEnabled" .) "true" }}
@@ -398,6 +422,10 @@ spec:
       {{- with include "vllm.serverEnv" . | trim }}
       env:
         {{- . | nindent 8 }}
+      {{- end }}
+      {{- with $h.extraEnvFrom }}
+      envFrom:
+        {{- toYaml . | nindent 8 }}
       {{- end }}
       ports:
         - name: vllm
@@ -440,7 +468,7 @@ spec:
           sleep:
             seconds: {{ $cfg.preStopSleepSeconds }}
       {{- end }}
-      {{- if or $hf $pvc $cfg.dshm $mountSpec $mountSupervisor $values.homeDir $triton }}
+      {{- if or $hf $pvc $cfg.dshm $mountSpec $mountSupervisor $values.homeDir $triton $h.extraVolumeMounts }}
       volumeMounts:
         {{- if or $hf $pvc }}
         - name: model-storage
@@ -473,8 +501,11 @@ spec:
           mountPath: {{ $values.triton.modelRepository.mountPath }}
           readOnly: true
         {{- end }}
+        {{- with $h.extraVolumeMounts }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
       {{- end }}
-  {{- if or $hf $pvc $cfg.dshm $mountSpec $mountSupervisor $values.homeDir $triton }}
+  {{- if or $hf $pvc $cfg.dshm $mountSpec $mountSupervisor $values.homeDir $triton $h.extraVolumes }}
   volumes:
     {{- if $pvc }}
     - name: model-storage
@@ -530,6 +561,9 @@ spec:
           - key: {{ $path | replace "/" "_" }}
             path: {{ $path }}
           {{- end }}
+    {{- end }}
+    {{- with $h.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
     {{- end }}
   {{- end }}
 {{- end }}
