@@ -18,7 +18,7 @@ LAYERS = [
     {"__init__", "errors", "roles", "accelerators", "images", "mounts", "project"},  # facts: declared once
     {"yamlio", "schemas", "reference", "layouts", "sources", "sidecar", "workloads", "versions",
      "connectors"},  # readers and data
-    {"budget", "engine", "resources"},  # startup budget, the `vllm serve` command line, container resources
+    {"budget", "engine", "resources", "caches"},  # startup budget, `vllm serve` line, container resources, caches
     {"probes"},  # probe math
     {"servers"},  # one module per server behind servers.base.Server
     {"spec"},  # load, validate, fill the spec (asks the servers for their checks)

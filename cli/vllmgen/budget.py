@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from vllmgen import layouts
+from vllmgen import caches, layouts
 
 MB = 1_000_000  # bandwidths are in MB/s (10^6 bytes), as disks and networks are quoted
 GIB = 1024**3
@@ -85,7 +85,8 @@ def estimate_terms(spec: dict) -> tuple[Term, ...]:
              "weights are cached or on a PVC" if start["cached"]
              else f"{gb:.1f} GB at {start['downloadMBps']:g} MB/s"),
         Term("load", size / (start["loadMBps"] * MB), f"{gb:.1f} GB at {start['loadMBps']:g} MB/s"),
-        Term("compile", float(start["compileSeconds"]), "torch.compile, graph capture, warm-up"),
+        Term("compile", float(start["compileSeconds"]),
+             f"torch.compile, graph capture, warm-up; {caches.note(spec)}"),
         Term("start", float(start["processStartSeconds"]), "interpreter, imports, engine processes"),
     ]
     if lay.group_setup_seconds:

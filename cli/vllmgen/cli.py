@@ -123,7 +123,8 @@ def validate_cmd(
     server: Optional[ServerName] = typer.Option(None, "--server", help="Check as if this server were set."),
 ) -> None:
     """Check a model spec: schema, then cross-field rules (parallel sizes, GPUs per pod, ports, ...)."""
-    from vllmgen.budget import startup_budget
+    from vllmgen.budget import startup_budget, weights_bytes
+    from vllmgen.caches import download_advice
     from vllmgen.spec import active_roles
 
     try:
@@ -134,6 +135,9 @@ def validate_cmd(
     typer.echo(f"{spec_file}: valid: layout {spec['layout']}, server {spec['server']}, "
                f"probes {spec['probes']['mode']}, roles {roles}; "
                f"startup budget {startup_budget(spec).arithmetic()}")
+    advice = download_advice(spec, weights_bytes(spec))
+    if advice:
+        typer.echo(f"warning: {spec_file}: /model/source: {advice}", err=True)
 
 
 @app.command("schema")

@@ -14,3 +14,5 @@ SPEC_PATH = "/etc/vllmgen/spec.yaml"
 SPEC_JSON_PATH = splitext(SPEC_PATH)[0] + ".json"
 #: The supervisor zipapp the chart carries (charts/vllm/files/vllmgen.pyz), mounted from a ConfigMap.
 SUPERVISOR_ZIPAPP_PATH = "/opt/vllmgen/vllmgen.pyz"
+#: vLLM's compile and kernel caches, when they persist on a claim (`caches.claim` of the spec).
+CACHE_MOUNT_PATH = "/vllm-cache"

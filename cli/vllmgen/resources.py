@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from vllmgen import layouts, sources
 from vllmgen.budget import GIB, weights_bytes
+from vllmgen.caches import MODEL_CACHE
 
 #: API server and engine-core processes: Python, torch, the tokenizer (1.2 GiB measured on CPU with a tiny model,
 #: docs/upstream-facts.md#vllm-on-cpu; CUDA builds import more).
@@ -116,7 +117,7 @@ def server(spec: dict, dshm: str | None) -> Sizing:
     limits = {"cpu": _cpus(cpus * CPU_LIMIT_FACTOR), "memory": _gi(memory * MEMORY_LIMIT_FACTOR)}
     disk = SCRATCH_GIB * GIB
     why_disk = f"{SCRATCH_GIB:g} GiB scratch"
-    if sources.parse(spec["model"]["source"]).downloads:
+    if sources.parse(spec["model"]["source"]).downloads and spec["caches"]["claim"] != MODEL_CACHE:
         disk += size * DOWNLOAD_HEADROOM
         why_disk = f"weights x {DOWNLOAD_HEADROOM:g} downloaded + " + why_disk
     requests["ephemeral-storage"] = _gi(disk)

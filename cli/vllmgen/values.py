@@ -8,12 +8,12 @@ import math
 import textwrap
 from dataclasses import dataclass, field
 
-from vllmgen import __version__, images, layouts, resources, servers, sources
+from vllmgen import __version__, caches, images, layouts, resources, servers, sources
 from vllmgen.accelerators import DRA_CLAIM
 from vllmgen.budget import GIB, IMAGE_PULL_SECONDS, weights_bytes
 from vllmgen.engine import has_sidecar, vllm_port
 from vllmgen.errors import InputError
-from vllmgen.mounts import MODEL_MOUNT_PATH, SPEC_PATH, SUPERVISOR_ZIPAPP_PATH
+from vllmgen.mounts import CACHE_MOUNT_PATH, MODEL_MOUNT_PATH, SPEC_PATH, SUPERVISOR_ZIPAPP_PATH
 from vllmgen.probes import drain_window, rollout_deadline
 from vllmgen.resources import DOWNLOAD_HEADROOM, UNKNOWN_WEIGHTS_BYTES
 from vllmgen.roles import ROLES, SIDECAR_ROLE
@@ -78,6 +78,12 @@ def build(spec: dict, roles: list[str] | None = None, *, source: str = "") -> Va
     v["apiKey"] = {"secretName": spec["engine"].get("apiKeySecretName", ""),
                    "secretKey": spec["engine"]["apiKeySecretKey"]}
     c[("apiKey",)] = "VLLM_API_KEY from an existing Secret (never a literal key); empty = no key"
+    if not lay.simulator:
+        v["caches"], c[("caches",)] = _caches(spec)
+        if v["caches"]["modelCache"]:
+            v["modelCache"] = {"create": True}
+            c[("modelCache",)] = ("caches.claim is model-cache: the claim keeps vLLM's caches (and hf:// downloads); "
+                                  "size, storageClassName and accessModes keep the chart's defaults unless set")
     v["spec"] = _mounted_spec(spec, roles)
     c[("spec",)] = f"the model spec these values came from; mounted at {SPEC_PATH} for the supervisor"
     block = server.values_block(spec)
@@ -98,6 +104,19 @@ def build(spec: dict, roles: list[str] | None = None, *, source: str = "") -> Va
               f"layout {spec['layout']}, server {spec['server']}, probes {mode}; roles: {', '.join(roles)}.\n"
               f"Regenerate rather than edit: every number below is computed from the spec.")
     return Values(v, c, header)
+
+
+def _caches(spec: dict) -> tuple[dict, str]:
+    vol = caches.volume(spec)
+    compile_s = spec["startup"]["compileSeconds"]
+    if vol is None:
+        return ({"claimName": "", "modelCache": False, "subPath": "", "mountPath": CACHE_MOUNT_PATH},
+                f"the startup budget's compile term ({compile_s:g} s): {caches.note(spec)}")
+    return ({"claimName": vol.claim, "modelCache": vol.model_cache, "subPath": vol.sub_path,
+             "mountPath": CACHE_MOUNT_PATH},
+            f"the startup budget's compile term ({compile_s:g} s, still budgeted for the first start): "
+            f"{caches.note(spec)}; the folder name hashes the model, dtype, parallel sizes, context length, image "
+            f"and vLLM release")
 
 
 def _mounted_spec(spec: dict, roles: list[str]) -> dict:
@@ -125,6 +144,9 @@ def _model_artifacts(spec: dict, c: dict) -> dict:
         art["size"] = _gi((size or UNKNOWN_WEIGHTS_BYTES) * DOWNLOAD_HEADROOM)
         c[("modelArtifacts", "size")] = (f"download emptyDir: weights x {DOWNLOAD_HEADROOM:g}, rounded up to GiB"
                                          if size else "weights size unknown: a generous download emptyDir")
+        advice = caches.download_advice(spec, size)
+        if advice:
+            c[("modelArtifacts", "size")] += f". {advice}"
     if src.claim:
         c[("modelArtifacts", "pvc")] = "weights on a PersistentVolumeClaim, mounted read-only"
     art["pvc"] = {"claimName": src.claim, "subPath": src.subpath}
@@ -162,6 +184,7 @@ def _env(spec: dict, role: str) -> list[dict]:
     env: list[dict] = servers.of(spec).env(spec, role)
     if sources.parse(spec["model"]["source"]).downloads:
         env.insert(0, {"name": "HF_HOME", "value": MODEL_MOUNT_PATH})
+    env += caches.env(spec)
     env += [{"name": k, "value": val} for k, val in spec["engine"]["env"].items()]
     return env
 

@@ -325,7 +325,19 @@ edited after generation). A YAML list; empty unless the probes are supervised. C
 {{- $triton := eq (include "vllm.triton" $root) "true" }}
 {{- $hf := hasPrefix "hf://" $art.uri }}
 {{- $pvc := and (hasPrefix "pvc://" $art.uri) $art.pvc.claimName }}
-{{- $h := include "vllm.hatches" . | fromYaml -}}
+{{- $h := include "vllm.hatches" . | fromYaml }}
+{{- $caches := default dict $values.caches }}
+{{- /* vLLM's caches: on the model-cache claim (the model volume itself when hf:// downloads go there), or on the
+user's claim */}}
+{{- $cacheVolume := "" }}
+{{- if $caches.modelCache }}
+{{- if not $values.modelCache.create }}
+{{- fail "caches.modelCache needs modelCache.create: true (the claim the caches are kept on)" }}
+{{- end }}
+{{- $cacheVolume = ternary "model-storage" "caches" $hf }}
+{{- else if $caches.claimName }}
+{{- $cacheVolume = "caches" }}
+{{- end -}}
 metadata:
   labels:
     {{- include "vllm.labels" . | nindent 4 }}
@@ -468,7 +480,7 @@ spec:
           sleep:
             seconds: {{ $cfg.preStopSleepSeconds }}
       {{- end }}
-      {{- if or $hf $pvc $cfg.dshm $mountSpec $mountSupervisor $values.homeDir $triton $h.extraVolumeMounts }}
+      {{- if or $hf $pvc $cfg.dshm $mountSpec $mountSupervisor $values.homeDir $triton $h.extraVolumeMounts $cacheVolume }}
       volumeMounts:
         {{- if or $hf $pvc }}
         - name: model-storage
@@ -501,11 +513,18 @@ spec:
           mountPath: {{ $values.triton.modelRepository.mountPath }}
           readOnly: true
         {{- end }}
+        {{- with $cacheVolume }}
+        - name: {{ . }}
+          mountPath: {{ $caches.mountPath }}
+          {{- with $caches.subPath }}
+          subPath: {{ . }}
+          {{- end }}
+        {{- end }}
         {{- with $h.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
       {{- end }}
-  {{- if or $hf $pvc $cfg.dshm $mountSpec $mountSupervisor $values.homeDir $triton $h.extraVolumes }}
+  {{- if or $hf $pvc $cfg.dshm $mountSpec $mountSupervisor $values.homeDir $triton $h.extraVolumes $cacheVolume }}
   volumes:
     {{- if $pvc }}
     - name: model-storage
@@ -561,6 +580,11 @@ spec:
           - key: {{ $path | replace "/" "_" }}
             path: {{ $path }}
           {{- end }}
+    {{- end }}
+    {{- if eq $cacheVolume "caches" }}
+    - name: caches
+      persistentVolumeClaim:
+        claimName: {{ if $caches.modelCache }}{{ include "vllm.modelCacheClaimName" $root }}{{ else }}{{ $caches.claimName }}{{ end }}
     {{- end }}
     {{- with $h.extraVolumes }}
     {{- toYaml . | nindent 4 }}
