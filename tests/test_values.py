@@ -7,7 +7,7 @@ import sys
 import pytest
 from ruamel.yaml import YAML
 
-from vllmgen import values
+from vllmgen import resources, values
 from vllmgen.spec import load_spec, parse_spec
 
 ROLES = ["standalone", "prefill", "decode"]
@@ -42,13 +42,14 @@ def test_every_role_and_layout(layout, mode, role):
         assert probe["httpGet"]["port"] not in (8000, "proxy")
         assert probe["periodSeconds"] >= 1 and probe["timeoutSeconds"] >= 1
         assert probe["successThreshold"] == 1
+    extended = {side: {k: n for k, n in block["resources"][side].items() if "/" in k} for side in ("limits", "requests")}
     if layout == "simulated":
-        assert block["resources"] == {}
+        assert extended == {"limits": {}, "requests": {}}  # no accelerator; the simulator's CPU and memory only
+        assert block["resources"] == resources.SIMULATOR
         assert v["accelerator"]["resource"] == ""
         assert v["image"]["repository"] == "ghcr.io/llm-d/llm-d-inference-sim"
     else:
-        assert block["resources"]["limits"]["nvidia.com/gpu"] == 8  # tensor 2 x dataLocal 4
-        assert block["resources"]["requests"] == block["resources"]["limits"]
+        assert extended["limits"] == extended["requests"] == {"nvidia.com/gpu": 8}  # tensor 2 x dataLocal 4
         assert block["dshm"] == {"sizeLimit": "2Gi"}
     if role == "decode":
         proxy = v["routing"]["proxy"]
@@ -89,7 +90,7 @@ def test_wide_ep_parallelism_and_lws_numbers():
 def test_no_rdma_unless_asked():
     v = render(make("wide-ep", "supervised"), ["decode"])
     assert "rdma" not in v["decode"]
-    assert set(v["decode"]["resources"]["limits"]) == {"nvidia.com/gpu"}
+    assert {k for k in v["decode"]["resources"]["limits"] if "/" in k} == {"nvidia.com/gpu"}
 
 
 def test_plain_single_node_args_carry_the_spec():
