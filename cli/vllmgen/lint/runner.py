@@ -29,13 +29,14 @@ class Linter:
                  sizes: Optional[ModelSizes] = None):
         self.disabled = set(disabled)
         self._schema = schema
+        self._user_schema = bool(schema_source)  # a file the user named, not the chart's own schema
         self._schema_source = schema_source or "values schema"
         self._checker: Optional[SchemaChecker] = None
         self.sizes = sizes if sizes is not None else ModelSizes()
 
     def _schema_checker(self) -> Optional[SchemaChecker]:
         if self._checker is None and self._schema is not None:
-            self._checker = SchemaChecker(self._schema, self._schema_source)
+            self._checker = SchemaChecker(self._schema, self._schema_source, check=self._user_schema)
         return self._checker
 
     def lint_paths(self, paths: Iterable[str], layered: Iterable[str] = ()) -> Result:

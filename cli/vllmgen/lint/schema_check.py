@@ -47,13 +47,16 @@ def chart_values_schema(path: Optional[str] = None) -> Optional[dict]:
 
 
 class SchemaChecker:
-    def __init__(self, schema: dict, source: str = "values schema"):
+    def __init__(self, schema: dict, source: str = "values schema", *, check: bool = True):
+        """`check`: validate the schema itself first (a user's file); the chart's own schema is checked by the
+        test suite, and checking its ~125 KB against the meta-schema would cost every run about a second."""
         import jsonschema
         from jsonschema.exceptions import SchemaError as BadSchema
 
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
         try:
-            cls.check_schema(schema)
+            if check:
+                cls.check_schema(schema)
         except BadSchema as exc:
             raise InputError(source, pointer(exc.path), f"invalid JSON schema: {exc.message}") from None
         self._validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
