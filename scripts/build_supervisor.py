@@ -29,9 +29,10 @@ LEFT_OUT = (
     "lint/",  # vllmgen lint
     "emulator/",  # vllmgen probe-check
     "data/",  # the embedded default spec (YAML) for `vllmgen values`: the supervisor reads a mounted spec
-    "values.py", "sidecar.py", "reference.py", "schemas.py", "workloads.py",  # values, docs, lint readers
+    "values.py", "resources.py", "reference.py", "schemas.py", "workloads.py",  # values, docs, lint readers
     "calibrate.py",  # vllmgen calibrate
     "schemas/values.schema.json", "schemas/lws-v1.schema.json",  # the chart's and LeaderWorkerSet's schemas
+    "schemas/k8s.schema.json",  # the Kubernetes structures the chart's escape hatches take
 )
 #: The zipapp's entry point: `python3 vllmgen.pyz serve ...` runs the CLI's `serve` command and nothing else.
 MAIN = (
