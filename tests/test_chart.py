@@ -557,3 +557,18 @@ def test_matrix_covers_every_combination_vllmgen_accepts():
     }
     assert set(REFUSED) == expected
     assert len([n for n in CASE_IDS if n.startswith("vllmgen:")]) == 2 + 3 * 2 * 2 * 4 - len(expected) + len(VARIED_SPECS)
+
+
+def test_the_mounted_spec_survives_characters_yaml_cannot_carry_raw():
+    """JSON passes DEL and the C1 controls through raw and toYaml gives up on them: both mounted copies of a spec
+    whose engine.env holds them still load to the spec (found by the Triton property test)."""
+    import json as jsonlib
+
+    from vllmgen import spec as specmod, values as valuesmod
+
+    spec = specmod.effective({"model": {"source": "hf://a/b", "weightsGiB": 1},
+                              "engine": {"env": {"A": "\x7f\x85\x9f", "B": "x\u2028y \\u007f \"q\""}}})
+    values = valuesmod.values_dict(spec)
+    (cm,) = [o for o in cc.render_objects(values) if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-spec")]
+    assert jsonlib.loads(cm["data"]["spec.json"]) == values["spec"]
+    assert yaml.safe_load(cm["data"]["spec.yaml"]) == values["spec"]
