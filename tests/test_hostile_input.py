@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from ruamel.yaml import YAML
 from typer.testing import CliRunner
@@ -22,7 +23,10 @@ from vllmgen.errors import InputError, InputErrors
 from vllmgen.spec import parse_spec
 from vllmgen.values import render, values_dict
 
-FAST = settings(deadline=None, derandomize=True, suppress_health_check=list(HealthCheck), database=None)
+#: Fixed seed (derandomize) and a bound per input: one example taking longer than PER_INPUT is a failure (a
+#: hang or a quadratic parse), with room for a machine whose cores are all busy.
+PER_INPUT = timedelta(seconds=20)
+FAST = settings(deadline=PER_INPUT, derandomize=True, suppress_health_check=list(HealthCheck), database=None)
 ERROR_LINE = re.compile(r"^error: (?P<file>[^:]+)(:(?P<line>\d+))?: (?P<ptr>\(document\)|(/[^/:\s]*)+|/): (?P<msg>.+)$")
 WORK = Path(tempfile.mkdtemp(prefix="vllmgen-hostile-"))
 runner = CliRunner()

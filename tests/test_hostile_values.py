@@ -7,6 +7,7 @@ Examples per run (derandomized): lint 800 generated values files + 500 raw junk,
 import copy
 import json
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +19,10 @@ from vllmgen.cli import app
 from vllmgen.spec import parse_spec
 from vllmgen.values import values_dict
 
-FAST = settings(deadline=None, derandomize=True, suppress_health_check=list(HealthCheck), database=None)
+#: Fixed seed (derandomize) and a bound per input: one example taking longer than PER_INPUT is a failure (a
+#: hang or a quadratic parse), with room for a machine whose cores are all busy.
+PER_INPUT = timedelta(seconds=20)
+FAST = settings(deadline=PER_INPUT, derandomize=True, suppress_health_check=list(HealthCheck), database=None)
 WORK = Path(tempfile.mkdtemp(prefix="vllmgen-hostile-values-"))
 TIMELINE = Path(__file__).parent / "data" / "timelines" / "vllmgen-serve-start.yaml"  # a real recorded start
 runner = CliRunner()
