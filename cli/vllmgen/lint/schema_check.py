@@ -7,7 +7,10 @@ why one `vllmgen lint` over a repository beats one `check-jsonschema` process pe
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -46,6 +49,34 @@ def chart_values_schema(path: Optional[str] = None) -> Optional[dict]:
     return None
 
 
+#: Longest a user's schema may take on one document. A `pattern` that backtracks (`^(a+)+$`) can take years;
+#: Python's regex engine checks for signals, so an alarm ends it.
+USER_SCHEMA_SECONDS = 5.0
+
+
+class SchemaTimeout(Exception):
+    """A user's schema took longer than USER_SCHEMA_SECONDS on one document."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None):
+    """Raise SchemaTimeout in the main thread after `seconds` (no limit elsewhere, or when None)."""
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(_signum, _frame):
+        raise SchemaTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 class SchemaChecker:
     def __init__(self, schema: dict, source: str = "values schema", *, check: bool = True):
         """`check`: validate the schema itself first (a user's file); the chart's own schema is checked by the
@@ -60,12 +91,19 @@ class SchemaChecker:
         except BadSchema as exc:
             raise InputError(source, pointer(exc.path), f"invalid JSON schema: {exc.message}") from None
         self._validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+        self._limit = USER_SCHEMA_SECONDS if check else None  # a user's schema is bounded, the chart's trusted
 
     def errors(self, doc: Document, overlay: bool = False) -> list[SchemaError]:
         """Every schema error; for an overlay (a partial values file Helm layers over others) none about a
         required property, which another file may well set."""
         out = []
-        for err in self._validator.iter_errors(doc.data):
+        try:
+            with _time_limit(self._limit):
+                found = list(self._validator.iter_errors(doc.data))
+        except SchemaTimeout:
+            return [SchemaError((), "$", f"the schema took more than {self._limit:g} s on this document (a "
+                                         "`pattern` that backtracks?); not checked", ())]
+        for err in found:
             if overlay and _only_required(err):
                 continue
             path = tuple(err.absolute_path)
