@@ -53,8 +53,9 @@ IDLE_CONFIRM_S = 0.5
 IDLE_POLL_S = 0.1
 #: Longest wait for one /load answer (never past the idle wait's deadline).
 IDLE_REQUEST_TIMEOUT_S = 1.0
-#: After vLLM exits by itself, how long to wait for its last output lines (they explain the exit).
-OUTPUT_FLUSH_S = 1.0
+#: After vLLM exits by itself, how long to wait for its last output lines (they explain the exit): the pipe
+#: closes at once, but on a saturated machine the thread reading it may wait seconds for a core.
+OUTPUT_FLUSH_S = 5.0
 #: Kept back from the drain window for the final SIGKILL, the last log line and the exit.
 EXIT_RESERVE_S = 1.0
 #: After an engine death is confirmed vLLM exits by itself within 2-5 s (its watchdog runs every 5 s).
