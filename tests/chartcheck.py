@@ -5,7 +5,8 @@
 - `Validators`: Kubernetes' own schemas (kubernetes-validate's bundled files, strict) built once per version and
   kind and reused (each `kubernetes_validate.validate()` call re-reads a 1-2 MB file); LeaderWorkerSets against
   `schemas/lws-v1.schema.json` plus their pod templates against PodTemplateSpec; Prometheus Operator monitors
-  against the small schema below.
+  against the small schema below; KEDA ScaledObjects against KEDA's own CRD (`tests/data/crds/`, unchanged from
+  upstream), made strict as the API server's strict field validation reads it (`strict_crd_schema`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,50 @@ MONITOR_SCHEMAS = {
     }
     for kind, endpoints in (("PodMonitor", "podMetricsEndpoints"), ("ServiceMonitor", "endpoints"))
 }
+
+
+#: KEDA's ScaledObject CRD as kedacore/keda ships it (tests/data/crds/README.md).
+KEDA_CRD = REPO / "tests" / "data" / "crds" / "keda.sh_scaledobjects.yaml"
+#: JSON-schema keywords whose subschemas only add constraints to fields declared elsewhere.
+_SCHEMA_LOGIC = ("anyOf", "oneOf", "allOf", "not")
+
+
+def strict_crd_schema(node: Any, in_logic: bool = False) -> Any:
+    """A CRD's openAPIV3Schema as a JSON schema that refuses what the API server's strict field validation
+    refuses: unknown fields wherever the CRD lists `properties` (unless it preserves unknown fields; never inside
+    anyOf/oneOf/allOf/not, which only constrain fields declared elsewhere), `x-kubernetes-int-or-string` as
+    integer or string, `nullable` as also null. A copy; CEL rules, formats and defaults are not enforced."""
+    if isinstance(node, list):
+        return [strict_crd_schema(item, in_logic) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key in ("properties", "patternProperties", "definitions"):
+            out[key] = {name: strict_crd_schema(sub) for name, sub in value.items()}
+        elif key in _SCHEMA_LOGIC:
+            out[key] = strict_crd_schema(value, True)
+        elif key in ("x-kubernetes-validations", "enum", "default", "example", "required"):
+            out[key] = value
+        else:
+            out[key] = strict_crd_schema(value, in_logic)
+    if out.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if out.get("nullable") and isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]
+    if "properties" in out and "additionalProperties" not in out and not in_logic \
+            and not out.get("x-kubernetes-preserve-unknown-fields"):
+        out["additionalProperties"] = False
+    return out
+
+
+def crd_schemas(path: Path) -> dict[str, dict]:
+    """{apiVersion: strict schema} for every served version of the CRD in `path`."""
+    crd = yaml.safe_load(path.read_text())
+    group = crd["spec"]["group"]
+    return {f"{group}/{v['name']}": strict_crd_schema(v["schema"]["openAPIV3Schema"])
+            for v in crd["spec"]["versions"] if v.get("served")}
 
 
 def newest_kube() -> str:
@@ -161,6 +206,17 @@ class Validators:
             self._cache[("lws", "")] = schemas.validator("lws-v1")
         return self._cache[("lws", "")]
 
+    def _crd(self, obj: dict):
+        key = ("crd", f"{obj.get('apiVersion')}/{obj.get('kind')}")
+        if key not in self._cache:
+            from jsonschema import Draft7Validator
+
+            schemas = crd_schemas(KEDA_CRD)
+            if obj.get("apiVersion") not in schemas:
+                raise LookupError(f"no KEDA CRD schema for {obj.get('apiVersion')}")
+            self._cache[key] = Draft7Validator(schemas[obj["apiVersion"]])
+        return self._cache[key]
+
     def _monitor(self, kind: str):
         if ("monitor", kind) not in self._cache:
             from jsonschema import Draft202012Validator
@@ -187,6 +243,9 @@ class Validators:
                     yield from report(pod_template, templates[key], f"spec/leaderWorkerTemplate/{key}/")
         elif kind in MONITOR_SCHEMAS:
             yield from report(self._monitor(kind), obj)
+        elif kind == "ScaledObject":
+            yield from report(self._crd(obj), obj)
+            yield from report(self._kube(version, "objectmeta-meta-v1.json"), obj.get("metadata"), "metadata/")
         else:
             yield from report(self._kube(version, self.kube_file(obj)), obj)
 

@@ -18,7 +18,8 @@ LAYERS = [
     {"__init__", "errors", "roles", "accelerators", "images", "mounts", "project"},  # facts: declared once
     {"yamlio", "schemas", "reference", "layouts", "sources", "sidecar", "workloads", "versions",
      "connectors"},  # readers and data
-    {"budget", "engine", "resources", "caches"},  # startup budget, `vllm serve` line, container resources, caches
+    # startup budget, `vllm serve` line, container resources, caches, autoscaler behaviour
+    {"budget", "engine", "resources", "caches", "autoscaling"},
     {"probes"},  # probe math
     {"servers"},  # one module per server behind servers.base.Server
     {"spec"},  # load, validate, fill the spec (asks the servers for their checks)

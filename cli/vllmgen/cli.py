@@ -123,6 +123,7 @@ def validate_cmd(
     server: Optional[ServerName] = typer.Option(None, "--server", help="Check as if this server were set."),
 ) -> None:
     """Check a model spec: schema, then cross-field rules (parallel sizes, GPUs per pod, ports, ...)."""
+    from vllmgen.autoscaling import describe
     from vllmgen.budget import startup_budget, weights_bytes
     from vllmgen.caches import download_advice
     from vllmgen.spec import active_roles
@@ -131,7 +132,7 @@ def validate_cmd(
         spec = _load(spec_file, layout, server)
     except (InputError, InputErrors) as exc:
         fail_input(exc)
-    roles = ", ".join(f"{r} x{spec['roles'][r]['replicas']}" for r in active_roles(spec))
+    roles = ", ".join(f"{r} {describe(spec['roles'][r])}" for r in active_roles(spec))
     typer.echo(f"{spec_file}: valid: layout {spec['layout']}, server {spec['server']}, "
                f"probes {spec['probes']['mode']}, roles {roles}; "
                f"startup budget {startup_budget(spec).arithmetic()}")

@@ -13,7 +13,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from vllmgen import layouts, servers
+from vllmgen import autoscaling, layouts, servers
 from vllmgen.accelerators import RESOURCE_BY_VENDOR
 from vllmgen.budget import MAX_BUDGET_SECONDS, startup_budget, weights_bytes
 from vllmgen.engine import CONTROLLED_ENV, CONTROLLED_FLAGS, flag_name
@@ -126,6 +126,10 @@ def _message(err) -> str:
         return f"{_short(err.instance)} does not match the expected form {err.validator_value}"
     if err.validator == "const":
         return f"must be {err.validator_value!r}"
+    if err.validator == "not" and "dependentSchemas" in err.schema_path:
+        path = list(err.schema_path)
+        trigger = path[path.index("dependentSchemas") + 1]
+        return f"`{err.path[-1]}` cannot be set together with `{trigger}`: remove one of them"
     return err.message if len(err.message) <= 300 else err.message[:300] + "..."
 
 
@@ -178,8 +182,12 @@ def derive(spec: dict) -> None:
     if not roles:
         for role, replicas in lay.default_roles.items():
             roles[role] = {"replicas": replicas}
-    for role in list(roles):
-        roles[role].setdefault("replicas", lay.default_roles.get(role, 1))
+    for role, cfg in roles.items():
+        auto = cfg.get("autoscaling")
+        if auto is None:
+            cfg.setdefault("replicas", lay.default_roles.get(role, 1))
+        elif auto["autoscaler"] == "hpa":
+            auto.setdefault("adapterMetric", autoscaling.adapter_metric_name(auto["metric"]))
     servers.of(spec).derive(spec)
     a2a = spec["wideEP"].setdefault("all2allBackend", {})
     a2a.setdefault("decode", "deepep_low_latency")  # llm-d wide-EP guide: decode favours latency
@@ -286,9 +294,30 @@ def cross_check(spec: dict) -> list[tuple[tuple, str]]:
         errors.append((biggest, f"the spec takes {size} bytes mounted, more than {MOUNTED_SPEC_MAX_BYTES}: the "
                                 "ConfigMap that carries it into the pod must stay under Kubernetes' 1 MiB; this "
                                 "field is the largest"))
-    total = sum(r.get("replicas", 0) for r in spec["roles"].values())
-    if total == 0:
+    if not any(autoscaling.deployed(r) for r in spec["roles"].values()):
         errors.append((("roles",), "every role has 0 replicas: nothing would be deployed"))
+    errors += _autoscaling_errors(spec)
+    return errors
+
+
+def _autoscaling_errors(spec: dict) -> list[tuple[tuple, str]]:
+    errors: list[tuple[tuple, str]] = []
+    server = servers.of(spec)
+    for role, cfg in spec["roles"].items():
+        auto = cfg.get("autoscaling")
+        if auto is None:
+            continue
+        where = ("roles", role, "autoscaling")
+        if not server.vllm_metrics:
+            errors.append((where, f"server {server.name} does not serve vLLM's own metrics ({auto['metric']}), "
+                                  f"which the autoscaler scales on"))
+        if auto["minReplicas"] > auto["maxReplicas"]:
+            errors.append((where + ("maxReplicas",), f"maxReplicas {auto['maxReplicas']} is below minReplicas "
+                                                     f"{auto['minReplicas']}"))
+        limit = autoscaling.METRICS[auto["metric"]].max_target
+        if limit is not None and auto["target"] > limit:
+            errors.append((where + ("target",), f"{auto['metric']} is a fraction: a target of {auto['target']:g} "
+                                                f"is never reached (at most {limit:g})"))
     return errors
 
 
@@ -307,8 +336,8 @@ def role_replicas(spec: dict, role: str) -> int:
 
 
 def active_roles(spec: dict) -> list[str]:
-    """Roles with replicas, in the canonical order."""
-    return [r for r in ROLES if role_replicas(spec, r) > 0]
+    """Roles that render pods (a fixed count above 0, or autoscaling), in the canonical order."""
+    return [r for r in ROLES if autoscaling.deployed(spec["roles"].get(r, {}))]
 
 
 __all__ = ["load_spec", "parse_spec", "effective", "weights_bytes", "active_roles", "role_replicas",

@@ -8,13 +8,13 @@ import math
 import textwrap
 from dataclasses import dataclass, field
 
-from vllmgen import __version__, caches, images, layouts, resources, servers, sources
+from vllmgen import __version__, autoscaling, caches, images, layouts, resources, servers, sources
 from vllmgen.accelerators import DRA_CLAIM
 from vllmgen.budget import GIB, IMAGE_PULL_SECONDS, weights_bytes
 from vllmgen.engine import has_sidecar, vllm_port
 from vllmgen.errors import InputError
 from vllmgen.mounts import CACHE_MOUNT_PATH, MODEL_MOUNT_PATH, SPEC_PATH, SUPERVISOR_ZIPAPP_PATH
-from vllmgen.probes import drain_window, rollout_deadline
+from vllmgen.probes import Drain, RoleProbes, drain_window, rollout_deadline
 from vllmgen.resources import DOWNLOAD_HEADROOM, UNKNOWN_WEIGHTS_BYTES
 from vllmgen.roles import ROLES, SIDECAR_ROLE
 from vllmgen.sidecar import generation, sidecar_args
@@ -123,8 +123,17 @@ def _mounted_spec(spec: dict, roles: list[str]) -> dict:
     """The effective spec in schema order, its roles exactly the ones rendered, so what is deployed and what
     the supervisor reads agree."""
     mounted = copy.deepcopy(spec)
-    mounted["roles"] = {r: {"replicas": _replicas(spec, r)} for r in ROLES if r in roles}
+    mounted["roles"] = {r: _mounted_role(spec, r) for r in ROLES if r in roles}
     return ordered(mounted)
+
+
+def _mounted_role(spec: dict, role: str) -> dict:
+    auto = _autoscaling_spec(spec, role)
+    return {"autoscaling": copy.deepcopy(auto)} if auto else {"replicas": _replicas(spec, role)}
+
+
+def _autoscaling_spec(spec: dict, role: str) -> dict | None:
+    return spec["roles"].get(role, {}).get("autoscaling")
 
 
 def _replicas(spec: dict, role: str) -> int:
@@ -194,9 +203,15 @@ def _role(spec: dict, role: str, c: dict) -> dict:
     engine = spec["engine"]
     p = (role,)
     block: dict = {}
-    block["replicas"] = _replicas(spec, role)
-    if lay.multinode:
-        c[p + ("replicas",)] = "LeaderWorkerSet groups"
+    probes = server.probes(spec, role)
+    drain = drain_window(spec)
+    auto = _autoscaling_spec(spec, role)
+    if auto:
+        block["autoscaling"] = _autoscaling(spec, auto, probes, drain, p + ("autoscaling",), c)
+    else:
+        block["replicas"] = _replicas(spec, role)
+        if lay.multinode:
+            c[p + ("replicas",)] = "LeaderWorkerSet groups"
     tp, local = engine["tensorParallelSize"], engine["dataParallelSizeLocal"]
     workers = spec["wideEP"]["groupSize"] if lay.multinode else 1
     block["parallelism"] = {"tensor": tp, "data": engine["dataParallelSize"], "dataLocal": local,
@@ -231,7 +246,6 @@ def _role(spec: dict, role: str, c: dict) -> dict:
     block["resources"] = res
     c[p + ("resources",)] = "; ".join(notes) + ("; override with a second values file (helm -f values.yaml -f "
                                                 "mine.yaml): requests must not exceed limits")
-    probes = server.probes(spec, role)
     block["probes"] = probes.as_dict()
     for name, note in probes.notes.items():
         c[p + ("probes", name)] = note
@@ -242,7 +256,6 @@ def _role(spec: dict, role: str, c: dict) -> dict:
         c[p + ("progressDeadlineSeconds",)] = (
             f"a rollout waits the {allowed} ({probes.startup_seconds} s) + {IMAGE_PULL_SECONDS} s to schedule and "
             f"pull the image; the default 600 s would fail `kubectl rollout status` on a healthy, loading pod")
-    drain = drain_window(spec)
     block["preStopSleepSeconds"] = drain.pre_stop_sleep_s
     c[p + ("preStopSleepSeconds",)] = (
         "the supervisor turns /readyz 503 and keeps vLLM serving while endpoints drop the pod"
@@ -267,6 +280,31 @@ def _dshm(spec: dict) -> tuple[str, str] | None:
     if lay.multinode or (lay.accelerators and spec["accelerator"]["countPerPod"] > 1):
         return spec["wideEP"]["dshmSizeLimit"], "/dev/shm in memory: ranks exchange through it (the runtime default is 64 MiB)"
     return servers.of(spec).shm_size(spec)
+
+
+def _autoscaling(spec: dict, auto: dict, probes: RoleProbes, drain: Drain, p: tuple, c: dict) -> dict:
+    """The role's autoscaler: the spec's bounds, metric and target, and the behaviour derived from the startup
+    probe (how long a new pod may load) and the drain window (how long a removed one drains)."""
+    multinode = layouts.of(spec).multinode
+    unit, workload = ("group", "LeaderWorkerSet") if multinode else ("pod", "Deployment")
+    keda = auto["autoscaler"] == "keda"
+    out: dict = {"autoscaler": auto["autoscaler"], "minReplicas": auto["minReplicas"],
+                 "maxReplicas": auto["maxReplicas"], "metric": auto["metric"],
+                 "target": autoscaling.format_target(auto["target"])}
+    c[p] = (f"{'a KEDA ScaledObject' if keda else 'an autoscaling/v2 HorizontalPodAutoscaler'} scales the "
+            f"{workload}, which renders no replicas: the autoscaler owns the count, helm upgrade keeps it")
+    c[p + ("target",)] = (f"average {auto['metric']} per {'group leader' if multinode else 'pod'} to keep: "
+                          f"{autoscaling.METRICS[auto['metric']].meaning}")
+    if keda:
+        out["prometheusAddress"] = auto["prometheusAddress"]
+    else:
+        out["adapterMetric"] = auto["adapterMetric"]
+        c[p + ("adapterMetric",)] = f"the metrics adapter serves {auto['metric']} to the HPA under this name"
+    loading = autoscaling.loading_seconds(probes.startup)
+    out["behavior"] = autoscaling.behavior(loading, drain.total)
+    for direction, note in autoscaling.notes(loading, drain.total, drain.arithmetic(), unit).items():
+        c[p + ("behavior", direction)] = note
+    return out
 
 
 def values_dict(spec: dict, roles: list[str] | None = None) -> dict:

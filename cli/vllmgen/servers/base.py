@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vllmgen.autoscaling import deployed
 from vllmgen.engine import SHUTDOWN_TIMEOUT_SECONDS
 from vllmgen.layouts import Layout
 from vllmgen.probes import RoleProbes
@@ -29,6 +30,8 @@ class Server:
     layouts: tuple[str, ...] = ()
     #: Whether it can run behind `vllmgen serve` (supervised probes).
     supervised: bool = False
+    #: Whether its pods serve vLLM's own Prometheus metrics (`vllm:*`), which autoscaling scales on.
+    vllm_metrics: bool = False
 
     def default_image(self, spec: dict) -> tuple[str, str]:
         """The image when the spec names none (an effective spec)."""
@@ -62,7 +65,7 @@ class Server:
             errors.append((("server",), f"server {self.name} supports the {', '.join(self.layouts)} layout only, "
                                         f"not {spec['layout']}"))
         for role, cfg in spec.get("roles", {}).items():
-            if role not in self.roles and cfg.get("replicas", 0) > 0:
+            if role not in self.roles and deployed(cfg):
                 errors.append((("roles", role), self.role_error(role)))
         return errors + self.server_check(spec)
 

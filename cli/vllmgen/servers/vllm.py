@@ -20,6 +20,7 @@ IMAGE_PYTHON = "python3"
 class VllmServer(Server):
     name = "vllm"
     supervised = True
+    vllm_metrics = True  # vLLM's /metrics, and the llm-d simulator's, which imitates its gauges
 
     def default_image(self, spec: dict) -> tuple[str, str]:
         if layouts.of(spec).simulator:
