@@ -205,19 +205,20 @@ def test_validate_describes_the_autoscaled_role():
 
 # --- the derived behaviour -------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("mode", ["plain", "supervised"])
 @pytest.mark.parametrize("budget", [60, 600, 1500, 5000])
-def test_scale_up_waits_for_the_pods_it_asked_for(budget):
-    """No second scale-up step while the first step's pods may still load: the policies' period is the time the
-    rendered startup probe lets a new pod load (Kubernetes caps it at 1800 s)."""
-    objs = cc.render_objects(rendered_values(spec_text(extra=f"startup: {{budgetSeconds: {budget}}}\n")))
+def test_scale_up_waits_for_the_pods_it_asked_for(budget, mode):
+    """No second scale-up step while the first step's pods are expected to load: the policies' period is the
+    startup budget (Kubernetes caps it at 1800 s), which the rendered startup probe covers."""
+    extra = f"startup: {{budgetSeconds: {budget}}}\nprobes: {{mode: {mode}}}\n"
+    objs = cc.render_objects(rendered_values(spec_text(extra=extra)))
     scaler = scalers(objs)[0]
     decode = next(w for w in cc.workloads(objs) if cc.role_of(w) == "decode")
-    allowance = startup_allowance(decode)
-    assert allowance >= budget
-    assert scale_up_periods(scaler) == {min(allowance, autoscaling.MAX_POLICY_PERIOD_S)}
+    assert startup_allowance(decode) >= budget
+    assert scale_up_periods(scaler) == {min(budget, autoscaling.MAX_POLICY_PERIOD_S)}
     assert _behavior(scaler)["scaleUp"]["selectPolicy"] == "Max"
     assert _behavior(scaler)["scaleUp"]["stabilizationWindowSeconds"] == 0
-    assert _behavior(scaler)["scaleDown"]["stabilizationWindowSeconds"] == min(max(allowance, 300), 3600)
+    assert _behavior(scaler)["scaleDown"]["stabilizationWindowSeconds"] == min(max(budget, 300), 3600)
 
 
 @pytest.mark.parametrize("drain", [(0, 0), (10, 30), (30, 600), (120, 3600)])
@@ -238,7 +239,7 @@ def test_the_values_explain_the_derived_numbers():
     text = values.render(parse_spec(spec_text(), "spec.yaml"))
     prose = " ".join(line.strip("# ") for line in text.splitlines())
     for phrase in ["a KEDA ScaledObject scales the Deployment, which renders no replicas",
-                   "per 250 s, the time a new pod may load (its startup probe allows 250 s)",
+                   "per 249 s, the startup budget (the time a new pod is expected to load)",
                    "1 pod per 55 s, the drain window (10 endpoint drain + 30 vLLM drain + 10 vLLM teardown + 5 "
                    "supervisor kill grace = 55 s)"]:
         assert phrase in prose, phrase
@@ -247,18 +248,23 @@ def test_the_values_explain_the_derived_numbers():
 @settings(max_examples=60, deadline=None)
 @given(budget=st.integers(1, 86400), endpoint=st.integers(0, 600), shutdown=st.integers(0, 3600),
        layout=st.sampled_from(["simulated", "single-node", "wide-ep"]))
-def test_the_windows_follow_the_probe_and_the_grace_period(budget, endpoint, shutdown, layout):
+def test_the_windows_follow_the_budget_and_the_grace_period(budget, endpoint, shutdown, layout):
+    """Whatever the budget and the drain: scale-up steps are one startup budget apart, removals one grace period
+    apart, and lint reading the rendered probe agrees the steps wait long enough."""
+    from vllmgen.lint.autoscalers import probe_loading
+    from vllmgen.workloads import read_probe
+
     extra = (f"startup: {{budgetSeconds: {budget}}}\n"
              f"engine: {{endpointDrainSeconds: {endpoint}, shutdownTimeoutSeconds: {shutdown}}}\n")
     block = values.values_dict(parse_spec(spec_text(layout, extra=extra), "spec.yaml"))["decode"]
-    probe = block["probes"]["startup"]
-    allowance = probe["initialDelaySeconds"] + probe["periodSeconds"] * probe["failureThreshold"]
     up, down = block["autoscaling"]["behavior"]["scaleUp"], block["autoscaling"]["behavior"]["scaleDown"]
-    assert {p["periodSeconds"] for p in up["policies"]} == {min(allowance, 1800)}
-    assert autoscaling.scale_up_window(up) == min(allowance, 1800) >= min(budget, 1800)
+    assert {p["periodSeconds"] for p in up["policies"]} == {min(budget, 1800)}
+    assert autoscaling.scale_up_window(up) == min(budget, 1800)
     assert down["policies"][0]["periodSeconds"] == min(block["terminationGracePeriodSeconds"], 1800)
-    assert 300 <= down["stabilizationWindowSeconds"] <= 3600
-    assert down["stabilizationWindowSeconds"] >= min(allowance, 3600)
+    assert down["stabilizationWindowSeconds"] == min(max(budget, 300), 3600)
+    # the budget the rendered startup probe stands for is never more than the spacing derived from the spec
+    behind = probe_loading(read_probe("startup", block["probes"]["startup"], ())).seconds
+    assert behind <= budget and autoscaling.scale_up_window(up) >= autoscaling.scale_up_period(behind)
 
 
 @pytest.mark.parametrize("rules,window", [
@@ -273,3 +279,88 @@ def test_the_windows_follow_the_probe_and_the_grace_period(budget, endpoint, shu
 ])
 def test_scale_up_window_reads_a_behavior_as_the_hpa_does(rules, window):
     assert autoscaling.scale_up_window(rules) == window
+
+
+# --- vllmgen lint (VG034) --------------------------------------------------------------------------------------
+
+def _render_to_files(text: str, folder) -> None:
+    """`helm template --output-dir` shape: one file per template, the autoscaler apart from its workload."""
+    folder.mkdir()
+    for template, rendered in cc.render_texts(rendered_values(text)).items():
+        if template.endswith(".yaml") and rendered.strip():
+            (folder / template.rsplit("/", 1)[-1]).write_text(rendered)
+
+
+def _lint(*paths):
+    from vllmgen.lint.runner import Linter
+
+    result = Linter().lint_paths([str(p) for p in paths])
+    assert not result.unusable
+    return [f for f in result.findings if f.rule == "VG034"]
+
+
+@pytest.mark.parametrize("layout,autoscaler,extra", [
+    ("single-node", "keda", ""), ("wide-ep", "hpa", ""), ("simulated", "keda", ""),
+    ("single-node", "hpa", "startup: {budgetSeconds: 5000}\n"),  # beyond Kubernetes' 1800 s: the most it can wait
+])
+def test_rendered_autoscalers_lint_clean_and_an_edited_window_is_caught(tmp_path, layout, autoscaler, extra):
+    _render_to_files(spec_text(layout, autoscaler, extra=extra), tmp_path / "out")
+    assert _lint(tmp_path / "out") == []
+    scaler = tmp_path / "out" / "autoscaler.yaml"
+    scaler.write_text(re.sub(r"periodSeconds: \d+", "periodSeconds: 5", scaler.read_text()))
+    (finding,) = _lint(tmp_path / "out")
+    assert finding.file == str(scaler) and finding.severity == "warning"
+    assert "may add pods again 5 s after a scale-up" in finding.message
+    assert scaler.read_text().splitlines()[finding.line - 1].strip() == "scaleUp:"
+
+
+def test_values_with_an_edited_scale_up_are_caught(tmp_path):
+    from vllmgen.yamlio import dump, load_document
+
+    path = tmp_path / "values.yaml"
+    path.write_text(values.render(parse_spec(spec_text(), "spec.yaml")))
+    assert _lint(path) == []
+    data = load_document(path).data
+    for policy in data["decode"]["autoscaling"]["behavior"]["scaleUp"]["policies"]:
+        policy["periodSeconds"] = 60
+    path.write_text(dump(data))
+    (finding,) = _lint(path)
+    assert finding.pointer == "/decode/autoscaling/behavior/scaleUp"
+    assert "decode.autoscaling may add pods again 60 s after a scale-up" in finding.message
+    assert "periodSeconds: 249 on every scaleUp policy" in finding.fix
+    assert "the embedded spec's startup budget" in finding.message
+
+
+def test_an_autoscaler_with_scale_up_disabled_or_another_target_is_not_flagged(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text((DATA_BAD / "VG034-hpa-default-scale-up.yaml").read_text()
+                    .replace("name: qwen}\n  minReplicas", "name: other}\n  minReplicas")
+                    .replace("stabilizationWindowSeconds: 600", "selectPolicy: Disabled"))
+    assert _lint(path) == []
+
+
+DATA_BAD = cc.REPO / "tests" / "data" / "lint" / "bad"
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(data=st.data())
+def test_lint_never_raises_on_a_hostile_autoscaler_or_values(tmp_path_factory, data):
+    """A mangled HPA, ScaledObject or autoscaling values block is reported or ignored, never a crash."""
+    from tests.strategies import JUNK, paths, set_path
+    from vllmgen.yamlio import dump
+
+    manifests = list(yaml_docs(DATA_BAD / "VG034-hpa-default-scale-up.yaml"))
+    generated = values.values_dict(parse_spec(spec_text(), "spec.yaml"))
+    doc = data.draw(st.sampled_from([1, 2, "values"]))
+    target = generated if doc == "values" else manifests[doc]
+    where = data.draw(st.sampled_from([p for p in paths(target) if p]))
+    set_path(target, where, data.draw(JUNK))
+    path = tmp_path_factory.mktemp("hostile") / "m.yaml"
+    path.write_text(dump(generated) if doc == "values" else "---\n".join(dump(d) for d in manifests))
+    _lint(path)
+
+
+def yaml_docs(path):
+    import yaml
+
+    return (d for d in yaml.safe_load_all(path.read_text()) if d is not None)

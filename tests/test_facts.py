@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from vllmgen import schemas
 from vllmgen.accelerators import RESOURCE_BY_VENDOR
+from vllmgen.autoscaling import AUTOSCALERS, DEFAULT_METRIC, METRICS
 from vllmgen.layouts import LAYOUTS
 from vllmgen.roles import DECODE_VLLM_PORT, HEALTH_PORT, ROLES, SERVICE_PORT
 from vllmgen.servers import NAMES, get
@@ -17,6 +18,10 @@ def test_schema_enums_are_the_declared_names():
     assert tuple(SPEC["server"]["enum"]) == NAMES
     assert tuple(SPEC["accelerator"]["properties"]["type"]["enum"]) == tuple(RESOURCE_BY_VENDOR)
     assert tuple(SPEC["roles"]["properties"]) == ROLES
+    auto = schemas.load("model-spec")["$defs"]["autoscaling"]["properties"]
+    assert tuple(auto["metric"]["enum"]) == tuple(METRICS) and auto["metric"]["default"] == DEFAULT_METRIC
+    assert tuple(auto["autoscaler"]["enum"]) == AUTOSCALERS
+    assert tuple(schemas.load("values")["$defs"]["autoscaling"]["properties"]["autoscaler"]["enum"]) == AUTOSCALERS
 
 
 def test_schema_port_defaults_are_the_declared_ports():

@@ -108,6 +108,18 @@ def test_ready_endpoints_and_a_real_completion(sup):
     assert phases == ["starting", "loading", "ready"]
 
 
+def test_vllm_serves_every_gauge_autoscaling_scales_on(sup):
+    """The metric names a role may autoscale on are gauges the real server exports, per model and engine."""
+    from vllmgen.autoscaling import METRICS
+
+    sup.wait_ready()
+    text = httpx.get(f"http://127.0.0.1:{sup.vllm_port}/metrics", timeout=30).text
+    for name in METRICS:
+        assert f"# TYPE {name} gauge" in text, name
+        assert any(line.startswith(name + "{") and 'model_name="' in line and 'engine="' in line
+                   for line in text.splitlines()), name
+
+
 def test_saturated_vllm_stays_ready_and_live(sup):
     sup.wait_ready()
     load = start_traffic("saturate", f"http://127.0.0.1:{sup.vllm_port}", str(SATURATE_CLIENTS), "12",

@@ -1,6 +1,6 @@
 """Autoscaling a role on vLLM's own metrics: which metrics, and the HorizontalPodAutoscaler behaviour derived from
-how long a new pod takes to load and how long a removed one takes to drain. Plain functions and named
-constants, one reason each.
+how long a new pod takes to load (the startup budget, budget.py) and how long a removed one takes to drain (the
+drain window, probes.py). Plain functions and named constants, one reason each.
 
 One `behavior` serves both autoscalers: an `autoscaling/v2` HorizontalPodAutoscaler carries it as `spec.behavior`,
 a KEDA ScaledObject as `spec.advanced.horizontalPodAutoscalerConfig.behavior` (KEDA copies it into the HPA it
@@ -71,16 +71,19 @@ def adapter_metric_name(metric: str) -> str:
     return metric.replace(":", "_")
 
 
-def loading_seconds(startup_probe: dict) -> int:
-    """How long the kubelet lets a new pod load before it restarts it: initialDelaySeconds + periodSeconds x
-    failureThreshold of its startup probe (the startup budget, rounded up to whole probe periods)."""
-    return int(startup_probe.get("initialDelaySeconds", 0)) + \
-        int(startup_probe["periodSeconds"]) * int(startup_probe["failureThreshold"])
+def budget_behind(allowance_s: int, period_s: int, ceiling_factor: int = 1) -> int:
+    """The least whole startup budget B a startup probe allowing `allowance_s` can have been sized for.
+
+    failureThreshold rounds B x ceiling_factor up to whole periods (probes.startup_failures), so the allowance is
+    below B x ceiling_factor + period: B >= (allowance - period + 1) / ceiling_factor. `ceiling_factor` is how many
+    budgets the probe holds (the supervisor's long-poll gets a ceiling, budget.CEILING_FACTOR; 1 otherwise)."""
+    factor = max(1, ceiling_factor)
+    return max(0, -(-(allowance_s - period_s + 1) // factor))
 
 
 def scale_up_period(loading_s: int) -> int:
-    """Seconds over which the HPA counts the pods it added: a new step only once the last step's pods could have
-    loaded; Kubernetes caps it at MAX_POLICY_PERIOD_S."""
+    """Seconds over which the HPA counts the pods it added: a new step only once the last step's pods are
+    expected to have loaded; Kubernetes caps it at MAX_POLICY_PERIOD_S."""
     return max(1, min(loading_s, MAX_POLICY_PERIOD_S))
 
 
@@ -125,6 +128,8 @@ def scale_up_window(scale_up: Optional[dict]) -> Optional[int]:
     if select == "Disabled":
         return None
     policies = rules.get("policies") or DEFAULT_SCALE_UP["policies"]
+    if not isinstance(policies, list):
+        return None  # not a list of policies: the API server refuses it, there is no window to read
     periods = [int(p["periodSeconds"]) for p in policies if isinstance(p, dict)
                and isinstance(p.get("periodSeconds"), int) and not isinstance(p.get("periodSeconds"), bool)]
     if not periods:
@@ -140,12 +145,13 @@ def notes(loading_s: int, drain_s: int, drain_arithmetic: str, unit: str) -> dic
                   f"Kubernetes' default against flapping; a removed {unit} is back within {loading_s} s"
                   if loading_s < stable else
                   f"Kubernetes' longest; a removed {unit} costs {loading_s} s to get back")
-    capped = (f"; Kubernetes caps periodSeconds at {MAX_POLICY_PERIOD_S} s, so a pod still loading after that "
-              f"may see another step" if up < loading_s else "")
+    period = (f"per {up} s, the startup budget (the time a new {unit} is expected to load)" if up == loading_s else
+              f"per {up} s, Kubernetes' longest period (the startup budget is {loading_s} s, so a {unit} still "
+              f"loading after {up} s may see another step)")
     return {
         "scaleUp": (f"react to the first sample; at most +{SCALE_UP_PODS} {unit}s or +{SCALE_UP_PERCENT}% "
-                    f"(Kubernetes' own step) per {up} s, the time a new pod may load (its startup probe allows "
-                    f"{loading_s} s): no second step for load the loading pods are about to take{capped}"),
+                    f"(Kubernetes' own step) {period}: no second step for load the loading {unit}s are about to "
+                    f"take"),
         "scaleDown": (f"{SCALE_DOWN_PODS} {unit} per {down} s, the drain window ({drain_arithmetic}): the next "
                       f"goes only after the last one finished its requests; only after the load stayed low for "
                       f"{stable} s ({why_stable})"),

@@ -284,7 +284,7 @@ def _dshm(spec: dict) -> tuple[str, str] | None:
 
 def _autoscaling(spec: dict, auto: dict, probes: RoleProbes, drain: Drain, p: tuple, c: dict) -> dict:
     """The role's autoscaler: the spec's bounds, metric and target, and the behaviour derived from the startup
-    probe (how long a new pod may load) and the drain window (how long a removed one drains)."""
+    budget (how long a new pod is expected to load) and the drain window (how long a removed one drains)."""
     multinode = layouts.of(spec).multinode
     unit, workload = ("group", "LeaderWorkerSet") if multinode else ("pod", "Deployment")
     keda = auto["autoscaler"] == "keda"
@@ -300,7 +300,7 @@ def _autoscaling(spec: dict, auto: dict, probes: RoleProbes, drain: Drain, p: tu
     else:
         out["adapterMetric"] = auto["adapterMetric"]
         c[p + ("adapterMetric",)] = f"the metrics adapter serves {auto['metric']} to the HPA under this name"
-    loading = autoscaling.loading_seconds(probes.startup)
+    loading = probes.budget.seconds
     out["behavior"] = autoscaling.behavior(loading, drain.total)
     for direction, note in autoscaling.notes(loading, drain.total, drain.arithmetic(), unit).items():
         c[p + ("behavior", direction)] = note

@@ -130,6 +130,11 @@ R = {r.id: r for r in (
          "a vLLM container that picks GPUs with CUDA_VISIBLE_DEVICES but requests none: the scheduler reserves "
          "nothing, so other pods may be given the same GPUs",
          "request the GPUs it uses (nvidia.com/gpu or a DRA claim) instead of naming them"),
+    Rule("VG034", "scale-up-before-loaded", "warning",
+         "an autoscaler that may add pods again before the pods of its last scale-up can load keeps adding pods "
+         "for load those pods are about to take (Kubernetes' default scale-up repeats every 15 s)",
+         "periodSeconds of every scaleUp policy at least the target's startup budget (`vllmgen values` derives "
+         "the behaviour from the spec)"),
 )}
 
 

@@ -10,7 +10,7 @@ from typing import Iterable, Optional
 
 from vllmgen import workloads
 from vllmgen.errors import pointer
-from vllmgen.lint import layers, loader, rules, suppress
+from vllmgen.lint import autoscalers, layers, loader, rules, suppress
 from vllmgen.lint.drift import drift_hits
 from vllmgen.lint.findings import Finding, Inspected, Result, Unusable
 from vllmgen.lint.schema_check import SchemaChecker
@@ -33,6 +33,7 @@ class Linter:
         self._schema_source = schema_source or "values schema"
         self._checker: Optional[SchemaChecker] = None
         self.sizes = sizes if sizes is not None else ModelSizes()
+        self._targets: Optional[dict] = None  # the workloads autoscalers may name, over the whole run
 
     def _schema_checker(self) -> Optional[SchemaChecker]:
         if self._checker is None and self._schema is not None:
@@ -50,6 +51,8 @@ class Linter:
         if layered:
             loaded.append(layers.load_layered(layered))
         self.sizes.add_specs(ld.data for lf in loaded for ld in lf.docs if ld.kind == loader.SPEC)
+        # an autoscaler and the workload it scales may sit in different files of the run
+        self._targets = autoscalers.targets(loaded)
         for lf in loaded:
             self.lint_file(lf, result, complete=lf.layered)
         result.findings.sort(key=Finding.sort_key)
@@ -105,6 +108,11 @@ class Linter:
         if ld.kind == loader.VALUES and not schema_errors:
             for hit in drift_hits(ld.data):
                 add(hit)
+            for hit in autoscalers.values_hits(ld.data):
+                add(hit)
+        targets = self._targets if self._targets is not None else autoscalers.targets([lf])
+        for hit in autoscalers.autoscaler_hits(ld.data, targets):
+            add(hit)
         if ld.kind == loader.SPEC:
             for hit in spec_hits(ld.data):
                 add(hit)
