@@ -2,6 +2,7 @@
 
 - `<!-- file: NAME -->` before a fenced block: the block is saved as NAME (a spec, a manifest) for later commands;
 - `<!-- vllmgen: ARGS -->` before a block: the block must equal what `vllmgen ARGS` prints at that point;
+  `<!-- vllmgen: ARGS # exit 2 -->`: the command refuses its input and the block is the error it writes;
 - `<!-- lint: VG008 VG002 -->` before a YAML block: `vllmgen lint` of the block finds exactly these rules
   (without it: no finding at all);
 - every other YAML block (and every `file:` block) passes `vllmgen lint` that way; a values file also renders
@@ -23,6 +24,8 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from vllmgen.errors import EXIT_INPUT
 
 REPO = Path(__file__).resolve().parents[1]
 GUIDES = REPO / "guides"
@@ -64,6 +67,16 @@ def run_vllmgen(args: list[str]) -> tuple[int, str, str]:
     if r.exception is not None and not isinstance(r.exception, SystemExit):
         raise r.exception
     return r.exit_code, r.stdout, r.stderr
+
+
+def generated_command(marker: str) -> tuple[str, bool]:
+    """The arguments of a `vllmgen:` marker, and whether it announces a refusal (`# exit 2`)."""
+    m = EXIT.search(marker)
+    if m is None:
+        return marker, False
+    if int(m.group(1)) != EXIT_INPUT:
+        raise ValueError(f"a generated block shows output (exit 0 or 1) or a refusal (exit 2), not {marker!r}")
+    return marker[:m.start()].strip(), True
 
 
 def commands(block: Block) -> list[tuple[list[str], int]]:
@@ -178,17 +191,20 @@ def check_guide(path: Path, update: bool = False) -> list[str]:
         for i, block in enumerate(blocks(markdown)):
             where = f"{path.name}:{block.line}"
             if "vllmgen" in block.markers:
-                code, out, err = run_vllmgen(shlex.split(block.markers["vllmgen"]))
-                if code not in (0, 1):
-                    problems.append(f"{where}: vllmgen {block.markers['vllmgen']} exited {code}: {err.strip()}")
-                elif out != block.text:
+                args, refused = generated_command(block.markers["vllmgen"])
+                code, out, err = run_vllmgen(shlex.split(args))
+                # a refusal is announced (`# exit 2`): its block is the error line the user reads on stderr
+                printed = err if refused else out
+                if (code != EXIT_INPUT) if refused else (code not in (0, 1)):
+                    problems.append(f"{where}: vllmgen {args} exited {code}: {(err or out).strip()[:500]}")
+                elif printed != block.text:
                     if update:
-                        replacements.append((block.start, block.start + len(block.text), out))
+                        replacements.append((block.start, block.start + len(block.text), printed))
                     else:
-                        problems.append(f"{where}: differs from `vllmgen {block.markers['vllmgen']}` "
+                        problems.append(f"{where}: differs from `vllmgen {args}` "
                                         f"(python -m tests.guidecheck --update)")
                 if "file" in block.markers:
-                    Path(block.markers["file"]).write_text(out)
+                    Path(block.markers["file"]).write_text(printed)
                 continue
             if block.lang in ("yaml", "yml"):
                 problems += [f"{where}: {p}" for p in check_yaml_block(block, i)]

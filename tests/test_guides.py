@@ -9,10 +9,10 @@ from tests.guidecheck import GUIDES, blocks, check_guide
 
 GUIDE_FILES = sorted(GUIDES.glob("*.md"))
 EXPECTED = {"readiness-probes.md", "simulated-accelerators.md", "single-node.md", "wide-ep-lws.md",
-            "ci-linting.md"}
+            "ci-linting.md", "autoscaling.md"}
 
 
-def test_the_five_guides_exist():
+def test_the_guides_exist():
     assert EXPECTED <= {p.name for p in GUIDE_FILES}
 
 
@@ -45,3 +45,19 @@ def test_a_failing_command_and_an_unannounced_finding_are_caught(tmp_path):
     problems = check_guide(guide)
     assert any("`vllmgen validate missing.yaml` exited 2" in p for p in problems)
     assert any("vllmgen lint finds ['VG008'], the guide announces nothing" in p for p in problems)
+
+
+def test_an_announced_refusal_is_checked_against_the_error_it_writes(tmp_path):
+    guide = tmp_path / "g.md"
+    refused = "<!-- file: s.yaml -->\n```text\nmodel: {source: hf://Qwen/Qwen3-0.6B}\nlayout: nowhere\n```\n\n"
+    guide.write_text(refused + "<!-- vllmgen: validate s.yaml # exit 2 -->\n```text\nerror: something else\n```\n")
+    (problem,) = check_guide(guide)
+    assert "differs from `vllmgen validate s.yaml`" in problem
+    check_guide(guide, update=True)
+    text = guide.read_text()
+    assert "error: s.yaml:2: /layout:" in text and check_guide(guide) == []
+    # a command that does not refuse is reported, not written into the block
+    guide.write_text(refused.replace("layout: nowhere", "layout: simulated")
+                     + "<!-- vllmgen: validate s.yaml # exit 2 -->\n```text\nerror: x\n```\n")
+    (problem,) = check_guide(guide)
+    assert "vllmgen validate s.yaml exited 0" in problem
