@@ -143,6 +143,21 @@ def test_the_values_schema_refuses_replicas_beside_autoscaling():
     assert "/decode/replicas" in str(err.value)
 
 
+def test_lint_names_replicas_beside_autoscaling_in_values(tmp_path):
+    """The values schema's refusal, as `vllmgen lint` reports it: the field, its line, and what it conflicts
+    with (jsonschema alone says "3 should not be valid under {}")."""
+    text = values.render(parse_spec(spec_text(), "spec.yaml"))
+    text = text.replace("\ndecode:\n", "\ndecode:\n  replicas: 3\n", 1)
+    path = tmp_path / "values.yaml"
+    path.write_text(text)
+    res = subprocess.run([sys.executable, "-m", "vllmgen", "lint", str(path)], capture_output=True, text=True,
+                         timeout=120)
+    line = text.splitlines().index("  replicas: 3") + 1
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert (f"{path}:{line}: VG000 error: /decode/replicas: `replicas` cannot be set together with "
+            f"`autoscaling`: remove one of them") in res.stdout
+
+
 def test_notes_say_who_owns_the_count():
     notes = cc.notes(rendered_values(spec_text("single-node", "hpa")))
     assert "decode: 2-8 pod(s)" in notes

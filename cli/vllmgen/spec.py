@@ -110,6 +110,17 @@ def validate_schema(doc: Document) -> None:
     raise errors[0] if len(errors) == 1 else InputErrors(errors)
 
 
+def exclusion_message(err) -> str | None:
+    """The message for a field the schemas forbid beside another (`dependentSchemas: {B: {properties: {A:
+    {not: {}}}}}`, as `replicas` beside `autoscaling`), which jsonschema words as "3 should not be valid under
+    {}"; None for any other error."""
+    path = list(err.schema_path)
+    if err.validator != "not" or "dependentSchemas" not in path or not err.path:
+        return None
+    trigger = path[path.index("dependentSchemas") + 1]
+    return f"`{err.path[-1]}` cannot be set together with `{trigger}`: remove one of them"
+
+
 def _message(err) -> str:
     """jsonschema messages, made shorter and pointed at the offending key where possible."""
     if err.validator == "additionalProperties":
@@ -126,10 +137,9 @@ def _message(err) -> str:
         return f"{_short(err.instance)} does not match the expected form {err.validator_value}"
     if err.validator == "const":
         return f"must be {err.validator_value!r}"
-    if err.validator == "not" and "dependentSchemas" in err.schema_path:
-        path = list(err.schema_path)
-        trigger = path[path.index("dependentSchemas") + 1]
-        return f"`{err.path[-1]}` cannot be set together with `{trigger}`: remove one of them"
+    exclusion = exclusion_message(err)
+    if exclusion:
+        return exclusion
     return err.message if len(err.message) <= 300 else err.message[:300] + "..."
 
 
@@ -341,4 +351,4 @@ def active_roles(spec: dict) -> list[str]:
 
 
 __all__ = ["load_spec", "parse_spec", "effective", "weights_bytes", "active_roles", "role_replicas",
-           "InputError", "EMBEDDED"]
+           "exclusion_message", "InputError", "EMBEDDED"]

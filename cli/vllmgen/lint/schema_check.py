@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from vllmgen.errors import InputError, pointer
+from vllmgen.spec import exclusion_message
 from vllmgen.yamlio import Document
 
 #: Where the chart's values schema lives when `vllmgen.schemas.chart_values_schema()` is not available.
@@ -107,7 +108,8 @@ class SchemaChecker:
             if overlay and _only_required(err):
                 continue
             path = tuple(err.absolute_path)
-            out.append(SchemaError(path, err.json_path, err.message, path + _unexpected_key(err)))
+            out.append(SchemaError(path, err.json_path, exclusion_message(err) or err.message,
+                                   path + _unexpected_key(err)))
         out.sort(key=lambda e: (doc.line(e.line_path) or 0, e.json_path, e.message))
         return out
 
