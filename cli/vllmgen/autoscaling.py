@@ -52,8 +52,8 @@ DEFAULT_SCALE_UP = {
 DEFAULT_SCALE_DOWN_STABILIZATION_S = 300
 
 # --- the behaviour vllmgen derives ------------------------------------------------------------------------------
-#: Scale up on the first sample above target: the policies below already hold the next step back until the pods
-#: of this one serve; a stabilization window would only add its length to every reaction.
+#: Scale up on the first sample above target: the policies below already bound what is added while the pods of
+#: a step load; a stabilization window would only add its length to every reaction.
 SCALE_UP_STABILIZATION_S = 0
 #: One scale-up step is Kubernetes' own (4 pods, or double): the metric cannot show the capacity new pods add
 #: until they serve, so a bigger step is a guess from a queue the loading pods are about to take.
@@ -82,8 +82,9 @@ def budget_behind(allowance_s: int, period_s: int, ceiling_factor: int = 1) -> i
 
 
 def scale_up_period(loading_s: int) -> int:
-    """Seconds over which the HPA counts the pods it added: a new step only once the last step's pods are
-    expected to have loaded; Kubernetes caps it at MAX_POLICY_PERIOD_S."""
+    """Seconds over which the HPA counts the pods it added against one step's worth (SCALE_UP_PODS, or
+    SCALE_UP_PERCENT more): within the time a new pod is expected to load, never more than one step is added,
+    however the HPA splits it. Kubernetes caps it at MAX_POLICY_PERIOD_S."""
     return max(1, min(loading_s, MAX_POLICY_PERIOD_S))
 
 
@@ -120,9 +121,10 @@ def scale_up_window(scale_up: Optional[dict]) -> Optional[int]:
     """Seconds after a scale-up before the HPA may add pods again, read from a `behavior.scaleUp` as written
     (None or missing fields: Kubernetes' defaults). None when scale-up is disabled.
 
-    The HPA limits each step by the pods it added within each policy's periodSeconds. With selectPolicy Max (the
-    default) the most permissive policy wins, so adding resumes when the shortest period has passed; with Min
-    the most restrictive one does, so it resumes when the longest has."""
+    The HPA limits each step by the pods it added within each policy's periodSeconds, so after a step that used
+    a policy's whole allowance it adds again once that period has passed. With selectPolicy Max (the default)
+    the most permissive policy wins, so adding resumes when the shortest period has passed; with Min the most
+    restrictive one does, so it resumes when the longest has."""
     rules = scale_up if isinstance(scale_up, dict) else {}
     select = rules.get("selectPolicy") or DEFAULT_SCALE_UP["selectPolicy"]
     if select == "Disabled":
@@ -150,8 +152,8 @@ def notes(loading_s: int, drain_s: int, drain_arithmetic: str, unit: str) -> dic
               f"loading after {up} s may see another step)")
     return {
         "scaleUp": (f"react to the first sample; at most +{SCALE_UP_PODS} {unit}s or +{SCALE_UP_PERCENT}% "
-                    f"(Kubernetes' own step) {period}: no second step for load the loading {unit}s are about to "
-                    f"take"),
+                    f"(Kubernetes' own step) {period}, counted over the {unit}s added within it: no more for load "
+                    f"the loading {unit}s are about to take"),
         "scaleDown": (f"{SCALE_DOWN_PODS} {unit} per {down} s, the drain window ({drain_arithmetic}): the next "
                       f"goes only after the last one finished its requests; only after the load stayed low for "
                       f"{stable} s ({why_stable})"),
