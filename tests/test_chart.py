@@ -45,6 +45,12 @@ VARIED_SPECS = {
                                 "probes: {supervisor: image}\n",
     "autoscale-keda": "model: {source: hf://Qwen/Qwen3-0.6B, weightsGiB: 1.2}\nroles: {prefill: {replicas: 1}, decode: {autoscaling: {maxReplicas: 4, target: 2, prometheusAddress: 'http://prometheus.monitoring:9090'}}}\n",
     "autoscale-hpa-wide-ep": "layout: wide-ep\nmodel: {source: hf://Qwen/Qwen3-0.6B, weightsGiB: 1.2}\nroles: {decode: {autoscaling: {autoscaler: hpa, maxReplicas: 3, metric: 'vllm:kv_cache_usage_perc', target: 0.7}}}\n",
+    # LoRA adapters: two on one claim (one at its root), one from the hub, one in the image
+    "loras": "model:\n  source: pvc://models/Qwen3-0.6B\n  weightsGiB: 1.2\n  loras:\n"
+             "    - {name: sql, source: pvc://adapters/sql, rank: 8}\n    - {name: root, source: pvc://adapters}\n"
+             "    - {name: chat, source: hf://org/chat-lora, rank: 64}\n    - {name: img, source: /adapters/img}\n",
+    "loras-plain-wide-ep": "layout: wide-ep\nprobes: {mode: plain}\nmodel:\n  source: hf://Qwen/Qwen3-0.6B\n"
+                           "  weightsGiB: 1.2\n  loras: [{name: sql, source: pvc://adapters/team-a/sql}]\n",
 }
 
 

@@ -35,3 +35,12 @@ def test_every_server_name_is_a_server_module():
     for name in NAMES:
         assert get(name).name == name
 
+
+
+def test_lora_rank_enum_is_what_vllm_accepts():
+    from vllmgen.loras import MAX_LORA_RANKS
+
+    assert tuple(SPEC["engine"]["properties"]["maxLoraRank"]["enum"]) == MAX_LORA_RANKS
+    adapter = SPEC["model"]["properties"]["loras"]["items"]["properties"]
+    assert adapter["rank"]["maximum"] == max(MAX_LORA_RANKS)
+    assert adapter["source"]["pattern"] == SPEC["model"]["properties"]["source"]["pattern"]

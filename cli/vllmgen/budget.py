@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from vllmgen import caches, layouts
+from vllmgen import caches, layouts, loras, sources
 
 MB = 1_000_000  # bandwidths are in MB/s (10^6 bytes), as disks and networks are quoted
 GIB = 1024**3
@@ -23,6 +23,11 @@ IMAGE_PULL_SECONDS = 300
 
 #: The llm-d inference simulator loads no weights: it listens within a second or two of its process start.
 SIMULATOR_START_SECONDS = 10
+
+#: What one hf:// LoRA adapter is assumed to download (its size is not in the spec): a rank-64 adapter on every
+#: linear layer of an 8B model is about 335 MB in bf16 (2 x rank x (in + out) x layers); 500 MB leaves room for
+#: larger ranks and bases.
+ADAPTER_DOWNLOAD_BYTES = 500 * MB
 
 #: Bytes per parameter by dtype, to derive the weights size from a parameter count.
 BYTES_PER_PARAM = {
@@ -89,6 +94,15 @@ def estimate_terms(spec: dict) -> tuple[Term, ...]:
              f"torch.compile, graph capture, warm-up; {caches.note(spec)}"),
         Term("start", float(start["processStartSeconds"]), "interpreter, imports, engine processes"),
     ]
+    fetched = [a for a in loras.of(spec) if a.downloads]
+    if fetched:
+        # hf:// adapters land in the hub cache: cached only where the model's own hub download is
+        in_cache = start["cached"] and sources.parse(spec["model"]["source"]).downloads
+        terms.insert(1, Term("adapter download", 0.0 if in_cache
+                             else len(fetched) * ADAPTER_DOWNLOAD_BYTES / (start["downloadMBps"] * MB),
+                             "adapters are in the model's cached hub folder" if in_cache else
+                             f"{len(fetched)} hf:// LoRA adapter(s) x {ADAPTER_DOWNLOAD_BYTES / MB:.0f} MB at "
+                             f"{start['downloadMBps']:g} MB/s"))
     if lay.group_setup_seconds:
         terms.append(Term("group setup", lay.group_setup_seconds,
                           "DeepEP/NVSHMEM, DeepGEMM JIT, data-parallel handshake across the group"))

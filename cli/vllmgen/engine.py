@@ -7,7 +7,7 @@ import json
 import shlex
 from typing import Mapping
 
-from vllmgen import connectors, layouts, sources
+from vllmgen import connectors, layouts, loras, sources
 from vllmgen.errors import InputError
 from vllmgen.roles import DISAGGREGATED_ROLES, SIDECAR_ROLE
 
@@ -32,6 +32,10 @@ CONTROLLED_FLAGS = {
     "--all2all-backend": "wideEP.all2allBackend",
     "--enable-expert-parallel": "wideEP.expertParallel",
     "--hf-token": "model.authSecretName (the token stays in a Secret)",
+    "--enable-lora": "model.loras",
+    "--lora-modules": "model.loras",
+    "--max-loras": "engine.maxLoras",
+    "--max-lora-rank": "engine.maxLoraRank",
 }
 
 #: Environment the spec controls through Secrets; `engine.env` may not set it in clear text (it would land in the
@@ -80,9 +84,11 @@ def simulator_args(spec: dict, role: str) -> list[str]:
     return ["--model", name, "--port", str(vllm_port(spec, role)), "--served-model-name", name]
 
 
-def vllm_args(spec: dict, role: str, env: Mapping[str, str] | None = None) -> list[str]:
+def vllm_args(spec: dict, role: str, env: Mapping[str, str] | None = None,
+              lora_paths: Mapping[str, str] | None = None) -> list[str]:
     """Arguments after `vllm serve`, model first. For wide-ep, the group's numbers come from the
-    LeaderWorkerSet environment in `env` (LWS_GROUP_SIZE, LWS_WORKER_INDEX, LWS_LEADER_ADDRESS)."""
+    LeaderWorkerSet environment in `env` (LWS_GROUP_SIZE, LWS_WORKER_INDEX, LWS_LEADER_ADDRESS). `lora_paths`
+    gives adapters a local folder by name (the supervisor's download of a pinned revision)."""
     dp_args: list[str] = []
     if layouts.of(spec).multinode:
         env = env or {}
@@ -96,7 +102,7 @@ def vllm_args(spec: dict, role: str, env: Mapping[str, str] | None = None) -> li
             raise InputError("<environment>", "", "LWS_GROUP_SIZE and LWS_WORKER_INDEX must be integers") from None
         local = spec["engine"]["dataParallelSizeLocal"]
         dp_args = _wide_ep_args(spec, role, str(group * local), str(index * local), env["LWS_LEADER_ADDRESS"])
-    return _common_args(spec, role, dp_args)
+    return _common_args(spec, role, dp_args, lora_paths)
 
 
 def vllm_shell_command(spec: dict, role: str) -> str:
@@ -130,7 +136,7 @@ def _wide_ep_args(spec: dict, role: str, size: str, rank: str, leader: str) -> l
     return args
 
 
-def _common_args(spec: dict, role: str, dp_args: list[str]) -> list[str]:
+def _common_args(spec: dict, role: str, dp_args: list[str], lora_paths: Mapping[str, str] | None = None) -> list[str]:
     model, engine = spec["model"], spec["engine"]
     args = [model_arg(spec), "--served-model-name", model["name"], "--port", str(vllm_port(spec, role))]
     if model.get("revision"):
@@ -151,6 +157,7 @@ def _common_args(spec: dict, role: str, dp_args: list[str]) -> list[str]:
     if engine["shutdownTimeoutSeconds"] > 0:
         # drain in-flight requests on SIGTERM instead of aborting them (vLLM's default is 0: abort)
         args += ["--shutdown-timeout", str(engine["shutdownTimeoutSeconds"])]
+    args += loras.vllm_args(spec, lora_paths)
     connector = connectors.get(spec["routing"]["sidecar"]["connector"])
     if role in DISAGGREGATED_ROLES and connector.vllm_class:
         args += ["--kv-transfer-config", json.dumps(connector.kv_transfer_config(role), separators=(",", ":"))]

@@ -16,3 +16,5 @@ SPEC_JSON_PATH = splitext(SPEC_PATH)[0] + ".json"
 SUPERVISOR_ZIPAPP_PATH = "/opt/vllmgen/vllmgen.pyz"
 #: vLLM's compile and kernel caches, when they persist on a claim (`caches.claim` of the spec).
 CACHE_MOUNT_PATH = "/vllm-cache"
+#: LoRA adapters from pvc:// sources: each is mounted read-only at LORA_MOUNT_PATH/NAME.
+LORA_MOUNT_PATH = "/lora-adapters"

@@ -8,12 +8,12 @@ import math
 import textwrap
 from dataclasses import dataclass, field
 
-from vllmgen import __version__, autoscaling, caches, images, layouts, resources, servers, sources
+from vllmgen import __version__, autoscaling, caches, images, layouts, loras, resources, servers, sources
 from vllmgen.accelerators import DRA_CLAIM
 from vllmgen.budget import GIB, IMAGE_PULL_SECONDS, weights_bytes
 from vllmgen.engine import has_sidecar, vllm_port
 from vllmgen.errors import InputError
-from vllmgen.mounts import CACHE_MOUNT_PATH, MODEL_MOUNT_PATH, SPEC_PATH, SUPERVISOR_ZIPAPP_PATH
+from vllmgen.mounts import CACHE_MOUNT_PATH, LORA_MOUNT_PATH, MODEL_MOUNT_PATH, SPEC_PATH, SUPERVISOR_ZIPAPP_PATH
 from vllmgen.probes import Drain, RoleProbes, drain_window, rollout_deadline
 from vllmgen.resources import DOWNLOAD_HEADROOM, UNKNOWN_WEIGHTS_BYTES
 from vllmgen.roles import ROLES, SIDECAR_ROLE
@@ -52,6 +52,11 @@ def build(spec: dict, roles: list[str] | None = None, *, source: str = "") -> Va
     v["server"] = spec["server"]
     v["probeMode"] = mode
     c[("probeMode",)] = server.probe_mode_note(mode)
+    if loras.of(spec):
+        c[("probeMode",)] += (
+            "; LoRA adapters: /readyz stays 503 until every one is listed in /v1/models" if mode == "supervised" else
+            "; LoRA adapters: the probes only see the base model (vLLM fails its start on an adapter it cannot "
+            "load, but an adapter unloaded later leaves the pod Ready); supervised probes check each adapter")
     v["multinode"] = lay.multinode
     if lay.multinode:
         c[("multinode",)] = "wide-ep: each role is a LeaderWorkerSet of parallelism.workers pods"
@@ -159,6 +164,11 @@ def _model_artifacts(spec: dict, c: dict) -> dict:
     if src.claim:
         c[("modelArtifacts", "pvc")] = "weights on a PersistentVolumeClaim, mounted read-only"
     art["pvc"] = {"claimName": src.claim, "subPath": src.subpath}
+    mounted = loras.mounts(spec)
+    if mounted:
+        art["loras"] = mounted
+        c[("modelArtifacts", "loras")] = (f"pvc:// LoRA adapters, each claim's folder mounted read-only at "
+                                          f"{LORA_MOUNT_PATH}/NAME (the path in --lora-modules)")
     art["authSecretName"] = spec["model"].get("authSecretName", "")
     art["authSecretKey"] = spec["model"]["authSecretKey"]
     c[("modelArtifacts", "authSecretName")] = "HF_TOKEN comes from this existing Secret; empty = no token"

@@ -327,6 +327,7 @@ edited after generation). A YAML list; empty unless the probes are supervised. C
 {{- $triton := eq (include "vllm.triton" $root) "true" }}
 {{- $hf := hasPrefix "hf://" $art.uri }}
 {{- $pvc := and (hasPrefix "pvc://" $art.uri) $art.pvc.claimName }}
+{{- $loras := default list $art.loras }}
 {{- $h := include "vllm.hatches" . | fromYaml }}
 {{- $caches := default dict $values.caches }}
 {{- /* vLLM's caches: on the model-cache claim (the model volume itself when hf:// downloads go there), or on the
@@ -482,7 +483,7 @@ spec:
           sleep:
             seconds: {{ $cfg.preStopSleepSeconds }}
       {{- end }}
-      {{- if or $hf $pvc $cfg.dshm $mountSpec $mountSupervisor $values.homeDir $triton $h.extraVolumeMounts $cacheVolume }}
+      {{- if or $hf $pvc $cfg.dshm $mountSpec $mountSupervisor $values.homeDir $triton $h.extraVolumeMounts $cacheVolume $loras }}
       volumeMounts:
         {{- if or $hf $pvc }}
         - name: model-storage
@@ -522,11 +523,20 @@ spec:
           subPath: {{ . }}
           {{- end }}
         {{- end }}
+        {{- range $i, $lora := $loras }}
+        # LoRA adapter {{ $lora.name }} (--lora-modules {{ $lora.name }}={{ $lora.mountPath }})
+        - name: lora-adapter-{{ $i }}
+          mountPath: {{ $lora.mountPath | quote }}
+          {{- with $lora.subPath }}
+          subPath: {{ . | quote }}
+          {{- end }}
+          readOnly: true
+        {{- end }}
         {{- with $h.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
       {{- end }}
-  {{- if or $hf $pvc $cfg.dshm $mountSpec $mountSupervisor $values.homeDir $triton $h.extraVolumes $cacheVolume }}
+  {{- if or $hf $pvc $cfg.dshm $mountSpec $mountSupervisor $values.homeDir $triton $h.extraVolumes $cacheVolume $loras }}
   volumes:
     {{- if $pvc }}
     - name: model-storage
@@ -587,6 +597,12 @@ spec:
     - name: caches
       persistentVolumeClaim:
         claimName: {{ if $caches.modelCache }}{{ include "vllm.modelCacheClaimName" $root }}{{ else }}{{ $caches.claimName }}{{ end }}
+    {{- end }}
+    {{- range $i, $lora := $loras }}
+    - name: lora-adapter-{{ $i }}
+      persistentVolumeClaim:
+        claimName: {{ $lora.claimName | quote }}
+        readOnly: true
     {{- end }}
     {{- with $h.extraVolumes }}
     {{- toYaml . | nindent 4 }}

@@ -7,6 +7,7 @@ as literals, variables (`$TP_SIZE`) or shell arithmetic (`$((LWS_GROUP_SIZE * DP
 from __future__ import annotations
 
 import re
+import shlex
 from typing import Optional
 
 from vllmgen import workloads
@@ -40,6 +41,31 @@ def flag_value(text: str, *names: str) -> Optional[str]:
             _FLAG_RE_CACHE[name] = pat
         for m in pat.finditer(text):
             found = m.group(1).strip("\"'")
+    return found
+
+
+#: Words that end a flag's list of values in a shell line.
+_SHELL_BREAKS = (";", "&&", "||", "|", "&", "\\")
+
+
+def flag_values(text: str, name: str) -> list[str]:
+    """Values of the last `--name V1 V2 ...` (a flag that takes several, such as `--lora-modules`): the words
+    after it up to the next flag or the end of the shell command; `--name=V` gives one."""
+    found: list[str] = []
+    for m in re.finditer(rf"(?:^|[\s(])[\"']?{re.escape(name)}[\"']?(=|\s|$)", text):
+        rest = text[m.end():]
+        try:
+            words = shlex.split(rest, comments=False)
+        except ValueError:  # an unbalanced quote further on: plain words
+            words = rest.split()
+        if m.group(1) == "=":
+            found = words[:1]
+            continue
+        found = []
+        for word in words:
+            if word.startswith("-") or word in _SHELL_BREAKS:
+                break
+            found.append(word)
     return found
 
 

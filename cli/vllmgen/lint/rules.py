@@ -8,13 +8,14 @@ vLLM 8200 and LeaderWorkerSet sizes; kubelet probe timing and defaults; incident
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional
 
-from vllmgen import workloads
-from vllmgen.lint.commandline import flag_value
+from vllmgen import loras, workloads
+from vllmgen.lint.commandline import flag_value, flag_values, has_flag, to_int
 from vllmgen.lint.findings import Rule
 from vllmgen.lint.identify import VLLM
 from vllmgen.lint.view import ContainerView
@@ -135,6 +136,19 @@ R = {r.id: r for r in (
          "for load those pods are about to take (Kubernetes' default scale-up repeats every 15 s)",
          "periodSeconds of every scaleUp policy at least the target's startup budget (`vllmgen values` derives "
          "the behaviour from the spec)"),
+    Rule("VG035", "lora-modules-without-enable-lora", "error",
+         "vLLM loads the --lora-modules adapters before it listens and fails its start when one cannot be loaded; "
+         "without --enable-lora the engine has no LoRA support, so every adapter fails",
+         "add --enable-lora (model.loras in a vllmgen spec sets both)"),
+    Rule("VG036", "more-adapters-than-max-loras", "warning",
+         "--max-loras (1 unless given) is how many adapters the engine keeps loaded and one batch may mix; "
+         "with more adapters, requests for the others wait while adapters are evicted and reloaded from disk",
+         "raise --max-loras to the number of adapters (vllmgen computes it from model.loras)"),
+    Rule("VG037", "adapter-rank-over-max-lora-rank", "error",
+         "vLLM refuses an adapter whose rank exceeds --max-lora-rank (16 unless given), and one refused "
+         "--lora-modules adapter fails the whole start",
+         "raise --max-lora-rank to a value vLLM accepts that holds the rank (vllmgen computes it from the ranks "
+         "in model.loras)"),
 )}
 
 
@@ -548,11 +562,101 @@ def check_cuda_visible_devices(v: ContainerView) -> Iterator[Hit]:
                   f"scheduler reserves no GPU for it, and another pod on the node can be given the same device")
 
 
+@dataclass(frozen=True)
+class _Loras:
+    """What a container tells vLLM about LoRA adapters, and where each fact is written."""
+    enabled: bool
+    names: list[str]
+    max_loras: int
+    max_rank: int
+    ranks: dict[str, int]  # rank by adapter name, where a spec gives it
+    path: tuple  # the adapter list
+    max_loras_path: tuple
+    max_rank_path: tuple
+    max_loras_given: bool
+    max_rank_given: bool
+
+
+def _adapter_name(module: str) -> str:
+    """The name in a --lora-modules value: `NAME=PATH` or the JSON form `{"name": ..., "path": ...}`."""
+    if module.lstrip().startswith("{"):
+        try:
+            name = json.loads(module).get("name")
+            return name if isinstance(name, str) else module
+        except (ValueError, AttributeError):
+            return module
+    return module.split("=", 1)[0]
+
+
+def _spec_ranks(spec: Optional[dict]) -> dict[str, int]:
+    model = spec.get("model") if isinstance(spec, dict) else None
+    items = model.get("loras") if isinstance(model, dict) else None
+    if not isinstance(items, list):
+        return {}
+    return {a["name"]: a["rank"] for a in items if isinstance(a, dict) and isinstance(a.get("name"), str)
+            and isinstance(a.get("rank"), int) and not isinstance(a.get("rank"), bool)}
+
+
+def _loras(v: ContainerView) -> Optional[_Loras]:
+    """The container's LoRA facts: from its command line, or from the spec the supervisor turns into one."""
+    ranks = _spec_ranks(v.spec) if v.spec is not None else v.adapter_ranks
+    modules = flag_values(v.text, "--lora-modules")
+    enabled = has_flag(v.text, "--enable-lora")
+    spec = v.spec if isinstance(v.spec, dict) else {}
+    if not modules and not enabled and spec.get("probes", {}).get("mode") == "supervised":
+        items = (spec.get("model") or {}).get("loras")
+        engine = spec.get("engine") if isinstance(spec.get("engine"), dict) else {}
+        if not isinstance(items, list) or not items:
+            return None
+        names = [a.get("name", "") if isinstance(a, dict) else "" for a in items]
+        given_loras, given_rank = to_int(engine.get("maxLoras")), to_int(engine.get("maxLoraRank"))
+        computed = [r for r in loras.MAX_LORA_RANKS if r >= max(ranks.values(), default=0)]
+        rank = given_rank or (computed[0] if ranks and computed else loras.DEFAULT_MAX_LORA_RANK)
+        return _Loras(True, names, given_loras or len(names), rank, ranks, ("spec", "model", "loras"),
+                      ("spec", "engine", "maxLoras"), ("spec", "engine", "maxLoraRank"),
+                      given_loras is not None, given_rank is not None)
+    if not modules and not enabled:
+        return None
+    max_loras, max_rank = flag_value(v.text, "--max-loras"), flag_value(v.text, "--max-lora-rank")
+    return _Loras(enabled, [_adapter_name(m) for m in modules],
+                  to_int(max_loras) or loras.DEFAULT_MAX_LORAS, to_int(max_rank) or loras.DEFAULT_MAX_LORA_RANK,
+                  ranks, v.args_path or v.base, v.args_path or v.base, v.args_path or v.base,
+                  max_loras is not None, max_rank is not None)
+
+
+def check_loras(v: ContainerView) -> Iterator[Hit]:
+    if v.simulator or v.triton or v.overlay:
+        return
+    facts = _loras(v)
+    if facts is None:
+        return
+    if facts.names and not facts.enabled:
+        yield Hit("VG035", facts.path,
+                  f"{v.where}: --lora-modules names {len(facts.names)} adapter(s) ({', '.join(facts.names)}) but "
+                  f"--enable-lora is missing: vLLM fails its start loading the first one")
+    if len(facts.names) > facts.max_loras:
+        limit = f"--max-loras {facts.max_loras}" if facts.max_loras_given else \
+            f"--max-loras is not given ({loras.DEFAULT_MAX_LORAS}, vLLM's default)"
+        yield Hit("VG036", facts.max_loras_path,
+                  f"{v.where}: {len(facts.names)} adapters ({', '.join(facts.names)}) but {limit}: only "
+                  f"{facts.max_loras} stay loaded, requests for the others wait for an eviction and a reload",
+                  f"--max-loras {len(facts.names)}")
+    over = {n: r for n, r in facts.ranks.items() if n in facts.names and r > facts.max_rank}
+    if over:
+        limit = f"--max-lora-rank {facts.max_rank}" if facts.max_rank_given else \
+            f"--max-lora-rank is not given ({loras.DEFAULT_MAX_LORA_RANK}, vLLM's default)"
+        need = next((r for r in loras.MAX_LORA_RANKS if r >= max(over.values())), max(loras.MAX_LORA_RANKS))
+        yield Hit("VG037", facts.max_rank_path,
+                  f"{v.where}: adapter {', '.join(f'{n} (rank {r})' for n, r in over.items())} above {limit}: vLLM "
+                  f"refuses it and the start fails",
+                  f"--max-lora-rank {need}")
+
+
 VIEW_CHECKS: tuple[Callable[[ContainerView], Iterable[Hit]], ...] = (
     check_probe_port, check_health_startup_readiness, check_liveness_on_models, check_models_with_api_key,
     check_missing_startup, check_startup_budget, check_timeout_period, check_ready_lag, check_accelerators,
     check_wide_ep, check_not_on_vllm, check_triton_explicit, check_triton_paths, check_drain,
-    check_cuda_visible_devices,
+    check_cuda_visible_devices, check_loras,
 )
 
 

@@ -147,6 +147,8 @@ class Linter:
             view.triton_configs = rules.triton_configs(lf.docs)
         if view.spec is None and view.model:
             view.model_size = self.sizes.size_of(view.model)
+        if view.spec is None:
+            view.adapter_ranks = self.sizes.adapter_ranks
         for check in rules.VIEW_CHECKS:
             yield from check(view)
 

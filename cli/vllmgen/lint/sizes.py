@@ -1,6 +1,7 @@
 """Model sizes for the startup budget rule (VG006) on manifests that carry no spec: given on the command line
 (`--model-size NAME=GiB`), taken from a model spec linted in the same run, or read from the Hugging Face hub
-(`--hub`). Names compare as vLLM's hub ids do, without `hf://` and case-insensitively."""
+(`--hub`). Names compare as vLLM's hub ids do, without `hf://` and case-insensitively. Model specs in the run
+also give LoRA adapters' ranks (VG037)."""
 
 from __future__ import annotations
 
@@ -43,9 +44,11 @@ class ModelSizes:
         self._hub: dict[str, Optional[float]] = {}
         self.use_hub = use_hub
         self.notes: list[str] = []
+        self.adapter_ranks: dict[str, int] = {}  # LoRA adapter name -> rank, from model specs (VG037)
 
     def add_specs(self, specs: Iterable) -> None:
         """Sizes from model specs (`model.source`, with `weightsGiB` or `parameters`)."""
+        from vllmgen import loras
         from vllmgen.budget import weights_bytes
         from vllmgen.lint.spec_check import load_errors
 
@@ -53,6 +56,9 @@ class ModelSizes:
             spec, _ = load_errors(data)
             if spec is None:
                 continue
+            for adapter in loras.of(spec):
+                if adapter.rank is not None:
+                    self.adapter_ranks.setdefault(adapter.name, adapter.rank)
             size = weights_bytes(spec)
             if size:
                 self._specs.setdefault(key(spec["model"]["source"]), size)

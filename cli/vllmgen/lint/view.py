@@ -79,6 +79,7 @@ class ContainerView:
     spec: Optional[dict] = None                              # effective model spec carried by values
     model: Optional[str] = None                              # the model it serves, when named
     model_size: Optional[tuple[float, str]] = None           # (bytes, where the size comes from), set by the runner
+    adapter_ranks: dict[str, int] = field(default_factory=dict)  # LoRA ranks from specs in the run, set by the runner
     triton: bool = False                                     # runs tritonserver (Triton's vLLM backend)
     triton_configs: list[str] = field(default_factory=list)  # config.pbtxt texts of its model repository, if seen
     pre_stop: PreStop = PreStop()

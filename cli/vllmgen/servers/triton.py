@@ -138,6 +138,10 @@ def check(spec: dict) -> list[tuple[tuple, str]]:
     except InputError as exc:
         path = tuple(int(p) if p.isdigit() else p for p in exc.pointer.strip("/").split("/"))
         errors.append((path, exc.message))
+    if spec["model"].get("loras"):
+        errors.append((("model", "loras"), "vllmgen serves LoRA adapters with `vllm serve` only: use server vllm"))
+    errors += [(("engine", key), f"engine.{key} sizes LoRA adapters, which server triton does not serve")
+               for key in ("maxLoras", "maxLoraRank") if key in spec["engine"]]
     if spec["engine"].get("apiKeySecretName"):
         errors.append((("engine", "apiKeySecretName"),
                        "Triton does not check vLLM's API key (its endpoints are Triton's own); protect the "

@@ -3,7 +3,7 @@ simulator standing in for it in a simulated layout."""
 
 from __future__ import annotations
 
-from vllmgen import connectors, images, layouts, sidecar, versions
+from vllmgen import connectors, images, layouts, loras, sidecar, versions
 from vllmgen.engine import has_sidecar, simulator_args, vllm_args, vllm_shell_command
 from vllmgen.layouts import Layout
 from vllmgen.mounts import SPEC_JSON_PATH, SPEC_PATH, SUPERVISOR_ZIPAPP_PATH
@@ -49,8 +49,11 @@ class VllmServer(Server):
 
     def server_check(self, spec: dict) -> list[tuple[tuple, str]]:
         if layouts.of(spec).simulator:
-            return []  # the simulator runs no vLLM and moves no KV
-        return self._version_errors(spec) + self._connector_errors(spec)
+            # the simulator runs no vLLM and moves no KV
+            return [(("model", "loras"), "the simulator serves no LoRA adapters: use a layout that runs vLLM")] \
+                if spec["model"].get("loras") else []
+        return (self._version_errors(spec) + self._connector_errors(spec)
+                + loras.check(spec, spec["probes"]["mode"] == "supervised"))
 
     def _version_errors(self, spec: dict) -> list[tuple[tuple, str]]:
         """Flags the spec implies that the image's vLLM does not have, each refused at the field that asks."""

@@ -1,0 +1,143 @@
+"""LoRA adapters (`model.loras`): the flags vLLM gets, what the spec refuses, what the chart mounts, the startup
+budget's term and what lint says about adapters on hand-written command lines."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests import chartcheck as cc
+from vllmgen import budget, engine, values
+from vllmgen.errors import InputError, InputErrors
+from vllmgen.lint.runner import Linter
+from vllmgen.spec import parse_spec
+
+BASE = """model:
+  source: pvc://models/Qwen3-0.6B
+  name: qwen
+  weightsGiB: 1.2
+  loras:
+    - {name: sql, source: pvc://adapters/team-a/sql, rank: 8}
+    - {name: chat, source: hf://org/chat-lora, rank: 24}
+    - {name: img, source: /adapters/img}
+"""
+
+
+def spec_of(text: str = BASE, **overrides):
+    return parse_spec(text, "t.yaml", **overrides)
+
+
+def refusal(text: str) -> list[str]:
+    with pytest.raises((InputError, InputErrors)) as caught:
+        spec_of(text)
+    errors = caught.value.errors if isinstance(caught.value, InputErrors) else [caught.value]
+    return [f"{e.pointer}: {e.message}" for e in errors]
+
+
+def after(args: list[str], flag: str) -> list[str]:
+    """The values of a flag that takes several: the words after it up to the next flag."""
+    rest = args[args.index(flag) + 1:]
+    return rest[:next((i for i, a in enumerate(rest) if a.startswith("--")), len(rest))]
+
+
+def test_vllm_gets_every_adapter_and_sizes_computed_from_the_list():
+    args = engine.vllm_args(spec_of(), "standalone")
+    assert "--enable-lora" in args
+    assert after(args, "--lora-modules") == ["sql=/lora-adapters/sql", "chat=org/chat-lora", "img=/adapters/img"]
+    assert after(args, "--max-loras") == ["3"]  # every adapter stays loaded
+    assert after(args, "--max-lora-rank") == ["32"]  # the smallest value vLLM accepts that holds rank 24
+
+
+def test_overrides_win_and_no_known_rank_leaves_vllms_default():
+    args = engine.vllm_args(spec_of(BASE + "engine: {maxLoras: 1, maxLoraRank: 64}\n"), "standalone")
+    assert after(args, "--max-loras") == ["1"] and after(args, "--max-lora-rank") == ["64"]
+    unranked = BASE.replace(", rank: 8", "").replace(", rank: 24", "")
+    assert "--max-lora-rank" not in engine.vllm_args(spec_of(unranked), "standalone")
+
+
+def test_no_adapters_no_lora_flags():
+    args = engine.vllm_args(spec_of("model: {source: /models/tiny, weightsGiB: 1}\n"), "standalone")
+    assert not [a for a in args if "lora" in a]
+
+
+@pytest.mark.parametrize("extra,pointer,words", [
+    ("    - {name: sql, source: /adapters/other}\n", "/model/loras/3/name", "names two adapters"),
+    ("    - {name: qwen, source: /adapters/other}\n", "/model/loras/3/name", "base model's served name"),
+    ("    - {name: x, source: /adapters/x, revision: v2}\n", "/model/loras/3/revision", "only applies to hf://"),
+    ("engine: {maxLoraRank: 16}\n", "/engine/maxLoraRank", "chat (24)"),
+])
+def test_spec_refuses_adapter_lists_vllm_would_fail_on(extra, pointer, words):
+    text = BASE + extra if extra.startswith(" ") else BASE + extra
+    found = refusal(text)
+    assert any(f.startswith(pointer + ":") and words in f for f in found), found
+
+
+def test_a_pinned_revision_needs_the_supervisor():
+    pinned = BASE.replace("source: hf://org/chat-lora", "source: hf://org/chat-lora, revision: v2")
+    spec_of(pinned)  # supervised (the default): the supervisor downloads that revision
+    found = refusal(pinned + "probes: {mode: plain}\n")
+    assert any(f.startswith("/model/loras/1/revision:") and "supervised" in f for f in found), found
+
+
+@pytest.mark.parametrize("text,pointer", [
+    ("model: {source: /models/tiny, weightsGiB: 1}\nengine: {maxLoras: 2}\n", "/engine/maxLoras"),
+    (BASE + "engine: {extraArgs: [--enable-lora]}\n", "/engine/extraArgs/0"),
+    (BASE + "engine: {extraArgs: ['--max_loras=4']}\n", "/engine/extraArgs/0"),
+    (BASE + "server: triton\n", "/model/loras"),
+    (BASE + "layout: simulated\nprobes: {mode: plain}\n", "/model/loras"),
+])
+def test_spec_refuses_lora_settings_without_a_place(text, pointer):
+    found = refusal(text)
+    assert any(f.startswith(pointer + ":") for f in found), found
+
+
+def test_hub_adapters_are_a_term_of_the_startup_budget():
+    terms = {t.name: t for t in budget.startup_budget(spec_of()).terms}
+    # one hf:// adapter, downloaded at every start (the model is on a claim, the hub cache is not)
+    assert terms["adapter download"].seconds == pytest.approx(budget.ADAPTER_DOWNLOAD_BYTES / 1e6
+                                                              / spec_of()["startup"]["downloadMBps"])
+    local = BASE.replace("hf://org/chat-lora", "/adapters/chat")
+    assert "adapter download" not in {t.name for t in budget.startup_budget(spec_of(local)).terms}
+    with_adapter = budget.startup_budget(spec_of()).seconds
+    assert with_adapter > budget.startup_budget(spec_of(local)).seconds
+
+
+def test_chart_mounts_pvc_adapters_read_only_where_vllm_looks():
+    spec = spec_of(BASE + "probes: {mode: plain}\n")
+    objs = cc.render_objects(yaml.safe_load(values.render(spec)))
+    pod = cc.pod_spec(cc.workloads(objs)[0])
+    container = next(c for c in pod["containers"] if "args" in c and "--enable-lora" in c["args"])
+    path = after(container["args"], "--lora-modules")[0].split("=", 1)[1]
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == path)
+    assert mount["readOnly"] is True and mount["subPath"] == "team-a/sql"
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert volume["persistentVolumeClaim"] == {"claimName": "adapters", "readOnly": True}
+    # hf:// and image-path adapters get no volume
+    assert sum(1 for v in pod["volumes"] if "adapters" == (v.get("persistentVolumeClaim") or {}).get("claimName")) == 1
+
+
+def test_values_say_what_the_probes_see_of_the_adapters():
+    plain = values.render(spec_of(BASE + "probes: {mode: plain}\n"))
+    supervised = values.render(spec_of())
+    assert "only see the base model" in " ".join(plain.split())
+    assert "503 until every one is listed in /v1/models" in " ".join(supervised.split())
+
+
+@pytest.mark.parametrize("mode", ["plain", "supervised"])
+def test_generated_values_lint_clean(tmp_path, mode):
+    out = tmp_path / "values.yaml"
+    out.write_text(values.render(spec_of(BASE + f"probes: {{mode: {mode}}}\n")))
+    result = Linter().lint_paths([str(out)])
+    assert not result.unusable
+    assert [f.rule for f in result.findings if f.rule.startswith("VG03")] == []
+
+
+def test_lint_takes_the_ranks_from_the_embedded_spec(tmp_path):
+    """A plain values file whose --max-lora-rank was edited below an adapter's rank: VG037 names the adapter."""
+    data = yaml.safe_load(values.render(spec_of(BASE + "probes: {mode: plain}\n")))
+    args = data["standalone"]["args"]
+    args[args.index("--max-lora-rank") + 1] = "16"
+    out = tmp_path / "values.yaml"
+    out.write_text(yaml.safe_dump(data))
+    found = [f for f in Linter().lint_paths([str(out)]).findings if f.rule == "VG037"]
+    assert len(found) == 1 and "chat (rank 24)" in found[0].message
