@@ -105,6 +105,19 @@ def test_unknown_role_is_a_usage_error():
     assert res.returncode == 2 and "Traceback" not in res.stderr and "router" in res.stderr
 
 
+def test_a_role_asked_for_with_zero_replicas_is_refused(tmp_path):
+    """Values for roles that would deploy nothing embed a spec the supervisor refuses: exit 2, nothing written."""
+    out = tmp_path / "values.yaml"
+    spec = write(tmp_path, "model: {source: pvc://models/tiny, weightsGiB: 1}\n"
+                           "roles: {standalone: {replicas: 0}, prefill: {replicas: 1}}\n")
+    res = vllmgen("values", "--spec", spec, "--role", "standalone", "-o", out)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "--role standalone" in res.stderr and "0 replicas" in res.stderr
+    assert not out.exists()
+    res = vllmgen("values", "--spec", spec, "--role", "standalone", "--role", "prefill")
+    assert res.returncode == 0, res.stderr
+
+
 def test_validate_reads_stdin_and_prints_the_budget():
     res = vllmgen("validate", "-", stdin=GOOD)
     assert res.returncode == 0
