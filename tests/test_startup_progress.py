@@ -188,3 +188,33 @@ def test_the_download_is_watched_where_the_hub_client_puts_it():
         "/c/models--a--b", "/x"]
     assert download_dirs({"HOME": "/home/u"}, "a/b")[0] == "/home/u/.cache/huggingface/hub/models--a--b"
     assert download_dirs({"HF_HOME": "/models"}, "") == []  # a path or a claim: nothing is downloaded
+
+
+def test_bytes_written_before_the_loops_first_look_count_and_the_cache_before_the_start_does_not(tmp_path):
+    """The watch looks at the cache when it is made (before vLLM starts) and once more at Ready: on a busy node the
+    loop's first and last samples can come late, and no byte written in between may be lost or counted twice."""
+    from vllmgen.supervisor.watch import StartupWatch
+
+    class Store:
+        def update(self, **_):
+            pass
+
+    class Log:
+        def __init__(self):
+            self.lines = []
+
+        def emit(self, event, **fields):
+            self.lines.append({"event": event, **fields})
+
+    repo = tmp_path / "models--a--b" / "blobs"
+    repo.mkdir(parents=True)
+    (repo / "cached").write_bytes(b"\0" * 1_000_000)
+    log = Log()
+    watch = StartupWatch(Store(), log, Expected(terms={"download": 5.0}, stall_s=60), 0.0, [str(repo.parent)])
+    (repo / "new").write_bytes(b"\0" * 400_000)  # vLLM writes before the loop's first sample
+    watch.sample(1.0)
+    with open(repo / "new", "ab") as f:  # and again after the loop's last sample
+        f.write(b"\0" * 400_000)
+    watch.ready(2.0)
+    measured = [e for e in log.lines if e["event"] == "startup-measured"][0]
+    assert 800_000 <= measured["downloadedBytes"] < 800_000 + 2 * 4096

@@ -56,7 +56,9 @@ class StartupWatch:
         self.dirs = dirs
         self.members = None  # () -> the pids of vLLM's process tree, once it runs
         self._lock = threading.Lock()
-        self.progress: Progress = progress.begin(started)
+        # The baseline is taken before vLLM starts: what the cache already holds is not downloaded by this start,
+        # and whatever vLLM writes, however soon, counts.
+        self.progress: Progress = progress.on_sample(progress.begin(started), self._look(started, {}))
         store.update(startup=self.progress, startup_expected=expected)
 
     @property
@@ -73,14 +75,19 @@ class StartupWatch:
 
     def sample(self, now: float) -> None:
         cpu = process.cpu_seconds(self.members()) if self.members is not None else {}
-        s = Sample(now, cpu, disk_bytes(self.dirs[:1]), disk_bytes(self.dirs[1:]))
+        s = self._look(now, cpu)
         self._apply(lambda p: progress.on_sample(p, s))
+
+    def _look(self, now: float, cpu: dict) -> Sample:
+        return Sample(now, cpu, disk_bytes(self.dirs[:1]), disk_bytes(self.dirs[1:]))
 
     def stalled(self, now: float) -> str | None:
         return progress.stalled(self.progress, now, self.expected.stall_s)
 
     def ready(self, at: float) -> None:
-        """The model is served (at `at`): close the last phase, log every term as measured."""
+        """The model is served (at `at`): a last look at the download folders (bytes written since the loop's
+        last sample count), then close the last phase and log every term as measured."""
+        self.sample(at)
         self._apply(lambda p: progress.on_ready(p, at))
         self.log.emit("startup-measured", **progress.measured(self.progress, self.expected))
 
