@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from vllmgen import spec as spec_mod, values, yamlio
 from vllmgen.cli import app
 from vllmgen.emulator import drivers, model, report
+from vllmgen.emulator.timeline import HELD_MIN_S
 
 pytestmark = pytest.mark.vllm
 
@@ -41,7 +42,10 @@ def test_live_on_real_vllm_supervised_vs_plain_vs_llmd_guide(start_supervisor, t
     # the held /startupz answers within the supervisor's poll of vLLM; readiness runs at once: well under 1 s
     assert 0 <= live.lag < 1.0 and live.restarts == 0
     startup = [r for r in result.run.kubelet.records if r.kind == "startup"]
-    assert startup[-1].result == "Success" and "held" in startup[-1].detail
+    # the successful /startupz was held until the model loaded, unless it was sent when the model was (nearly)
+    # loaded: the previous hold may have run out just before, which a busy machine makes more likely
+    assert startup[-1].result == "Success"
+    assert "held" in startup[-1].detail or startup[-1].start >= truth - HELD_MIN_S, (startup[-1], truth)
     # while loading: one /startupz request per 10 s period
     assert sum(1 for r in startup if r.start < truth) <= truth / 10 + 1
     # the other configurations on the same recording (the endpoints keep their last answers past its end)

@@ -12,9 +12,8 @@ import time
 import httpx
 import pytest
 
-from tests.support.vllm_server import (Supervisor, cpu_env, free_port,
-                                      kube_probe, process_groups_alive, running_requests, start_traffic, tiny_spec,
-                                      traffic_result)
+from tests.support.vllm_server import (Supervisor, cpu_env, free_port, kube_probe, process_groups_alive,
+                                      start_traffic, tiny_spec, traffic_result, wait_in_flight)
 
 pytestmark = pytest.mark.vllm
 
@@ -200,10 +199,7 @@ def test_sigterm_with_requests_in_flight_loses_nothing(sup):
     grace = values_dict(load_spec(str(sup.spec_path)), ["standalone"])["standalone"]["terminationGracePeriodSeconds"]
     traffic = start_traffic("gated", f"http://127.0.0.1:{sup.vllm_port}", f"http://127.0.0.1:{sup.health_port}/readyz",
                             str(ARRIVAL_EVERY_S), str(DRAIN_TOKENS), str(ENDPOINT_LAG_S), str(OPENING_BURST))
-    deadline = time.monotonic() + 60
-    while (at_signal := running_requests(sup.vllm_port)) < MIN_IN_FLIGHT:
-        assert time.monotonic() < deadline, "traffic never reached 8 requests in flight"
-        time.sleep(0.05)
+    at_signal = wait_in_flight(traffic, sup.vllm_port, MIN_IN_FLIGHT)
     t_sig = time.monotonic()  # SIGTERM right after the reading: on a quiet machine answers take well under 1 s
     sup.signal()
     time.sleep(0.5)

@@ -22,6 +22,9 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 #: Generous bound for one real vLLM start on 2 busy cores (measured 40-94 s).
 START_TIMEOUT_S = 240
+#: Generous bound for the supervisor's health port to answer: an interpreter start and a few imports, which a
+#: saturated machine (a vLLM server loading beside it) has stretched past 20 s.
+LISTEN_TIMEOUT_S = 120
 #: Where a spec's tiny-model flags come from: fp32 is a CPU compute type; eager skips torch.compile (-15 s).
 TINY_EXTRA_ARGS = ["--dtype", "float32", "--enforce-eager", "--host", "127.0.0.1"]
 
@@ -189,7 +192,7 @@ class Supervisor:
     def get(self, path: str, **kw) -> httpx.Response:
         return self.client.get(path, **kw)
 
-    def wait_listening(self, timeout: float = 20) -> None:
+    def wait_listening(self, timeout: float = LISTEN_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -265,6 +268,23 @@ def kube_probe(port: int, path: str, host: str = "127.0.0.1", timeout: float = 1
     finally:
         conn.close()
     return time.perf_counter() - t0, code
+
+
+def wait_in_flight(traffic: subprocess.Popen, vllm_port: int, at_least: int, timeout: float = 300) -> int:
+    """Wait until vLLM runs `at_least` requests of `traffic` at once; returns how many it runs then. The bound is
+    for a hang only (the opening burst reaches vLLM within seconds on any machine); on failure the traffic is
+    stopped, so it cannot starve the tests that follow, and its output is in the message."""
+    deadline = time.monotonic() + timeout
+    seen: list[int] = []
+    while (running := running_requests(vllm_port)) < at_least:
+        seen.append(running)
+        if time.monotonic() > deadline or traffic.poll() is not None:
+            traffic.kill()
+            out = traffic.communicate()[0] or ""
+            raise AssertionError(f"traffic never had {at_least} requests in flight at vLLM (last readings "
+                                 f"{seen[-40:]}, traffic exit {traffic.returncode}): {out[-2000:]}")
+        time.sleep(0.05)
+    return running
 
 
 def running_requests(vllm_port: int) -> int:
