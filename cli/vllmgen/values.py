@@ -43,7 +43,7 @@ def build(spec: dict, roles: list[str] | None = None, *, source: str = "") -> Va
     for role in roles:
         if role not in server.roles:
             raise InputError("<command line>", "", f"--role {role}: {server.role_error(role)}")
-    if roles and not any(_replicas(spec, r) for r in roles):
+    if roles and not any(r not in spec["roles"] or autoscaling.deployed(spec["roles"][r]) for r in roles):
         raise InputError("<command line>", "", f"--role {','.join(roles)}: the spec gives "
                          f"{'this role' if len(roles) == 1 else 'these roles'} 0 replicas: nothing would be deployed")
     lay = layouts.of(spec)
