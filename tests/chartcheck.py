@@ -5,8 +5,9 @@
 - `Validators`: Kubernetes' own schemas (kubernetes-validate's bundled files, strict) built once per version and
   kind and reused (each `kubernetes_validate.validate()` call re-reads a 1-2 MB file); LeaderWorkerSets against
   `schemas/lws-v1.schema.json` plus their pod templates against PodTemplateSpec; Prometheus Operator monitors
-  against the small schema below; KEDA ScaledObjects against KEDA's own CRD (`tests/data/crds/`, unchanged from
-  upstream), made strict as the API server's strict field validation reads it (`strict_crd_schema`).
+  against the small schema below; custom resources (KEDA ScaledObjects, InferencePools, HTTPRoutes) against
+  their upstream CRDs (`tests/data/crds/`, unchanged), made strict as the API server's strict field validation
+  reads them (`strict_crd_schema`), plus their metadata against Kubernetes' ObjectMeta.
 """
 
 from __future__ import annotations
@@ -65,8 +66,13 @@ MONITOR_SCHEMAS = {
 }
 
 
-#: KEDA's ScaledObject CRD as kedacore/keda ships it (tests/data/crds/README.md).
-KEDA_CRD = REPO / "tests" / "data" / "crds" / "keda.sh_scaledobjects.yaml"
+#: Upstream CRDs, kept byte for byte as their projects ship them (tests/data/crds/README.md cites each source).
+CRD_DIR = REPO / "tests" / "data" / "crds"
+CRDS = (
+    CRD_DIR / "keda.sh_scaledobjects.yaml",
+    CRD_DIR / "inference.networking.k8s.io_inferencepools.yaml",
+    CRD_DIR / "gateway.networking.k8s.io_httproutes.yaml",
+)
 #: JSON-schema keywords whose subschemas only add constraints to fields declared elsewhere.
 _SCHEMA_LOGIC = ("anyOf", "oneOf", "allOf", "not")
 
@@ -103,10 +109,22 @@ def strict_crd_schema(node: Any, in_logic: bool = False) -> Any:
 
 def crd_schemas(path: Path) -> dict[str, dict]:
     """{apiVersion: strict schema} for every served version of the CRD in `path`."""
-    crd = yaml.safe_load(path.read_text())
+    crd = yaml.safe_load(path.read_text(encoding="utf-8"))
     group = crd["spec"]["group"]
     return {f"{group}/{v['name']}": strict_crd_schema(v["schema"]["openAPIV3Schema"])
             for v in crd["spec"]["versions"] if v.get("served")}
+
+
+@lru_cache(maxsize=None)
+def crd_kinds() -> dict[tuple[str, str], Path]:
+    """(apiVersion, kind) -> the CRD file of every served version in CRDS."""
+    out = {}
+    for path in CRDS:
+        crd = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for v in crd["spec"]["versions"]:
+            if v.get("served"):
+                out[(f"{crd['spec']['group']}/{v['name']}", crd["spec"]["names"]["kind"])] = path
+    return out
 
 
 def newest_kube() -> str:
@@ -206,16 +224,13 @@ class Validators:
             self._cache[("lws", "")] = schemas.validator("lws-v1")
         return self._cache[("lws", "")]
 
-    def _crd(self, obj: dict):
-        key = ("crd", f"{obj.get('apiVersion')}/{obj.get('kind')}")
-        if key not in self._cache:
+    def _crd(self, key: tuple[str, str]):
+        if ("crd", key) not in self._cache:
             from jsonschema import Draft7Validator
 
-            schemas = crd_schemas(KEDA_CRD)
-            if obj.get("apiVersion") not in schemas:
-                raise LookupError(f"no KEDA CRD schema for {obj.get('apiVersion')}")
-            self._cache[key] = Draft7Validator(schemas[obj["apiVersion"]])
-        return self._cache[key]
+            schema = crd_schemas(crd_kinds()[key])[key[0]]
+            self._cache[("crd", key)] = Draft7Validator(schema)
+        return self._cache[("crd", key)]
 
     def _monitor(self, kind: str):
         if ("monitor", kind) not in self._cache:
@@ -243,8 +258,8 @@ class Validators:
                     yield from report(pod_template, templates[key], f"spec/leaderWorkerTemplate/{key}/")
         elif kind in MONITOR_SCHEMAS:
             yield from report(self._monitor(kind), obj)
-        elif kind == "ScaledObject":
-            yield from report(self._crd(obj), obj)
+        elif (obj.get("apiVersion"), kind) in crd_kinds():
+            yield from report(self._crd((obj["apiVersion"], kind)), obj)
             yield from report(self._kube(version, "objectmeta-meta-v1.json"), obj.get("metadata"), "metadata/")
         else:
             yield from report(self._kube(version, self.kube_file(obj)), obj)
@@ -255,8 +270,19 @@ class Validators:
 
 # --- views of rendered objects used by assertions ---------------------------------------------------------------
 
+#: The roles a model-server workload plays (its `app.kubernetes.io/component`), and the endpoint picker's.
+SERVER_ROLES = ("standalone", "prefill", "decode")
+ENDPOINT_PICKER = "endpoint-picker"
+
+
+def component(obj: dict) -> str | None:
+    return ((obj.get("metadata") or {}).get("labels") or {}).get("app.kubernetes.io/component")
+
+
 def workloads(objs: list[dict]) -> list[dict]:
-    return [o for o in objs if o["kind"] in ("Deployment", "LeaderWorkerSet")]
+    """The model servers' workloads (the endpoint picker's Deployment is not one)."""
+    return [o for o in objs if o["kind"] in ("Deployment", "LeaderWorkerSet")
+            and component(o) in SERVER_ROLES]
 
 
 def pod_spec(workload: dict) -> dict:

@@ -9,6 +9,8 @@
   through the chart (real Helm engine) into objects that pass Kubernetes' strict schemas; a model spec validates;
 - in ```bash blocks every `vllmgen ...` command runs (exit 0, or `# exit N` at the end of the line), and
   `helm install|template NAME charts/vllm -f FILE` renders FILE through the chart and validates the objects;
+  other charts (a gateway) come from a public OCI registry at a pinned `--version`, and every URL a block fetches
+  names a release (no `latest`, no branch): they cannot be run here, so they are checked for being reproducible;
 - every inline `vllmgen SUBCOMMAND` names a real subcommand.
 
 `python -m tests.guidecheck --update [GUIDE...]` rewrites the `vllmgen:` blocks from the current code.
@@ -110,11 +112,36 @@ def render_and_validate(values_file: Path, release: str = "rel", namespace: str 
     return Validators().check(objs, kube_versions())
 
 
+#: Charts a guide may install besides charts/vllm: from a public OCI registry, at a pinned version.
+PUBLIC_CHART = re.compile(r"^oci://[a-z0-9.-]+\.[a-z]+/[a-z0-9./_-]+$")
+#: URLs a guide fetches must name a release: a version in the path, never `latest` or a branch.
+PINNED_URL = re.compile(r"/(releases/download|refs/tags)/v[0-9]+\.[0-9]+\.[0-9]+/")
+URL = re.compile(r"https?://[^\s'\"]+")
+
+
+def external_chart(words: list[str]) -> list[str]:
+    """`helm install NAME oci://... --version V [--set k=v] [-n NS] [--create-namespace]`: pinned, not run."""
+    options = words[4:]
+    if "--version" not in options or options.index("--version") + 1 >= len(options):
+        return [f"{words[3]}: pin the chart with --version"]
+    if not PUBLIC_CHART.match(words[3]):
+        return [f"guides install charts/vllm or a chart from a public OCI registry, not {words[3]}"]
+    return []
+
+
+def unpinned_urls(text: str) -> list[str]:
+    return [f"{url}: name a release in the URL (a version tag, not latest or a branch)"
+            for url in URL.findall(text) if not PINNED_URL.search(url) and "127.0.0.1" not in url
+            and "localhost" not in url and "$" not in url]
+
+
 def helm(words: list[str]) -> list[str]:
     """`helm install|template NAME charts/vllm -f FILE [-n NS]`: render and validate instead of installing."""
     if len(words) < 4 or words[1] not in ("install", "template", "upgrade"):
         return [f"unsupported helm command in a guide: {' '.join(words)}"]
     release, chart = words[2], words[3]
+    if chart.startswith("oci://"):
+        return external_chart(words)
     if chart.rstrip("/") not in ("charts/vllm", "./charts/vllm"):
         return [f"guides install charts/vllm, not {chart}"]
     files, namespace, i = [], "default", 4
@@ -213,6 +240,7 @@ def check_guide(path: Path, update: bool = False) -> list[str]:
             elif "file" in block.markers:
                 Path(block.markers["file"]).write_text(block.text)
             if block.lang in ("bash", "sh", "console", "shell"):
+                problems += [f"{where}: {p}" for p in unpinned_urls(block.text)]
                 for words, expected in commands(block):
                     if words[0] == "helm":
                         problems += [f"{where}: {p}" for p in helm(words)]

@@ -246,7 +246,7 @@ def test_probes_target_vllm_or_health_never_the_sidecar(name, values, rendered):
 
 @pytest.mark.parametrize("name,values", CASES, ids=CASE_IDS)
 def test_decode_sidecar_and_services(name, values, rendered):
-    services = {role_of(o): o for o in rendered[name] if o["kind"] == "Service"}
+    services = {role_of(o): o for o in rendered[name] if o["kind"] == "Service" and cc.component(o) in cc.SERVER_ROLES}
     assert set(services) == set(roles_in(values))
     for wl in workloads(rendered[name]):
         role = role_of(wl)
@@ -393,7 +393,8 @@ def test_secrets_only_by_reference(name, values, rendered):
 def test_model_volume_and_spec_mount(name, values, rendered):
     objs = rendered[name]
     art = values["modelArtifacts"]
-    configmaps = [o for o in objs if o["kind"] == "ConfigMap" and not o["metadata"]["name"].endswith("-triton-models")]
+    configmaps = [o for o in objs if o["kind"] == "ConfigMap" and not o["metadata"]["name"].endswith("-triton-models")
+                  and cc.component(o) != cc.ENDPOINT_PICKER]  # the picker's configuration: test_gateway.py
     for wl in workloads(objs):
         spec = pod_spec(wl)
         server = container(spec, "vllm")
@@ -483,7 +484,7 @@ def test_optional_objects_are_valid(name, values, validators):
     objs = cc.render_objects(merged)
     assert cc.lint(merged) == []
     assert validators.check(objs, cc.kube_versions()) == []
-    kinds = [o["kind"] for o in objs]
+    kinds = [o["kind"] for o in objs if cc.component(o) != cc.ENDPOINT_PICKER]  # the picker's: test_gateway.py
     n = len(roles_in(values))
     for kind in ("NetworkPolicy", "PodDisruptionBudget", "PodMonitor", "ServiceMonitor"):
         assert kinds.count(kind) == n, kind

@@ -173,7 +173,7 @@ def test_startup_budget_rule_uses_the_specs_estimate(tmp_path):
 def test_rendered_chart_objects_lint_clean(tmp_path, layout, variant):
     """Values -> the real Helm engine -> Deployments / LeaderWorkerSets: the same rules over the rendered pods
     (ports resolved from the containers, --port and parallel sizes parsed from the rendered command lines)."""
-    from tests.chartcheck import render_objects
+    from tests.chartcheck import render_objects, workloads as server_workloads
     from vllmgen.yamlio import dump, load_document
 
     values = load_document(generated_values(tmp_path, layout, SPECS[variant])).data
@@ -181,7 +181,7 @@ def test_rendered_chart_objects_lint_clean(tmp_path, layout, variant):
     out = tmp_path / "rendered.yaml"
     out.write_text("---\n".join(dump(o) for o in objs))
     result = lint(out)
-    workloads = [o for o in objs if o["kind"] in ("Deployment", "LeaderWorkerSet")]
+    workloads = server_workloads(objs)  # the model servers; the endpoint picker is not one
     assert result.documents_checked == len(objs) and workloads
     assert [f for f in result.findings if f.severity != "info"] == []
     plain_with_key = values["probeMode"] == "plain" and values["apiKey"]["secretName"] != ""

@@ -83,6 +83,9 @@ def test_kind_installs_and_waits_with_probe_check_never_sleep():
     assert any(u.startswith("helm/kind-action@") for u in uses(job))
     text = runs(job)
     assert "vllmgen values --layout simulated" in text and "helm install sim charts/vllm" in text
+    # the simulated layout renders an InferencePool: its CRD first, then its endpoint picker must turn Ready
+    assert text.index("gateway-api-inference-extension/releases/download/v1.4.0/manifests.yaml") < \
+        text.index("helm install sim charts/vllm") < text.index("kubectl rollout status deployment/sim-vllm-epp")
     assert "vllmgen values --spec .github/kind/vllm-cpu-spec.yaml" in text and "helm install cpu charts/vllm" in text
     wait = (REPO / ".github" / "kind" / "probe-until-ready.sh").read_text()
     assert "vllmgen probe-check" in wait and "--until-ready" in wait

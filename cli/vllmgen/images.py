@@ -21,6 +21,10 @@ SIMULATOR = ("ghcr.io/llm-d/llm-d-inference-sim", "v0.8.2")
 SIMULATED_SIDECAR = ("ghcr.io/llm-d/llm-d-routing-sidecar", "v0.7.1")
 #: The newest routing sidecar llm-d ships (llm-d #1885): --kv-connector, --model-server-port.
 SIDECAR = ("ghcr.io/llm-d/llm-d-router-disagg-sidecar", "v0.9.0")
+#: llm-d's endpoint picker: the Gateway API Inference Extension's EPP (runner of GAIE v1.4.0) with llm-d's
+#: scheduling plugins (prefill/decode filters, the prefill header). v0.7.1 is the release that built the
+#: `llm-d-routing-sidecar:v0.7.1` the simulated layout ships; both sidecar generations read the header it sets.
+ENDPOINT_PICKER = ("ghcr.io/llm-d/llm-d-inference-scheduler", "v0.7.1")
 #: NGC's Triton image with the vLLM backend preinstalled (`<yy.mm>-vllm-python-py3`), pinned to one release so a
 #: redeploy never changes the vLLM version underneath.
 TRITON = ("nvcr.io/nvidia/tritonserver", "25.12-vllm-python-py3")

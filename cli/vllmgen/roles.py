@@ -25,3 +25,10 @@ HEALTH_PORT = 8090
 VLLM_PORT_NAME = "vllm"
 HEALTH_PORT_NAME = "health"
 PROXY_PORT_NAME = "proxy"
+
+#: The pod label llm-d's endpoint picker reads to tell prefill pods from decode pods (its `prefill-filter` and
+#: `decode-filter`), and its value per role; a standalone pod does both (docs/upstream-facts.md#endpoint-picker).
+ROLE_LABEL = "llm-d.ai/role"
+ROLE_LABEL_VALUES = {"standalone": "both", "prefill": "prefill", "decode": "decode"}
+#: The label every serving pod carries; llm-d's guides select model servers with it, and so does the pool.
+SERVING_LABEL = "llm-d.ai/inference-serving"

@@ -13,7 +13,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from vllmgen import autoscaling, layouts, servers
+from vllmgen import autoscaling, gateway, layouts, servers
 from vllmgen.accelerators import RESOURCE_BY_VENDOR
 from vllmgen.budget import MAX_BUDGET_SECONDS, startup_budget, weights_bytes
 from vllmgen.engine import CONTROLLED_ENV, CONTROLLED_FLAGS, flag_name
@@ -199,6 +199,8 @@ def derive(spec: dict) -> None:
         elif auto["autoscaler"] == "hpa":
             auto.setdefault("adapterMetric", autoscaling.adapter_metric_name(auto["metric"]))
     servers.of(spec).derive(spec)
+    spec["routing"].setdefault("inferencePool",
+                               gateway.pool_by_default(active_roles(spec)) and not servers.of(spec).pool_error)
     a2a = spec["wideEP"].setdefault("all2allBackend", {})
     a2a.setdefault("decode", "deepep_low_latency")  # llm-d wide-EP guide: decode favours latency
     a2a.setdefault("prefill", "deepep_high_throughput")  # prefill favours throughput
@@ -304,6 +306,7 @@ def cross_check(spec: dict) -> list[tuple[tuple, str]]:
         errors.append((biggest, f"the spec takes {size} bytes mounted, more than {MOUNTED_SPEC_MAX_BYTES}: the "
                                 "ConfigMap that carries it into the pod must stay under Kubernetes' 1 MiB; this "
                                 "field is the largest"))
+    errors += _gateway_check(spec)
     if not any(autoscaling.deployed(r) for r in spec["roles"].values()):
         errors.append((("roles",), "every role has 0 replicas: nothing would be deployed"))
     errors += _autoscaling_errors(spec)
@@ -339,6 +342,15 @@ def _fields(spec: dict):
                 yield (key, sub), len(json.dumps(inner, ensure_ascii=False).encode())
         else:
             yield (key,), len(json.dumps(value, ensure_ascii=False).encode())
+
+
+def _gateway_check(spec: dict) -> list[tuple[tuple, str]]:
+    routing = spec["routing"]
+    errors: list[tuple[tuple, str]] = []
+    if routing["gateway"].get("name") and not routing["inferencePool"]:
+        errors.append((("routing", "gateway", "name"), "the HTTPRoute sends requests to the InferencePool: set "
+                                                        "routing.inferencePool true, or leave routing.gateway out"))
+    return errors
 
 
 def role_replicas(spec: dict, role: str) -> int:

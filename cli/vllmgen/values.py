@@ -8,7 +8,7 @@ import math
 import textwrap
 from dataclasses import dataclass, field
 
-from vllmgen import __version__, autoscaling, caches, images, layouts, loras, resources, servers, sources
+from vllmgen import __version__, autoscaling, caches, gateway, images, layouts, loras, resources, servers, sources
 from vllmgen.accelerators import DRA_CLAIM
 from vllmgen.budget import GIB, IMAGE_PULL_SECONDS, weights_bytes
 from vllmgen.engine import has_sidecar, vllm_port
@@ -46,6 +46,8 @@ def build(spec: dict, roles: list[str] | None = None, *, source: str = "") -> Va
     if roles and not any(r not in spec["roles"] or autoscaling.deployed(spec["roles"][r]) for r in roles):
         raise InputError("<command line>", "", f"--role {','.join(roles)}: the spec gives "
                          f"{'this role' if len(roles) == 1 else 'these roles'} 0 replicas: nothing would be deployed")
+    if gateway.roles_error(spec, roles):
+        raise InputError("<command line>", "/roles", gateway.roles_error(spec, roles))
     lay = layouts.of(spec)
     c: dict[tuple, str] = {}
     v: dict = {}
@@ -199,6 +201,9 @@ def _routing(spec: dict, roles: list[str], c: dict) -> dict:
         c[("routing", "proxy", "resources")] = resources.sidecar().why
     else:
         out["proxy"] = {"enabled": False}
+    blocks, notes = gateway.routing_blocks(spec, roles, drain_window(spec).total)
+    out.update(blocks)
+    c.update({("routing",) + path: note for path, note in notes.items()})
     return out
 
 

@@ -25,6 +25,9 @@ Declared helpers:
   vllm.podTemplate                              the pod template shared by Deployment and LeaderWorkerSet
   vllm.scaleTargetRef                           the workload an autoscaler scales (its scale subresource)
   vllm.metricQuery                              PromQL: the role's autoscaling metric summed over its pods
+  vllm.poolCreate                               "true" when the InferencePool and its endpoint picker render
+  vllm.poolName, vllm.poolSelectorLabels        the InferencePool's name / the labels it selects pods by
+  vllm.eppName, vllm.eppLabels, vllm.eppSelectorLabels   the endpoint picker's objects
 */}}
 
 {{/*
@@ -98,6 +101,44 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
 llm-d.ai/inference-serving: "true"
 llm-d.ai/role: {{ ternary "both" .role (eq .role "standalone") }}
+{{- end }}
+
+{{/* "true" when the InferencePool and its endpoint picker render, else "". */}}
+{{- define "vllm.poolCreate" -}}
+{{- if (default dict .Values.routing.inferencePool).create }}true{{ end }}
+{{- end }}
+
+{{/* The InferencePool: named after the release's model servers. */}}
+{{- define "vllm.poolName" -}}
+{{- include "vllm.fullname" . }}
+{{- end }}
+
+{{/*
+The labels the InferencePool selects pods by: every serving pod of this release (standalone, prefill, decode)
+and nothing else; the endpoint picker's pod carries no `llm-d.ai/inference-serving` label.
+*/}}
+{{- define "vllm.poolSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "vllm.name" . | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
+llm-d.ai/inference-serving: "true"
+{{- end }}
+
+{{/* The endpoint picker's objects (Deployment, Service, ConfigMap, ServiceAccount, Role, RoleBinding). */}}
+{{- define "vllm.eppName" -}}
+{{- include "vllm.suffixedName" (dict "root" . "suffix" "epp") }}
+{{- end }}
+
+{{- define "vllm.eppSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "vllm.name" . | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
+app.kubernetes.io/component: endpoint-picker
+{{- end }}
+
+{{- define "vllm.eppLabels" -}}
+{{ include "vllm.eppSelectorLabels" . }}
+helm.sh/chart: {{ include "vllm.chart" . }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end }}
 
 {{/* "true" when this role's pods get the routing sidecar (decode only), else "". */}}
@@ -201,7 +242,8 @@ mounted all the same, so every pod shows the spec it was generated from, and wha
 Fail loudly on role values that would give a pod that can never work:
 - a probe on the routing sidecar's port (its /health answers 200 without asking vLLM: llm-d-benchmark#1435);
 - decode vLLM listening on the sidecar's own port;
-- a LeaderWorkerSet whose data-parallel size is not workers x dataLocal.
+- a LeaderWorkerSet whose data-parallel size is not workers x dataLocal;
+- a role that serves on another port than the InferencePool's target port (routing.servicePort).
 */}}
 {{- define "vllm.checkRole" -}}
 {{- $root := .root }}
@@ -218,6 +260,11 @@ Fail loudly on role values that would give a pod that can never work:
 {{- fail (printf "%s.probes.%s targets port %v, the routing sidecar's: it answers /health itself, so the probe would say nothing about vLLM. Probe the port `vllm` (%v) or `health`." $ctx.role $kind $action.port $ctx.cfg.port) }}
 {{- end }}
 {{- end }}
+{{- end }}
+{{- end }}
+{{- if eq (include "vllm.poolCreate" $root) "true" }}
+{{- if ne (include "vllm.servingPort" .) (toString $root.Values.routing.servicePort) }}
+{{- fail (printf "%s serves on port %v, but the InferencePool sends every pod it selects to routing.servicePort (%v): make them equal, or set routing.inferencePool.create false" .role (include "vllm.servingPort" .) $root.Values.routing.servicePort) }}
 {{- end }}
 {{- end }}
 {{- if $root.Values.multinode }}

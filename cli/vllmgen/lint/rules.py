@@ -115,6 +115,17 @@ R = {r.id: r for r in (
          "vllmgen values carry the spec the supervisor reads; a rendered field edited afterwards (a port, the "
          "accelerators, the command line, the model) makes the pod and what runs in it disagree",
          "regenerate the values with `vllmgen values` (or change the spec, not the rendered field)"),
+    # the inference gateway (docs/upstream-facts.md#inferencepool, #endpoint-picker)
+    Rule("VG018", "prefill-not-in-pool", "warning",
+         "prefill pods get work only when an endpoint picker names them to a decode pod's sidecar, and a picker "
+         "sees only the pods of its InferencePool: prefill pods no pool selects sit idle",
+         "select them with the InferencePool of their decode pods (vllmgen: routing.inferencePool, on by default "
+         "with prefill and decode); lint the pool's manifest together with the pods"),
+    Rule("VG019", "pool-matches-no-server", "error",
+         "an InferencePool routes to the pods its selector matches, on its target ports, on every one of them: a "
+         "selector that matches no serving pod, or a port a selected pod does not declare, sends requests nowhere",
+         "select the serving pods' labels and target the port they serve on (the routing sidecar's on decode "
+         "pods, the server's own on prefill and standalone pods)"),
     Rule("VG030", "duplicate-key", "error",
          "a key written twice in one mapping: Helm and most YAML readers silently keep the later value, kubectl's "
          "strict decoding refuses the file",

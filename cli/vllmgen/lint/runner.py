@@ -12,6 +12,7 @@ from vllmgen import workloads
 from vllmgen.errors import pointer
 from vllmgen.lint import autoscalers, layers, loader, rules, suppress
 from vllmgen.lint.drift import drift_hits
+from vllmgen.lint.gateway_check import run_hits, values_hits
 from vllmgen.lint.findings import Finding, Inspected, Result, Unusable
 from vllmgen.lint.schema_check import SchemaChecker
 from vllmgen.lint.sizes import ModelSizes
@@ -53,13 +54,16 @@ class Linter:
         self.sizes.add_specs(ld.data for lf in loaded for ld in lf.docs if ld.kind == loader.SPEC)
         # an autoscaler and the workload it scales may sit in different files of the run
         self._targets = autoscalers.targets(loaded)
+        joined = _joined_hits(loaded)
         for lf in loaded:
-            self.lint_file(lf, result, complete=lf.layered)
+            self.lint_file(lf, result, complete=lf.layered, joined=joined.get(id(lf), ()))
         result.findings.sort(key=Finding.sort_key)
         result.notes.extend(self.sizes.notes)
         return result
 
-    def lint_file(self, lf: loader.LoadedFile, result: Result, complete: bool = False) -> None:
+    def lint_file(self, lf: loader.LoadedFile, result: Result, complete: bool = False,
+                  joined: Iterable[tuple[loader.LoadedDoc, rules.Hit]] = ()) -> None:
+        """Lint one file; `joined` are the hits of rules over the whole run that land in it."""
         if lf.unusable is not None:
             e = lf.unusable
             msg = e.message if not e.pointer else f"{e.pointer}: {e.message}"
@@ -73,6 +77,8 @@ class Linter:
             result.documents_checked += 1
             views = self._lint_doc(ld, lf, ctx, found, complete, result)
             units += _units(ld, views)
+        for ld, hit in joined:
+            found.append(_finding(ld, lf, hit))
         for e in lf.duplicates:
             found.append(Finding(e.file, e.line, "VG030", rules.R["VG030"].severity, f"{e.pointer}: {e.message}",
                                  rules.R["VG030"].fix, e.pointer, _document_at(lf, e.line)))
@@ -110,6 +116,9 @@ class Linter:
                 add(hit)
             for hit in autoscalers.values_hits(ld.data):
                 add(hit)
+            if not overlay:  # an overlay's missing keys come from the values underneath
+                for hit in values_hits(ld):
+                    add(hit)
         targets = self._targets if self._targets is not None else autoscalers.targets([lf])
         for hit in autoscalers.autoscaler_hits(ld.data, targets):
             add(hit)
@@ -151,6 +160,21 @@ class Linter:
             view.adapter_ranks = self.sizes.adapter_ranks
         for check in rules.VIEW_CHECKS:
             yield from check(view)
+
+
+def _joined_hits(files: list[loader.LoadedFile]) -> dict[int, list[tuple[loader.LoadedDoc, rules.Hit]]]:
+    """Hits of the rules that join documents across the run (InferencePools and the pods they select), by file."""
+    owner = {id(ld): lf for lf in files if lf.unusable is None for ld in lf.docs}
+    out: dict[int, list[tuple[loader.LoadedDoc, rules.Hit]]] = {}
+    for ld, hit in run_hits([ld for lf in files if lf.unusable is None for ld in lf.docs]):
+        out.setdefault(id(owner[id(ld)]), []).append((ld, hit))
+    return out
+
+
+def _finding(ld: loader.LoadedDoc, lf: loader.LoadedFile, hit: rules.Hit) -> Finding:
+    rule = rules.R[hit.rule]
+    file, line = _origin(ld, lf, hit.line_path if hit.line_path is not None else hit.path)
+    return Finding(file, line, rule.id, rule.severity, hit.message, hit.fix or rule.fix, pointer(hit.path), ld.index)
 
 
 def _origin(ld: loader.LoadedDoc, lf: loader.LoadedFile, path: tuple) -> tuple[str, Optional[int]]:

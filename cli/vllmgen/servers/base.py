@@ -32,6 +32,8 @@ class Server:
     supervised: bool = False
     #: Whether its pods serve vLLM's own Prometheus metrics (`vllm:*`), which autoscaling scales on.
     vllm_metrics: bool = False
+    #: Why its pods cannot join an InferencePool ("" when they can).
+    pool_error: str = ""
 
     def default_image(self, spec: dict) -> tuple[str, str]:
         """The image when the spec names none (an effective spec)."""
@@ -64,6 +66,8 @@ class Server:
         if self.layouts and spec["layout"] not in self.layouts:
             errors.append((("server",), f"server {self.name} supports the {', '.join(self.layouts)} layout only, "
                                         f"not {spec['layout']}"))
+        if self.pool_error and spec["routing"].get("inferencePool"):
+            errors.append((("routing", "inferencePool"), f"server {self.name}: {self.pool_error}"))
         for role, cfg in spec.get("roles", {}).items():
             if role not in self.roles and deployed(cfg):
                 errors.append((("roles", role), self.role_error(role)))

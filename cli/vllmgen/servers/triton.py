@@ -302,6 +302,8 @@ class TritonServer(Server):
     roles = ROLES
     layouts = ("single-node",)
     supervised = False  # Triton answers model-aware probes itself (/v2/models/NAME/ready)
+    pool_error = (f"the endpoint picker reads /metrics on the pool's target port, and Triton serves its metrics on "
+                  f"port {METRICS_PORT} only: set routing.inferencePool false")
 
     def default_image(self, spec: dict) -> tuple[str, str]:
         return images.TRITON
