@@ -5,7 +5,7 @@
 - `Validators`: Kubernetes' own schemas (kubernetes-validate's bundled files, strict) built once per version and
   kind and reused (each `kubernetes_validate.validate()` call re-reads a 1-2 MB file); LeaderWorkerSets against
   `schemas/lws-v1.schema.json` plus their pod templates against PodTemplateSpec; Prometheus Operator monitors
-  against the small schema below; custom resources (KEDA ScaledObjects, InferencePools, HTTPRoutes) against
+  against the small schema below; custom resources (KEDA ScaledObjects, InferencePools, HTTPRoutes, Gateways) against
   their upstream CRDs (`tests/data/crds/`, unchanged), made strict as the API server's strict field validation
   reads them (`strict_crd_schema`), plus their metadata against Kubernetes' ObjectMeta.
 """
@@ -72,6 +72,7 @@ CRDS = (
     CRD_DIR / "keda.sh_scaledobjects.yaml",
     CRD_DIR / "inference.networking.k8s.io_inferencepools.yaml",
     CRD_DIR / "gateway.networking.k8s.io_httproutes.yaml",
+    CRD_DIR / "gateway.networking.k8s.io_gateways.yaml",
 )
 #: JSON-schema keywords whose subschemas only add constraints to fields declared elsewhere.
 _SCHEMA_LOGIC = ("anyOf", "oneOf", "allOf", "not")

@@ -11,6 +11,8 @@
   `helm install|template NAME charts/vllm -f FILE` renders FILE through the chart and validates the objects;
   other charts (a gateway) come from a public OCI registry at a pinned `--version`, and every URL a block fetches
   names a release (no `latest`, no branch): they cannot be run here, so they are checked for being reproducible;
+- a custom resource a guide shows (a Gateway) passes its upstream CRD strictly (tests/data/crds/), and an
+  HTTPRoute the chart renders attaches to a Gateway the guide declares (when it declares one);
 - every inline `vllmgen SUBCOMMAND` names a real subcommand.
 
 `python -m tests.guidecheck --update [GUIDE...]` rewrites the `vllmgen:` blocks from the current code.
@@ -100,8 +102,10 @@ def commands(block: Block) -> list[tuple[list[str], int]]:
     return out
 
 
-def render_and_validate(values_file: Path, release: str = "rel", namespace: str = "default") -> list[str]:
-    """Problems found rendering `values_file` through charts/vllm and validating the objects ([] = fine)."""
+def render_and_validate(values_file: Path, release: str = "rel", namespace: str = "default",
+                        gateways: frozenset[str] = frozenset()) -> list[str]:
+    """Problems found rendering `values_file` through charts/vllm and validating the objects ([] = fine).
+    `gateways`: the Gateways the guide declares; a rendered HTTPRoute must attach to one of them."""
     from tests.chartcheck import Validators, kube_versions, render_objects
     from vllmgen.yamlio import load_document
 
@@ -109,7 +113,37 @@ def render_and_validate(values_file: Path, release: str = "rel", namespace: str 
     objs = render_objects(values, name=release, namespace=namespace)
     if not any(o.get("kind") in ("Deployment", "LeaderWorkerSet") for o in objs):
         return [f"{values_file}: the chart rendered no workload"]
-    return Validators().check(objs, kube_versions())
+    return Validators().check(objs, kube_versions()) + unknown_parents(objs, gateways)
+
+
+def unknown_parents(objs: list[dict], gateways: frozenset[str]) -> list[str]:
+    """HTTPRoutes attached to a Gateway the guide does not declare (none checked when it declares none: it then
+    points to another guide's)."""
+    if not gateways:
+        return []
+    return [f"HTTPRoute {o['metadata']['name']} attaches to Gateway {ref['name']}, which the guide does not declare "
+            f"(it declares {', '.join(sorted(gateways))})"
+            for o in objs if o.get("kind") == "HTTPRoute" for ref in o["spec"].get("parentRefs", [])
+            if ref["name"] not in gateways]
+
+
+def declared_gateways(block: Block) -> set[str]:
+    """Names of the Gateways a YAML block declares."""
+    from vllmgen.yamlio import parse_documents
+
+    return {doc.data["metadata"]["name"] for doc in parse_documents(block.text, "gateways.yaml")
+            if isinstance(doc.data, dict) and doc.data.get("kind") == "Gateway"
+            and str(doc.data.get("apiVersion", "")).startswith("gateway.networking.k8s.io/")}
+
+
+def custom_resource_errors(data: dict) -> list[str]:
+    """A custom resource a guide shows (a Gateway) against its upstream CRD, strictly ([] when no CRD is kept for
+    its kind; other kinds are checked by lint and the chart)."""
+    from tests.chartcheck import Validators, crd_kinds, kube_versions
+
+    if not isinstance(data, dict) or (data.get("apiVersion"), data.get("kind")) not in crd_kinds():
+        return []
+    return [e for v in kube_versions() for e in Validators().errors(data, v)]
 
 
 #: Charts a guide may install besides charts/vllm: from a public OCI registry, at a pinned version.
@@ -135,7 +169,7 @@ def unpinned_urls(text: str) -> list[str]:
             and "localhost" not in url and "$" not in url]
 
 
-def helm(words: list[str]) -> list[str]:
+def helm(words: list[str], gateways: frozenset[str] = frozenset()) -> list[str]:
     """`helm install|template NAME charts/vllm -f FILE [-n NS]`: render and validate instead of installing."""
     if len(words) < 4 or words[1] not in ("install", "template", "upgrade"):
         return [f"unsupported helm command in a guide: {' '.join(words)}"]
@@ -158,7 +192,7 @@ def helm(words: list[str]) -> list[str]:
             return [f"unsupported helm option in a guide: {words[i]}"]
     if len(files) != 1:
         return ["guides pass exactly one values file to helm"]
-    return render_and_validate(Path(files[0]), release, namespace)
+    return render_and_validate(Path(files[0]), release, namespace, gateways)
 
 
 def lint_text(text: str, name: str) -> list[str]:
@@ -188,6 +222,7 @@ def check_yaml_block(block: Block, index: int) -> list[str]:
     docs = parse_documents(block.text, name)
     for doc in docs:
         data = doc.data
+        problems += custom_resource_errors(data)
         if classify(data) == VALUES and not expected:
             problems += render_and_validate(Path(name))
         elif isinstance(data, dict) and isinstance(data.get("model"), dict) and "decode" not in data:
@@ -207,6 +242,7 @@ def check_guide(path: Path, update: bool = False) -> list[str]:
 
     markdown = path.read_text()
     problems: list[str] = []
+    gateways: set[str] = set()  # the Gateways the guide's YAML blocks declare so far
     replacements: list[tuple[int, int, str]] = []
     subcommands = {c.name for c in __import__("vllmgen.cli", fromlist=["app"]).app.registered_commands}
     for m in INLINE.finditer(markdown):
@@ -235,6 +271,7 @@ def check_guide(path: Path, update: bool = False) -> list[str]:
                 continue
             if block.lang in ("yaml", "yml"):
                 problems += [f"{where}: {p}" for p in check_yaml_block(block, i)]
+                gateways |= declared_gateways(block)
                 if "file" in block.markers:
                     Path(block.markers["file"]).write_text(block.text)
             elif "file" in block.markers:
@@ -243,7 +280,7 @@ def check_guide(path: Path, update: bool = False) -> list[str]:
                 problems += [f"{where}: {p}" for p in unpinned_urls(block.text)]
                 for words, expected in commands(block):
                     if words[0] == "helm":
-                        problems += [f"{where}: {p}" for p in helm(words)]
+                        problems += [f"{where}: {p}" for p in helm(words, frozenset(gateways))]
                         continue
                     code, out, err = run_vllmgen(words[1:])
                     if code != expected:

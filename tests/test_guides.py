@@ -9,7 +9,7 @@ from tests.guidecheck import GUIDES, blocks, check_guide
 
 GUIDE_FILES = sorted(GUIDES.glob("*.md"))
 EXPECTED = {"readiness-probes.md", "simulated-accelerators.md", "single-node.md", "wide-ep-lws.md",
-            "ci-linting.md", "autoscaling.md"}
+            "ci-linting.md", "autoscaling.md", "pd-disaggregation.md"}
 
 
 def test_the_guides_exist():
@@ -61,3 +61,24 @@ def test_an_announced_refusal_is_checked_against_the_error_it_writes(tmp_path):
                      + "<!-- vllmgen: validate s.yaml # exit 2 -->\n```text\nerror: x\n```\n")
     (problem,) = check_guide(guide)
     assert "vllmgen validate s.yaml exited 0" in problem
+
+
+GATEWAY = ("```yaml\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: {name}\nspec:\n"
+           "  gatewayClassName: agentgateway\n  listeners:\n    - {{name: http, port: 80, protocol: HTTP}}\n```\n\n")
+ROUTED = ("<!-- file: spec.yaml -->\n```text\nmodel: {source: hf://Qwen/Qwen3-0.6B, weightsGiB: 1.2}\n"
+          "layout: simulated\nrouting: {gateway: {name: inference-gateway}}\n```\n\n"
+          "```bash\nvllmgen values --spec spec.yaml -o values.yaml\nhelm install sim charts/vllm -f values.yaml\n```\n")
+
+
+def test_a_guide_gateway_is_checked_against_its_crd_and_the_route_must_attach_to_it(tmp_path):
+    guide = tmp_path / "g.md"
+    guide.write_text(GATEWAY.format(name="inference-gateway") + ROUTED)
+    assert check_guide(guide) == []
+    guide.write_text(GATEWAY.format(name="other-gateway") + ROUTED)
+    (problem,) = check_guide(guide)
+    assert "attaches to Gateway inference-gateway, which the guide does not declare (it declares other-gateway)" \
+        in problem
+    guide.write_text(GATEWAY.format(name="inference-gateway").replace("gatewayClassName", "gatewayClass") + ROUTED)
+    problems = check_guide(guide)
+    assert any("'gatewayClass' was unexpected" in p for p in problems) and \
+        any("'gatewayClassName' is a required property" in p for p in problems)
