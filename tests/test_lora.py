@@ -141,3 +141,67 @@ def test_lint_takes_the_ranks_from_the_embedded_spec(tmp_path):
     out.write_text(yaml.safe_dump(data))
     found = [f for f in Linter().lint_paths([str(out)]).findings if f.rule == "VG037"]
     assert len(found) == 1 and "chat (rank 24)" in found[0].message
+
+
+# --- a pinned hub revision: the supervisor downloads it (from a hub cache here: no network) --------------------
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def hub_cache(root) -> dict:
+    """An offline hub cache (HF_HOME) holding revision `v2` of org/chat-lora, in huggingface_hub's layout."""
+    repo = root / "hub" / "models--org--chat-lora"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "v2").write_text(COMMIT)
+    snapshot = repo / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True)
+    (snapshot / "adapter_config.json").write_text("{}")
+    return {"HF_HOME": str(root), "HF_HUB_OFFLINE": "1"}
+
+
+def test_the_supervisor_gives_vllm_the_pinned_revision_folder(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from vllmgen.supervisor import adapters, serve
+
+    spec = spec_of(BASE.replace("source: hf://org/chat-lora", "source: hf://org/chat-lora, revision: v2"))
+    plan = serve.plan_for(spec, "standalone", {})
+    assert plan.pinned == (("chat", "org/chat-lora", "v2"),) and plan.adapters == ("sql", "chat", "img")
+    code = (f"import json; from vllmgen.supervisor import adapters; "
+            f"print(json.dumps(adapters.fetch({plan.pinned!r})))")
+    env = {**os.environ, **hub_cache(tmp_path)}
+    fetched = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert fetched.returncode == 0, fetched.stderr[-2000:]
+    paths = json.loads(fetched.stdout)
+    assert paths["chat"].endswith(f"snapshots/{COMMIT}")
+    args = adapters.with_paths(plan.args, plan.pinned, paths)
+    assert after(args, "--lora-modules") == ["sql=/lora-adapters/sql", f"chat={paths['chat']}", "img=/adapters/img"]
+
+
+def test_a_revision_the_hub_does_not_have_ends_the_start_before_vllm(tmp_path):
+    """The supervisor exits 1 naming the download failure, without starting vLLM."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.vllm_server import REPO, free_port
+
+    model = tmp_path / "model"
+    model.mkdir()
+    spec = {"model": {"source": str(model), "name": "tiny", "weightsGiB": 0.001,
+                      "loras": [{"name": "chat", "source": "hf://org/chat-lora", "revision": "v3"}]},
+            "routing": {"servicePort": free_port()}, "probes": {"healthPort": free_port()}}
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    env = {**os.environ, **hub_cache(tmp_path / "hf"), "VLLMGEN_VLLM_COMMAND": "false",
+           "PYTHONPATH": os.pathsep.join([str(REPO / "cli"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, "-m", "vllmgen", "serve", "--spec", str(path)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr[-2000:]
+    events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert events[-1]["event"] == "exit" and events[-1]["reason"].startswith("LoRA adapter download failed")
+    assert not any(e["event"] == "vllm-started" for e in events)

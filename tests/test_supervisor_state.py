@@ -234,3 +234,32 @@ def test_monitor_follows_loading_ready_engine_death_and_listener_close():
     proc.code = 0  # and exits 0
     s = mon.poll_once(client)
     assert not s.process_alive and not state.liveness(s, time.monotonic())[0]
+
+
+# --- LoRA adapters: readiness waits for every adapter in /v1/models -------------------------------------------
+
+def test_adapters_not_listed_keep_readyz_503_naming_them():
+    loading = snap(phase=Phase.LOADING, ever_ready=False, listening=False, health=None, model_listed=None,
+                   adapters=("sql", "chat"), adapters_listed=None)
+    ready, why = state.readiness(loading, NOW)
+    assert not ready and "LoRA adapters not listed in /v1/models: sql, chat" in why
+    ready, why = state.readiness(snap(adapters=("sql", "chat"), adapters_listed=("chat",)), NOW)
+    assert not ready and why == ["LoRA adapters not listed in /v1/models: sql"]
+    assert state.started(snap(adapters=("sql", "chat"), adapters_listed=("chat",)))  # the base model is served
+    assert state.liveness(snap(adapters=("sql", "chat"), adapters_listed=()), NOW) == (True, [])
+
+
+def test_every_adapter_listed_is_ready_and_status_shows_them():
+    s = snap(adapters=("sql", "chat"), adapters_listed=("chat", "sql", "runtime-extra"))
+    assert state.readiness(s, NOW) == (True, [])
+    assert state.status(s, NOW)["vllm"]["adapters"] == {"expected": ["sql", "chat"],
+                                                       "served": ["chat", "sql", "runtime-extra"], "missing": []}
+    assert "adapters" not in state.status(snap(), NOW)["vllm"]  # no adapters, nothing to show
+
+
+def test_listed_ids_reads_base_model_and_adapters():
+    from vllmgen.supervisor.monitor import listed_ids
+
+    body = {"object": "list", "data": [{"id": "tiny", "root": "/m"}, {"id": "sql", "parent": "tiny"}, {"x": 1}]}
+    assert listed_ids(body) == ("tiny", "sql")
+    assert listed_ids(["junk"]) == () and listed_ids({"data": [None]}) == ()

@@ -84,11 +84,9 @@ def simulator_args(spec: dict, role: str) -> list[str]:
     return ["--model", name, "--port", str(vllm_port(spec, role)), "--served-model-name", name]
 
 
-def vllm_args(spec: dict, role: str, env: Mapping[str, str] | None = None,
-              lora_paths: Mapping[str, str] | None = None) -> list[str]:
+def vllm_args(spec: dict, role: str, env: Mapping[str, str] | None = None) -> list[str]:
     """Arguments after `vllm serve`, model first. For wide-ep, the group's numbers come from the
-    LeaderWorkerSet environment in `env` (LWS_GROUP_SIZE, LWS_WORKER_INDEX, LWS_LEADER_ADDRESS). `lora_paths`
-    gives adapters a local folder by name (the supervisor's download of a pinned revision)."""
+    LeaderWorkerSet environment in `env` (LWS_GROUP_SIZE, LWS_WORKER_INDEX, LWS_LEADER_ADDRESS)."""
     dp_args: list[str] = []
     if layouts.of(spec).multinode:
         env = env or {}
@@ -102,7 +100,7 @@ def vllm_args(spec: dict, role: str, env: Mapping[str, str] | None = None,
             raise InputError("<environment>", "", "LWS_GROUP_SIZE and LWS_WORKER_INDEX must be integers") from None
         local = spec["engine"]["dataParallelSizeLocal"]
         dp_args = _wide_ep_args(spec, role, str(group * local), str(index * local), env["LWS_LEADER_ADDRESS"])
-    return _common_args(spec, role, dp_args, lora_paths)
+    return _common_args(spec, role, dp_args)
 
 
 def vllm_shell_command(spec: dict, role: str) -> str:
@@ -136,7 +134,7 @@ def _wide_ep_args(spec: dict, role: str, size: str, rank: str, leader: str) -> l
     return args
 
 
-def _common_args(spec: dict, role: str, dp_args: list[str], lora_paths: Mapping[str, str] | None = None) -> list[str]:
+def _common_args(spec: dict, role: str, dp_args: list[str]) -> list[str]:
     model, engine = spec["model"], spec["engine"]
     args = [model_arg(spec), "--served-model-name", model["name"], "--port", str(vllm_port(spec, role))]
     if model.get("revision"):
@@ -157,7 +155,7 @@ def _common_args(spec: dict, role: str, dp_args: list[str], lora_paths: Mapping[
     if engine["shutdownTimeoutSeconds"] > 0:
         # drain in-flight requests on SIGTERM instead of aborting them (vLLM's default is 0: abort)
         args += ["--shutdown-timeout", str(engine["shutdownTimeoutSeconds"])]
-    args += loras.vllm_args(spec, lora_paths)
+    args += loras.vllm_args(spec)
     connector = connectors.get(spec["routing"]["sidecar"]["connector"])
     if role in DISAGGREGATED_ROLES and connector.vllm_class:
         args += ["--kv-transfer-config", json.dumps(connector.kv_transfer_config(role), separators=(",", ":"))]

@@ -59,6 +59,16 @@ def vllm_path(adapter: Adapter) -> str:
     return src.path
 
 
+def module_arg(name: str, path: str) -> str:
+    """One `--lora-modules` value."""
+    return f"{name}={path}"
+
+
+def pinned(spec: dict) -> tuple[tuple[str, str, str], ...]:
+    """(name, hub id, revision) of the hf:// adapters pinned to a revision: the supervisor downloads them."""
+    return tuple((a.name, a.parsed.hub_id, a.revision) for a in of(spec) if a.downloads and a.revision)
+
+
 def max_loras(spec: dict) -> int:
     """`--max-loras`: engine.maxLoras, else one slot per adapter."""
     return spec["engine"].get("maxLoras", len(of(spec)))
@@ -75,15 +85,13 @@ def max_rank(spec: dict) -> int | None:
     return next(r for r in MAX_LORA_RANKS if r >= max(known))
 
 
-def vllm_args(spec: dict, paths: dict[str, str] | None = None) -> list[str]:
-    """The LoRA flags of `vllm serve`; none without adapters. `paths` replaces an adapter's path by name (the
-    supervisor's download of a pinned revision)."""
+def vllm_args(spec: dict) -> list[str]:
+    """The LoRA flags of `vllm serve`; none without adapters."""
     adapters = of(spec)
     if not adapters:
         return []
-    paths = paths or {}
     args = ["--enable-lora", "--lora-modules",
-            *(f"{a.name}={paths.get(a.name, vllm_path(a))}" for a in adapters),
+            *(module_arg(a.name, vllm_path(a)) for a in adapters),
             "--max-loras", str(max_loras(spec))]
     rank = max_rank(spec)
     if rank is not None:

@@ -1,8 +1,8 @@
 """Background polling of vLLM: keeps the snapshot current so a probe never waits on vLLM.
 
-Each round asks `/health` (engine alive), `/v1/models` (served model listed; with the API key when set), and
-every few rounds the sleep state (`/is_sleeping` in dev mode, else the `vllm:engine_sleep_state` metric),
-and records whether the process still runs. Until the model is loaded vLLM refuses connections (it binds but
+Each round asks `/health` (engine alive), `/v1/models` (served model and LoRA adapters listed; with the API key
+when set), and every few rounds the sleep state (`/is_sleeping` in dev mode, else the `vllm:engine_sleep_state`
+metric), and records whether the process still runs. Until the model is loaded vLLM refuses connections (it binds but
 does not listen), so loading polls are cheap and frequent: the snapshot turns ready within
 `POLL_LOADING_S` of vLLM answering.
 """
@@ -44,10 +44,15 @@ def parse_sleep_metric(text: str) -> bool | None:
 
 def models_lists(payload, name: str) -> bool:
     """Does a /v1/models body list `name`?"""
+    return name in listed_ids(payload)
+
+
+def listed_ids(payload) -> tuple[str, ...]:
+    """The ids a /v1/models body lists: the base model and every LoRA adapter vLLM serves."""
     try:
-        return any(m.get("id") == name for m in payload.get("data", []))
-    except AttributeError:
-        return False
+        return tuple(m["id"] for m in payload.get("data", []) if isinstance(m.get("id"), str))
+    except (AttributeError, TypeError):
+        return ()
 
 
 class Monitor:
@@ -112,9 +117,12 @@ class Monitor:
         try:
             r = client.get("/v1/models")
             changes["models_status"] = r.status_code
-            changes["model_listed"] = r.status_code == 200 and models_lists(r.json(), self.served_name)
+            ids = listed_ids(r.json()) if r.status_code == 200 else ()
+            changes["model_listed"] = self.served_name in ids
+            changes["adapters_listed"] = tuple(i for i in ids if i != self.served_name)
         except (httpx.TransportError, ValueError):
             changes["model_listed"] = None
+            changes["adapters_listed"] = None
         if self._round % SLEEP_EVERY_ROUNDS == 0 and health == 200:
             changes["sleeping"] = self._sleeping(client)
         self._round += 1

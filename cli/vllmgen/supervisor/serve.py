@@ -27,7 +27,7 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from vllmgen.errors import EXIT_INPUT, InputError
@@ -93,6 +93,8 @@ class Plan:
     env: dict = field(default_factory=dict)  # spec engine.env for vLLM
     model_path: str | None = None  # a local path to check before starting
     hub_id: str = ""  # the hub repository vLLM downloads (hf:// sources)
+    adapters: tuple[str, ...] = ()  # LoRA adapters /readyz waits for in /v1/models
+    pinned: tuple[tuple[str, str, str], ...] = ()  # (name, hub id, revision): adapters downloaded before vLLM
     # the spec's estimate of the start and its stall window (none given: never called stalled)
     expected: Expected = field(default_factory=lambda: Expected(terms={}, stall_s=float("inf")))
 
@@ -138,7 +140,7 @@ def expected_start(spec: dict, role: str) -> Expected:
 
 
 def plan_for(spec: dict, role: str, env: dict) -> Plan:
-    from vllmgen import engine, probes, servers, sources
+    from vllmgen import engine, loras, probes, servers, sources
 
     if not servers.of(spec).supervised:
         raise InputError("<spec>", "/server", f"`vllmgen serve` runs vLLM; this spec asks for {spec['server']}")
@@ -162,6 +164,8 @@ def plan_for(spec: dict, role: str, env: dict) -> Plan:
         env=dict(spec["engine"].get("env", {})),
         model_path=model,
         hub_id=sources.parse(spec["model"]["source"]).hub_id,
+        adapters=tuple(a.name for a in loras.of(spec)),
+        pinned=loras.pinned(spec),
         expected=expected_start(spec, role),
     )
 
@@ -302,6 +306,7 @@ def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, v
     base_env = dict(os.environ if base_env is None else base_env)
     log = log or PhaseLog()
     store = Store(on_phase=log.on_phase)
+    store.update(adapters=plan.adapters)
     watch = StartupWatch(store, log, plan.expected, log.t0, download_dirs(vllm_env(plan, base_env), plan.hub_id))
     log.emit("phase", phase=Phase.STARTING.value, vllmPort=plan.vllm_port, healthPort=plan.health_port,
              model=plan.served_name, drainWindowSeconds=plan.drain_window_s)
@@ -335,6 +340,18 @@ def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, v
     except OSError as exc:
         return exit_with(EXIT_INPUT, f"health port {plan.health_port}: {exc.strerror or exc}")
     server.start()
+
+    if plan.pinned:
+        from vllmgen.supervisor import adapters
+
+        t_fetch = time.monotonic()
+        try:
+            paths = adapters.fetch(plan.pinned)
+        except (ImportError, OSError, ValueError) as exc:
+            server.stop()
+            return exit_with(EXIT_VLLM_FAILED, f"LoRA adapter download failed: {exc}")
+        plan = replace(plan, args=adapters.with_paths(plan.args, plan.pinned, paths))
+        log.emit("adapters-downloaded", adapters=paths, seconds=round(time.monotonic() - t_fetch, 3))
 
     try:
         launch = launch_for(plan, base_env)

@@ -45,6 +45,8 @@ class Snapshot:
     health: int | None = None  # last /health status code, None when no answer
     health_bad_since: float | None = None  # first of the current run of non-200 /health answers
     model_listed: bool | None = None  # served model present in /v1/models
+    adapters: tuple[str, ...] = ()  # the spec's LoRA adapters: each must be listed in /v1/models for readiness
+    adapters_listed: tuple[str, ...] | None = None  # adapters /v1/models listed last (None: no answer yet)
     models_status: int | None = None  # last /v1/models status code (401 = API key mismatch)
     sleeping: bool | None = None  # None = unknown (no metric), treated as awake
     last_ok: float | None = None  # last /health 200
@@ -74,8 +76,15 @@ def started(s: Snapshot) -> bool:
     return s.ever_ready and s.process_alive and s.phase is not Phase.EXITED
 
 
+def missing_adapters(s: Snapshot) -> list[str]:
+    """The spec's adapters that /v1/models did not list last time (all of them before it first answered)."""
+    listed = s.adapters_listed or ()
+    return [a for a in s.adapters if a not in listed]
+
+
 def readiness(s: Snapshot, now: float) -> tuple[bool, list[str]]:
-    """Ready = vLLM answers, engine alive, model listed, engine awake, not draining, snapshot fresh."""
+    """Ready = vLLM answers, engine alive, model and every adapter listed, engine awake, not draining, snapshot
+    fresh."""
     reasons: list[str] = []
     if s.draining or s.phase is Phase.DRAINING:
         reasons.append("draining: the pod is shutting down")
@@ -97,6 +106,9 @@ def readiness(s: Snapshot, now: float) -> tuple[bool, list[str]]:
             reasons.append("the engine is asleep")
         if s.last_poll is None or now - s.last_poll > STALE_AFTER_S:
             reasons.append("no fresh answer from vLLM")
+    missing = missing_adapters(s)
+    if missing:
+        reasons.append(f"LoRA adapters not listed in /v1/models: {', '.join(missing)}")
     return (not reasons, reasons)
 
 
@@ -131,6 +143,8 @@ def status(s: Snapshot, now: float) -> dict:
             "listening": s.listening,
             "health": s.health,
             "modelListed": s.model_listed,
+            **({"adapters": {"expected": list(s.adapters), "served": list(s.adapters_listed or ()),
+                             "missing": missing_adapters(s)}} if s.adapters or s.adapters_listed else {}),
             "sleeping": s.sleeping,
             "secondsSinceHealthy": None if s.last_ok is None else round(now - s.last_ok, 3),
             "exitCode": s.exit_code,
