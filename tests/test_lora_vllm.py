@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from tests.support.vllm_server import START_TIMEOUT_S, Supervisor, cpu_env, free_port, tiny_spec
+from tests.support.vllm_server import Supervisor, cpu_env, free_port, tiny_spec
 
 pytestmark = pytest.mark.vllm
 
@@ -21,6 +21,9 @@ ADAPTERS = ("sql", "chat")
 #: How long a change on vLLM's side may take to show on /readyz: the monitor polls every 0.25 s once ready; the
 #: bound is generous for a saturated machine, the test returns as soon as it shows.
 SHOWS_WITHIN_S = 60
+#: Bound on one start: the supervisor itself ends a start that stops progressing (and the test fails at once on its
+#: exit), so this only bounds a start that keeps progressing; imports alone took 220 s here beside other servers.
+START_DEADLINE_S = 1800
 #: How often the test polls /readyz while vLLM starts.
 POLL_S = 0.1
 
@@ -60,7 +63,10 @@ def readyz_until(sup: Supervisor, code: int, within: float) -> tuple[list[dict],
     while time.monotonic() < deadline:
         if sup.popen.poll() is not None:
             raise AssertionError(f"supervisor exited {sup.popen.returncode}: {sup.tail()}")
-        r = sup.get("/readyz", timeout=5)
+        try:
+            r = sup.get("/readyz", timeout=30)
+        except httpx.TransportError:  # a probe that times out on a saturated machine: ask again
+            continue
         if r.status_code == code:
             return seen, r.json()
         seen.append(r.json())
@@ -69,7 +75,7 @@ def readyz_until(sup: Supervisor, code: int, within: float) -> tuple[list[dict],
 
 
 def test_readyz_names_the_adapters_until_both_are_listed(sup):
-    not_ready, _ = readyz_until(sup, 200, START_TIMEOUT_S)
+    not_ready, _ = readyz_until(sup, 200, START_DEADLINE_S)
     assert not_ready, "the first /readyz answer was already 200: the start was not observed"
     for body in not_ready:
         assert any(r.startswith("LoRA adapters not listed in /v1/models:") and all(a in r for a in ADAPTERS)
