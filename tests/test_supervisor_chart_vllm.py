@@ -22,8 +22,8 @@ from tests.chartcheck import container, pod_spec, workloads
 from tests.support import vllm_only
 from tests.support.vllm_server import (Supervisor, cpu_env, free_port, process_groups_alive, start_traffic,
                                       tiny_spec, traffic_result, wait_in_flight)
-from tests.test_supervisor_vllm import (ARRIVAL_EVERY_S, DRAIN_TOKENS, ENDPOINT_LAG_S, MIN_IN_FLIGHT, OPENING_BURST,
-                                        STARTUP_PROBE_TIMEOUT_S)
+from tests.test_supervisor_vllm import (ARRIVAL_EVERY_S, CLOSED_LOOP_CLIENTS, DRAIN_TOKENS, ENDPOINT_LAG_S,
+                                        MIN_IN_FLIGHT, STARTUP_PROBE_TIMEOUT_S)
 
 pytestmark = pytest.mark.vllm
 
@@ -113,7 +113,7 @@ def test_sigterm_with_requests_in_flight_loses_nothing(served):
     sup, grace = served
     sup.wait_ready()
     traffic = start_traffic("gated", f"http://127.0.0.1:{sup.vllm_port}", f"http://127.0.0.1:{sup.health_port}/readyz",
-                            str(ARRIVAL_EVERY_S), str(DRAIN_TOKENS), str(ENDPOINT_LAG_S), str(OPENING_BURST))
+                            str(ARRIVAL_EVERY_S), str(DRAIN_TOKENS), str(ENDPOINT_LAG_S), str(CLOSED_LOOP_CLIENTS))
     at_signal = wait_in_flight(traffic, sup.vllm_port, MIN_IN_FLIGHT)
     t_sig = time.monotonic()
     sup.signal()

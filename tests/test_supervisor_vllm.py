@@ -21,10 +21,10 @@ pytestmark = pytest.mark.vllm
 DRAIN_TOKENS = 448  # the tiny model's context is 512 tokens
 #: Requests vLLM must be generating when SIGTERM lands (the issue asks for at least 8).
 MIN_IN_FLIGHT = 8
-#: Requests the gated client opens with, all at once: on a quiet machine the tiny model answers so fast that
-#: steady arrivals alone rarely have 8 in flight together, and a burst of 16 showed only about 8
-#: running; 48 keeps a wide margin. The arrivals then keep traffic coming.
-OPENING_BURST = 6 * MIN_IN_FLIGHT
+#: Closed-loop clients of the gated traffic, each keeping one request in flight until the pod is unroutable: a
+#: burst sent once was answered within 2 s on a quiet machine, before the test had read vLLM's load; 48 keeps a
+#: wide margin over MIN_IN_FLIGHT while clients wait between an answer and their next request.
+CLOSED_LOOP_CLIENTS = 6 * MIN_IN_FLIGHT
 #: Closed-loop clients and tokens per request that saturate a 2-core server
 #: (docs/upstream-facts.md#vllm-under-load).
 SATURATE_CLIENTS = 16
@@ -198,7 +198,7 @@ def test_sigterm_with_requests_in_flight_loses_nothing(sup):
     sup.wait_ready()
     grace = values_dict(load_spec(str(sup.spec_path)), ["standalone"])["standalone"]["terminationGracePeriodSeconds"]
     traffic = start_traffic("gated", f"http://127.0.0.1:{sup.vllm_port}", f"http://127.0.0.1:{sup.health_port}/readyz",
-                            str(ARRIVAL_EVERY_S), str(DRAIN_TOKENS), str(ENDPOINT_LAG_S), str(OPENING_BURST))
+                            str(ARRIVAL_EVERY_S), str(DRAIN_TOKENS), str(ENDPOINT_LAG_S), str(CLOSED_LOOP_CLIENTS))
     at_signal = wait_in_flight(traffic, sup.vllm_port, MIN_IN_FLIGHT)
     t_sig = time.monotonic()  # SIGTERM right after the reading: on a quiet machine answers take well under 1 s
     sup.signal()

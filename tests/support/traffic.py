@@ -2,12 +2,13 @@
 measuring process is not starved by its own clients:
 
 - `saturate`: N concurrent completion loops for S seconds (closed loop).
-- `gated`: open-loop arrivals routed like a Kubernetes Service: a router polls the supervisor's /readyz and
-  keeps sending to the pod until /readyz has been 503 for LAG seconds (endpoints take that long to drop a pod).
+- `gated`: BURST closed-loop clients plus open-loop arrivals, routed like a Kubernetes Service: a router polls
+  the supervisor's /readyz and keeps sending to the pod until /readyz has been 503 for LAG seconds (endpoints
+  take that long to drop a pod).
 
 Both print one JSON summary line. Times are CLOCK_MONOTONIC seconds (the same clock in every process).
 Usage: python -m tests.support.traffic saturate VLLM_URL CLIENTS SECONDS TOKENS
-       python -m tests.support.traffic gated VLLM_URL READYZ_URL ARRIVAL_EVERY_S TOKENS LAG_S
+       python -m tests.support.traffic gated VLLM_URL READYZ_URL ARRIVAL_EVERY_S TOKENS LAG_S [BURST]
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ async def gated(url: str, readyz: str, every: float, tokens: int, lag: float, bu
                 code = (await client.get(readyz, timeout=2)).status_code
             except httpx.TransportError:
                 code = None
-            if code != 200:
+            if code == 200:
+                first_unready = None  # a poll lost on a busy machine is not a NotReady pod: start again
+            else:
                 first_unready = first_unready or time.monotonic()
                 if time.monotonic() - first_unready >= lag:
                     routable.clear()
@@ -72,18 +75,29 @@ async def gated(url: str, readyz: str, every: float, tokens: int, lag: float, bu
         try:
             r = await client.post(f"{url}/v1/completions", json=body(tokens), timeout=120)
             if r.status_code != 200:
-                results.append({"sent": sent, "status": r.status_code, "error": r.text[:200]})
+                done({"sent": sent, "status": r.status_code, "error": r.text[:200]})
                 return
             a = r.json()
-            results.append({"sent": sent, "status": 200, "finish": a["choices"][0]["finish_reason"],
-                            "tokens": a["usage"]["completion_tokens"]})
+            done({"sent": sent, "status": 200, "finish": a["choices"][0]["finish_reason"],
+                  "tokens": a["usage"]["completion_tokens"]})
         except Exception as exc:  # noqa: BLE001 - every failure counts
-            results.append({"sent": sent, "status": None, "error": repr(exc)[:200]})
+            done({"sent": sent, "status": None, "error": repr(exc)[:200]})
+
+    def done(result: dict) -> None:
+        """Kept for the summary, and written to stderr at once: a test that stops the traffic early reads it."""
+        results.append(result)
+        print(json.dumps({**result, "answered": time.monotonic()}), file=sys.stderr, flush=True)
 
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=500)) as client:
         route = asyncio.create_task(router(client))
-        # `burst` requests at once first: how many are in flight must not depend on how fast the machine decodes
-        tasks = [asyncio.create_task(one(client)) for _ in range(burst)]
+        # `burst` closed-loop clients, each sending its next request as soon as its last is answered, for as long
+        # as the pod is routable: they keep `burst` requests in flight however fast the machine decodes (a burst
+        # sent once was answered within 2 s), and need no timer to fire on a starved machine
+        async def client_loop():
+            while routable.is_set():
+                await one(client)
+
+        tasks = [asyncio.create_task(client_loop()) for _ in range(burst)]
         while routable.is_set():
             tasks.append(asyncio.create_task(one(client)))
             await asyncio.sleep(every)

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -241,9 +242,13 @@ def start_traffic(*args: str) -> subprocess.Popen:
     Saturating load runs at TRAFFIC_NICENESS; the readiness-gated router keeps normal priority (it must see
     /readyz turn 503 within the endpoint drain)."""
     niceness = TRAFFIC_NICENESS if args and args[0] == "saturate" else 0
-    return subprocess.Popen(["nice", "-n", str(niceness), sys.executable, "-m", "tests.support.traffic",
-                             *args], cwd=REPO, text=True, stdout=subprocess.PIPE,
+    log = tempfile.NamedTemporaryFile("w+", prefix="traffic-", suffix=".jsonl", delete=False)
+    proc = subprocess.Popen(["nice", "-n", str(niceness), sys.executable, "-m", "tests.support.traffic",
+                             *args], cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=log,
                             env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "cli")])})
+    proc.log_path = log.name  # each answer as it comes, and the client's errors
+    log.close()
+    return proc
 
 
 def traffic_result(proc: subprocess.Popen, timeout: float) -> dict:
@@ -280,9 +285,11 @@ def wait_in_flight(traffic: subprocess.Popen, vllm_port: int, at_least: int, tim
         seen.append(running)
         if time.monotonic() > deadline or traffic.poll() is not None:
             traffic.kill()
-            out = traffic.communicate()[0] or ""
+            traffic.communicate()
+            log = Path(traffic.log_path).read_text(errors="replace").splitlines()
             raise AssertionError(f"traffic never had {at_least} requests in flight at vLLM (last readings "
-                                 f"{seen[-40:]}, traffic exit {traffic.returncode}): {out[-2000:]}")
+                                 f"{seen[-40:]}, traffic exit {traffic.returncode}, {len(log)} lines from it; "
+                                 f"first and last: {log[:5]} {log[-5:]})")
         time.sleep(0.05)
     return running
 
