@@ -3,8 +3,14 @@ budget's term and what lint says about adapters on hand-written command lines.""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 import yaml
+from hypothesis import given, settings, strategies as st
 
 from tests import chartcheck as cc
 from vllmgen import budget, engine, values
@@ -21,6 +27,9 @@ BASE = """model:
     - {name: chat, source: hf://org/chat-lora, rank: 24}
     - {name: img, source: /adapters/img}
 """
+
+
+VALIDATORS = cc.Validators()
 
 
 def spec_of(text: str = BASE, **overrides):
@@ -160,11 +169,6 @@ def hub_cache(root) -> dict:
 
 
 def test_the_supervisor_gives_vllm_the_pinned_revision_folder(tmp_path):
-    import json
-    import os
-    import subprocess
-    import sys
-
     from vllmgen.supervisor import adapters, serve
 
     spec = spec_of(BASE.replace("source: hf://org/chat-lora", "source: hf://org/chat-lora, revision: v2"))
@@ -183,11 +187,6 @@ def test_the_supervisor_gives_vllm_the_pinned_revision_folder(tmp_path):
 
 def test_a_revision_the_hub_does_not_have_ends_the_start_before_vllm(tmp_path):
     """The supervisor exits 1 naming the download failure, without starting vLLM."""
-    import json
-    import os
-    import subprocess
-    import sys
-
     from tests.support.vllm_server import REPO, free_port
 
     model = tmp_path / "model"
@@ -205,3 +204,41 @@ def test_a_revision_the_hub_does_not_have_ends_the_start_before_vllm(tmp_path):
     events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
     assert events[-1]["event"] == "exit" and events[-1]["reason"].startswith("LoRA adapter download failed")
     assert not any(e["event"] == "vllm-started" for e in events)
+
+
+# --- any adapter list the spec accepts renders into valid objects, and its own values lint clean -----------------
+
+ADAPTER_NAME = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}", fullmatch=True)
+ADAPTER_SOURCE = st.one_of(
+    st.from_regex(r"hf://[a-z0-9][a-z0-9-]{0,8}/[a-z0-9][a-z0-9._-]{0,8}", fullmatch=True),
+    st.from_regex(r"pvc://[a-z0-9]([-a-z0-9]{0,8}[a-z0-9])?(/[A-Za-z0-9._@:+-]{1,12}){0,3}", fullmatch=True),
+    st.from_regex(r"(/[A-Za-z0-9._@:+-]{1,12}){1,3}", fullmatch=True))
+
+
+@st.composite
+def lora_specs(draw) -> str:
+    names = draw(st.lists(ADAPTER_NAME.filter(lambda n: n != "qwen"), min_size=1, max_size=5, unique=True))
+    items = [{"name": n, "source": draw(ADAPTER_SOURCE), **({"rank": draw(st.integers(1, 512))}
+                                                            if draw(st.booleans()) else {})} for n in names]
+    layout = draw(st.sampled_from(["single-node", "wide-ep"]))
+    mode = draw(st.sampled_from(["plain", "supervised"]))
+    return (f"layout: {layout}\nprobes: {{mode: {mode}}}\n"
+            f"model: {{source: hf://Qwen/Qwen3-0.6B, name: qwen, weightsGiB: 1.2, loras: {json.dumps(items)}}}\n")
+
+
+@settings(deadline=None, derandomize=True, max_examples=25)
+@given(lora_specs())
+def test_every_adapter_list_renders_valid_objects_and_lints_clean(tmp_path_factory, text):
+    spec = spec_of(text)
+    rendered = values.render(spec)
+    objs = cc.render_objects(yaml.safe_load(rendered))
+    assert VALIDATORS.check(objs, cc.kube_versions()) == []
+    out = tmp_path_factory.mktemp("v") / "values.yaml"
+    out.write_text(rendered)
+    assert [f.rule for f in Linter().lint_paths([str(out)]).findings if f.rule in ("VG035", "VG036", "VG037")] == []
+
+
+def test_values_say_when_an_adapter_may_go_missing_at_runtime():
+    text = BASE + "engine: {env: {VLLM_ALLOW_RUNTIME_LORA_UPDATING: 'true'}}\n"
+    assert "again while one unloaded at runtime" in " ".join(values.render(spec_of(text)).split())
+    assert "again while one unloaded at runtime" not in " ".join(values.render(spec_of()).split())

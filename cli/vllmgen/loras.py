@@ -2,7 +2,8 @@
 which adapters are downloaded at start.
 
 vLLM loads the `--lora-modules` adapters after the engine is up and before it listens, lists each one in
-`/v1/models` once loaded, and fails its start on an adapter it cannot load (docs/upstream-facts.md#vllm-lora-adapters).
+`/v1/models` once loaded, and fails its start on an adapter it cannot load
+(docs/upstream-facts.md#vllm-lora-adapters).
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ class Adapter:
     @property
     def downloads(self) -> bool:
         return self.parsed.downloads
+
+
+def runtime_updates(spec: dict) -> bool:
+    """Adapters may be loaded and unloaded while vLLM runs (the spec's engine.env turns the endpoints on)."""
+    return spec["engine"]["env"].get(RUNTIME_UPDATES_ENV, "").strip().lower() in ("1", "true")
 
 
 def of(spec: dict) -> list[Adapter]:

@@ -57,11 +57,14 @@ def build(spec: dict, roles: list[str] | None = None, *, source: str = "") -> Va
     v["server"] = spec["server"]
     v["probeMode"] = mode
     c[("probeMode",)] = server.probe_mode_note(mode)
-    if loras.of(spec):
-        c[("probeMode",)] += (
-            "; LoRA adapters: /readyz stays 503 until every one is listed in /v1/models" if mode == "supervised" else
-            "; LoRA adapters: the probes only see the base model (vLLM fails its start on an adapter it cannot "
-            "load, but an adapter unloaded later leaves the pod Ready); supervised probes check each adapter")
+    if loras.of(spec) and mode == "supervised":
+        c[("probeMode",)] += "; LoRA adapters: /readyz stays 503 until every one is listed in /v1/models"
+        if loras.runtime_updates(spec):
+            c[("probeMode",)] += f", and again while one unloaded at runtime ({loras.RUNTIME_UPDATES_ENV}) is missing"
+    elif loras.of(spec):
+        c[("probeMode",)] += ("; LoRA adapters: the probes only see the base model (vLLM fails its start on an "
+                              "adapter it cannot load, but an adapter unloaded later leaves the pod Ready); "
+                              "supervised probes check each adapter")
     v["multinode"] = lay.multinode
     if lay.multinode:
         c[("multinode",)] = "wide-ep: each role is a LeaderWorkerSet of parallelism.workers pods"

@@ -571,7 +571,6 @@ spec:
           {{- end }}
         {{- end }}
         {{- range $i, $lora := $loras }}
-        # LoRA adapter {{ $lora.name }} (--lora-modules {{ $lora.name }}={{ $lora.mountPath }})
         - name: lora-adapter-{{ $i }}
           mountPath: {{ $lora.mountPath | quote }}
           {{- with $lora.subPath }}

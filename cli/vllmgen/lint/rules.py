@@ -614,12 +614,13 @@ def _loras(v: ContainerView) -> Optional[_Loras]:
     modules = flag_values(v.text, "--lora-modules")
     enabled = has_flag(v.text, "--enable-lora")
     spec = v.spec if isinstance(v.spec, dict) else {}
-    if not modules and not enabled and spec.get("probes", {}).get("mode") == "supervised":
-        items = (spec.get("model") or {}).get("loras")
-        engine = spec.get("engine") if isinstance(spec.get("engine"), dict) else {}
+    probes, model, engine = (spec.get(key) if isinstance(spec.get(key), dict) else {}
+                             for key in ("probes", "model", "engine"))
+    if not modules and not enabled and probes.get("mode") == "supervised":
+        items = model.get("loras")
         if not isinstance(items, list) or not items:
             return None
-        names = [a.get("name", "") if isinstance(a, dict) else "" for a in items]
+        names = [str(a.get("name", "")) if isinstance(a, dict) else "" for a in items]
         given_loras, given_rank = to_int(engine.get("maxLoras")), to_int(engine.get("maxLoraRank"))
         computed = [r for r in loras.MAX_LORA_RANKS if r >= max(ranks.values(), default=0)]
         rank = given_rank or (computed[0] if ranks and computed else loras.DEFAULT_MAX_LORA_RANK)
@@ -656,11 +657,12 @@ def check_loras(v: ContainerView) -> Iterator[Hit]:
     if over:
         limit = f"--max-lora-rank {facts.max_rank}" if facts.max_rank_given else \
             f"--max-lora-rank is not given ({loras.DEFAULT_MAX_LORA_RANK}, vLLM's default)"
-        need = next((r for r in loras.MAX_LORA_RANKS if r >= max(over.values())), max(loras.MAX_LORA_RANKS))
+        need = next((r for r in loras.MAX_LORA_RANKS if r >= max(over.values())), None)
         yield Hit("VG037", facts.max_rank_path,
                   f"{v.where}: adapter {', '.join(f'{n} (rank {r})' for n, r in over.items())} above {limit}: vLLM "
                   f"refuses it and the start fails",
-                  f"--max-lora-rank {need}")
+                  f"--max-lora-rank {need}" if need else
+                  f"vLLM accepts ranks up to {max(loras.MAX_LORA_RANKS)}: retrain the adapter at a lower rank")
 
 
 VIEW_CHECKS: tuple[Callable[[ContainerView], Iterable[Hit]], ...] = (
