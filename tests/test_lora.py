@@ -242,3 +242,20 @@ def test_values_say_when_an_adapter_may_go_missing_at_runtime():
     text = BASE + "engine: {env: {VLLM_ALLOW_RUNTIME_LORA_UPDATING: 'true'}}\n"
     assert "again while one unloaded at runtime" in " ".join(values.render(spec_of(text)).split())
     assert "again while one unloaded at runtime" not in " ".join(values.render(spec_of()).split())
+
+
+def test_lint_finds_adapter_mounts_that_drifted_from_the_spec(tmp_path):
+    """The spec gains a pvc:// adapter after generation (helm --set spec.model.loras...): vLLM would look for it
+    where nothing is mounted; and a mount edited away from where vLLM looks."""
+    data = yaml.safe_load(values.render(spec_of()))
+    data["spec"]["model"]["loras"].append({"name": "extra", "source": "pvc://adapters/extra"})
+    out = tmp_path / "added.yaml"
+    out.write_text(yaml.safe_dump(data))
+    found = [f for f in Linter().lint_paths([str(out)]).findings if f.rule == "VG017"]
+    assert len(found) == 1 and "modelArtifacts.loras" in found[0].message and "extra" in found[0].message
+    data = yaml.safe_load(values.render(spec_of()))
+    data["modelArtifacts"]["loras"][0]["mountPath"] = "/elsewhere"
+    out = tmp_path / "moved.yaml"
+    out.write_text(yaml.safe_dump(data))
+    found = [f for f in Linter().lint_paths([str(out)]).findings if f.rule == "VG017"]
+    assert len(found) == 1 and "/elsewhere" in found[0].message

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from vllmgen import layouts, servers
+from vllmgen import layouts, loras, servers
 from vllmgen.engine import has_sidecar, vllm_port
 from vllmgen.lint.rules import Hit
 from vllmgen.lint.spec_check import load_errors, spec_hits
+from vllmgen.mounts import LORA_MOUNT_PATH
 from vllmgen.roles import ROLES
 
 RULE = "VG017"
@@ -36,6 +37,12 @@ def drift_hits(data: dict) -> Iterator[Hit]:
     if isinstance(art, dict) and "uri" in art and art["uri"] != spec["model"]["source"]:
         yield Hit(RULE, ("modelArtifacts", "uri"), f"modelArtifacts.uri is {art['uri']!r} but the embedded spec "
                                                    f"loads {spec['model']['source']!r} (spec.model.source)", REGENERATE)
+    mounts = loras.mounts(spec)
+    if isinstance(art, dict) and ("loras" in art or ("uri" in art and mounts)) and art.get("loras", []) != mounts:
+        yield Hit(RULE, ("modelArtifacts", "loras") if "loras" in art else ("modelArtifacts",),
+                  f"modelArtifacts.loras differs from the pvc:// adapters of the embedded spec (spec.model.loras), "
+                  f"which vLLM loads from {LORA_MOUNT_PATH}/NAME: {_first_difference(art.get('loras', []), mounts)}",
+                  REGENERATE)
     sup = data.get("supervisor")
     if spec["probes"]["mode"] == "supervised" and isinstance(sup, dict) and "port" in sup \
             and sup["port"] != spec["probes"]["healthPort"]:
