@@ -9,6 +9,7 @@ role's port.
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
 
@@ -44,7 +45,7 @@ def _render(values: dict, role: str) -> tuple[dict, dict, dict]:
     return pod, server, cc.mounted_files(objs, pod, server)
 
 
-def _serve_as_rendered(tmp_path, server: dict, mounted: dict):
+def _serve_as_rendered(tmp_path, server: dict, mounted: dict, *extra: str, env: dict | None = None):
     """Run the container's command line as the kubelet would (the image's python3 running the zipapp the chart
     mounts), with every mounted file where the chart puts it."""
     assert server["command"][:1] == ["python3"] and server["command"][2:] == ["serve"]
@@ -53,8 +54,8 @@ def _serve_as_rendered(tmp_path, server: dict, mounted: dict):
         local[path] = tmp_path / "pod" / path.lstrip("/")
         local[path].parent.mkdir(parents=True, exist_ok=True)
         local[path].write_bytes(data)
-    argv = [sys.executable, *(str(local.get(a, a)) for a in server["command"][1:] + server["args"])]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    argv = [sys.executable, *(str(local.get(a, a)) for a in server["command"][1:] + server["args"]), *extra]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
 
 
 def _lint(tmp_path, values: dict):
@@ -129,3 +130,31 @@ def test_lint_reports_a_triton_http_port_that_disagrees_with_the_role_port(tmp_p
                                     for a in values["standalone"]["args"]]
     res = _lint(tmp_path, values)
     assert res.returncode == 1 and "VG017" in res.stdout and "--http-port=8000" in res.stdout, res.stdout
+
+
+def _image_running_vllm(tmp_path, release: str) -> dict:
+    """An environment whose installed vLLM says it is `release` (package metadata first on the path)."""
+    site = tmp_path / f"vllm-{release}-site"
+    dist = site / f"vllm-{release}.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: vllm\nVersion: {release}\n")
+    (dist / "top_level.txt").write_text("vllm\n")
+    return {**os.environ, "PYTHONPATH": str(site)}
+
+
+def test_an_image_running_an_older_vllm_than_the_spec_stops_the_supervisor(tmp_path):
+    """values made for the default image (vLLM 0.32.0, which takes --shutdown-timeout) on an image whose vLLM is
+    0.10.0 (e.g. image.tag edited): exit 2 before vLLM starts, naming the field, both releases and the flag,
+    instead of a pod crash-looping on vLLM's usage error."""
+    values = _values(tmp_path, SPEC)
+    _, server, mounted = _render(values, "standalone")
+    res = _serve_as_rendered(tmp_path, server, mounted, "--print-command", env=_image_running_vllm(tmp_path, "0.10.0"))
+    assert res.returncode == 2, res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    assert ": /engine/vllmVersion: " in lines[0] and "0.32.0" in lines[0] and "0.10.0" in lines[0], lines[0]
+    assert "`--shutdown-timeout` (since 0.18.0)" in lines[0], lines[0]
+    # the release the spec was made for, or a newer one, starts
+    for release in ("0.32.0", "0.33.1"):
+        ok = _serve_as_rendered(tmp_path, server, mounted, "--print-command", env=_image_running_vllm(tmp_path, release))
+        assert ok.returncode == 0 and "--shutdown-timeout" in ok.stdout, ok.stderr

@@ -263,6 +263,7 @@ def serve_cmd(
             raise InputError("<command line>", "", f"no spec: pass --spec FILE or set ${serve.SPEC_ENV}")
         serve.check_pod(spec, role.value, serve.PodFacts(pod_port, pod_health_port, pod_accelerators), source)
         plan = serve.plan_for(spec, role.value, dict(os.environ))
+        serve.check_release(plan, spec, serve.installed_vllm_release(), source)
     except (InputError, InputErrors) as exc:
         fail_input(exc)
     if print_command:

