@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests import chartcheck as cc
@@ -75,9 +75,15 @@ def _accepted(spec: dict):
     return None
 
 
+#: A line separator in a string: toYaml writes it raw, and YAML 1.1 readers (go-yaml, PyYAML) break the line there.
+LINE_SEPARATOR_IN_ENV = {"model": {"source": "hf://a0/a0", "parameters": 1e6}, "layout": "simulated",
+                         "engine": {"env": {"A": "\u2028", "B": "x\u2029y"}}, "probes": {"mode": "plain"}}
+
+
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(hostile_specs(), st.sampled_from(["rel", "123", "yes", "x1e3"]))
+@example(LINE_SEPARATOR_IN_ENV, "rel")
 def test_every_accepted_spec_renders_strictly_valid_objects(spec, release):
     import helm_python as helm
 
@@ -92,6 +98,15 @@ def test_every_accepted_spec_renders_strictly_valid_objects(spec, release):
     objs = cc.render_objects(emitted, name=release)
     errors = VALIDATORS.check(objs, cc.kube_versions())
     assert errors == [], errors[:5]
+    # the spec the pod mounts, as YAML (read as the supervisor reads it, YAML 1.2) and as JSON, reads back as the
+    # spec the values carry
+    import json
+
+    from vllmgen import yamlio
+
+    for data in [o["data"] for o in objs if o["kind"] == "ConfigMap" and "spec.json" in o.get("data", {})]:
+        assert json.loads(data["spec.json"]) == emitted["spec"]
+        assert yamlio.parse_document(data["spec.yaml"], "spec.yaml").data == emitted["spec"]
 
 
 # --- regressions through the real CLI and the real Helm engine ------------------------------------------------
