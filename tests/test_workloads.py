@@ -265,6 +265,10 @@ def _moved(docs: list[yamlio.Document], kind: str) -> str | None:
     out, moved = [], False
     for d in docs:
         data = copy.deepcopy(d.data)
+        if isinstance(data, dict) and isinstance(data.get("spec"), dict) and "scaleTargetRef" in data["spec"]:
+            # an autoscaler names its target by kind and name, looked up among every file of the run, where other
+            # fixtures hold workloads of the same names: its findings are not the pod template's to compare
+            return None
         if isinstance(data, dict) and data.get("kind") in ("Deployment", "Pod"):
             moved = True
             if data["kind"] == "Pod":
