@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import threading
 import time
 
 import httpx
@@ -51,24 +52,27 @@ async def saturate(url: str, clients: int, seconds: float, tokens: int) -> dict:
 
 async def gated(url: str, readyz: str, every: float, tokens: int, lag: float, burst: int = 0) -> dict:
     results = []
-    routable = asyncio.Event()
+    routable = threading.Event()
     routable.set()
     first_unready = None
 
-    async def router(client):
+    def router():
+        """In a thread of its own: however busy the clients keep the event loop, the pod leaves the endpoints
+        `lag` seconds after /readyz turned 503, as the test assumes."""
         nonlocal first_unready
-        while routable.is_set():
-            try:
-                code = (await client.get(readyz, timeout=2)).status_code
-            except httpx.TransportError:
-                code = None
-            if code == 200:
-                first_unready = None  # a poll lost on a busy machine is not a NotReady pod: start again
-            else:
-                first_unready = first_unready or time.monotonic()
-                if time.monotonic() - first_unready >= lag:
-                    routable.clear()
-            await asyncio.sleep(ROUTER_POLL_S)
+        with httpx.Client() as client:
+            while routable.is_set():
+                try:
+                    code = client.get(readyz, timeout=2).status_code
+                except httpx.TransportError:
+                    code = None
+                if code == 200:
+                    first_unready = None  # a poll lost on a busy machine is not a NotReady pod: start again
+                else:
+                    first_unready = first_unready or time.monotonic()
+                    if time.monotonic() - first_unready >= lag:
+                        routable.clear()
+                time.sleep(ROUTER_POLL_S)
 
     async def one(client):
         sent = time.monotonic()
@@ -88,8 +92,12 @@ async def gated(url: str, readyz: str, every: float, tokens: int, lag: float, bu
         results.append(result)
         print(json.dumps({**result, "answered": time.monotonic()}), file=sys.stderr, flush=True)
 
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=500)) as client:
-        route = asyncio.create_task(router(client))
+    # a connection per request: a kept-alive one that the server closes as idle just as a request goes out fails
+    # that request (ReadError), which is the client's race, not the drain's
+    limits = httpx.Limits(max_connections=500, max_keepalive_connections=0)
+    async with httpx.AsyncClient(limits=limits) as client:
+        route = threading.Thread(target=router, daemon=True)
+        route.start()
         # `burst` closed-loop clients, each sending its next request as soon as its last is answered, for as long
         # as the pod is routable: they keep `burst` requests in flight however fast the machine decodes (a burst
         # sent once was answered within 2 s), and need no timer to fire on a starved machine
@@ -101,7 +109,7 @@ async def gated(url: str, readyz: str, every: float, tokens: int, lag: float, bu
         while routable.is_set():
             tasks.append(asyncio.create_task(one(client)))
             await asyncio.sleep(every)
-        await route
+        await asyncio.to_thread(route.join)
         await asyncio.gather(*tasks)
     return {"firstUnready": first_unready, "requests": results}
 
