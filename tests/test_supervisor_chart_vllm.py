@@ -22,8 +22,8 @@ from tests.chartcheck import container, pod_spec, workloads
 from tests.support import vllm_only
 from tests.support.vllm_server import (START_TIMEOUT_S, Supervisor, cpu_env, free_port, process_groups_alive,
                                       start_traffic, tiny_spec, traffic_result, wait_in_flight)
-from tests.test_supervisor_vllm import (ARRIVAL_EVERY_S, CLOSED_LOOP_CLIENTS, DRAIN_TOKENS, ENDPOINT_LAG_S,
-                                        MIN_IN_FLIGHT, STARTUP_PROBE_TIMEOUT_S)
+from tests.test_supervisor_vllm import (ARRIVAL_EVERY_S, CLOSED_LOOP_CLIENTS, DRAIN_TOKENS, ENDPOINT_DRAIN_S,
+                                        ENDPOINT_LAG_S, MIN_IN_FLIGHT, STARTUP_PROBE_TIMEOUT_S)
 
 pytestmark = pytest.mark.vllm
 
@@ -68,7 +68,7 @@ def start(name: str, site, tiny_model, vllm_cache, tmp_path_factory, **kw) -> tu
 
 @pytest.fixture(scope="module")
 def served(site, tiny_model, vllm_cache, tmp_path_factory):
-    sup, grace = start("chart-sup", site, tiny_model, vllm_cache, tmp_path_factory, endpoint_drain_s=3,
+    sup, grace = start("chart-sup", site, tiny_model, vllm_cache, tmp_path_factory, endpoint_drain_s=ENDPOINT_DRAIN_S,
                        shutdown_timeout_s=30)
     sup.wait_listening()
     yield sup, grace

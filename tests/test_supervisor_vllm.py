@@ -35,13 +35,17 @@ ARRIVAL_EVERY_S = 0.15
 #: How long the test's "endpoints" keep routing to the pod after /readyz turned 503 (Kubernetes needs up to
 #: a few seconds to propagate NotReady; the spec's endpointDrainSeconds covers it).
 ENDPOINT_LAG_S = 1.0
+#: The drain tests' endpointDrainSeconds: far more than ENDPOINT_LAG_S, because the test's router is itself a
+#: process on the saturated machine: in a CI run it stopped sending 3.5 s after SIGTERM, past a 3 s drain, and 8
+#: requests reached a vLLM already shutting down.
+ENDPOINT_DRAIN_S = 10
 #: The kubelet-style startup probe used here: period = timeout = 10 s.
 STARTUP_PROBE_TIMEOUT_S = 10
 
 
 @pytest.fixture(scope="module")
 def sup(tiny_model, vllm_cache, tmp_path_factory):
-    spec = tiny_spec(tiny_model, free_port(), free_port(), endpoint_drain_s=3, shutdown_timeout_s=30)
+    spec = tiny_spec(tiny_model, free_port(), free_port(), endpoint_drain_s=ENDPOINT_DRAIN_S, shutdown_timeout_s=30)
     s = Supervisor(tmp_path_factory.mktemp("sup-main"), spec, cpu_env(vllm_cache)).start()
     s.wait_listening()
     yield s
