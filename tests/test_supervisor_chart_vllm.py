@@ -120,6 +120,10 @@ def test_sigterm_with_requests_in_flight_loses_nothing(served):
     time.sleep(0.5)
     assert sup.get("/readyz").status_code == 503
     assert sup.get("/livez").status_code == 200
+    # a request the endpoints still route after SIGTERM, within the endpoint drain, is served in full
+    late_sent = time.monotonic() - t_sig
+    late = sup.completion(max_tokens=DRAIN_TOKENS)
+    assert late_sent < ENDPOINT_DRAIN_S and late["usage"]["completion_tokens"] == DRAIN_TOKENS
     result = traffic_result(traffic, timeout=grace + 60)
     code = sup.wait_exit(timeout=grace + 10)
     exited_after = time.monotonic() - t_sig
@@ -129,7 +133,6 @@ def test_sigterm_with_requests_in_flight_loses_nothing(served):
           f"or truncated; exit {code} after {exited_after:.1f} s (terminationGracePeriodSeconds {grace})")
     assert at_signal >= MIN_IN_FLIGHT
     assert not failed, failed[:5]
-    assert [r for r in requests if r["sent"] > t_sig], "the gated client sent nothing during the endpoint drain"
     assert code == 0 and exited_after < grace
     assert process_groups_alive(sup.vllm_pgid()) == []
 
