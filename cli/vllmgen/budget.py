@@ -58,6 +58,12 @@ class Term:
     reason: str
 
 
+def _sum_line(terms: tuple[Term, ...], factor: float, seconds: int) -> str:
+    """`(164 download + 33 load) x 1.5 = 296 s`: terms summed, times a factor, as rounded."""
+    parts = " + ".join(f"{t.seconds:.0f} {t.name}" for t in terms)
+    return f"({parts}) x {factor:g} = {seconds} s"
+
+
 @dataclass(frozen=True)
 class Budget:
     seconds: int  # the budget, whole seconds, rounded up
@@ -70,8 +76,7 @@ class Budget:
         """One line that shows the sum: `(164 download + 33 load + 90 compile + 60 start) x 1.5 = 521 s`."""
         if self.explicit:
             return f"explicit startup.budgetSeconds = {self.seconds} s"
-        parts = " + ".join(f"{t.seconds:.0f} {t.name}" for t in self.terms)
-        return f"({parts}) x {self.safety_factor:g} = {self.seconds} s"
+        return _sum_line(self.terms, self.safety_factor, self.seconds)
 
 
 def estimate_terms(spec: dict) -> tuple[Term, ...]:
@@ -152,8 +157,7 @@ class StallWindow:
         """`(60 quiet start) x 2 = 120 s`, or the explicit value."""
         if self.explicit:
             return f"explicit startup.stallSeconds = {self.seconds} s"
-        parts = " + ".join(f"{t.seconds:.0f} {t.name}" for t in self.terms)
-        return f"({parts}) x {self.margin:g} = {self.seconds} s"
+        return _sum_line(self.terms, self.margin, self.seconds)
 
 
 def stall_window(spec: dict) -> StallWindow:
