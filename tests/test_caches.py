@@ -87,7 +87,7 @@ def test_without_a_claim_caches_stay_in_the_pod_and_the_compile_term_says_it_is_
     warm = next(t for t in budget.startup_budget(_spec(MODEL + "caches: {claim: pvc://cc}\n")).terms
                 if t.name == "compile")
     assert "warm after the first start" in warm.reason and "claim cc" in warm.reason
-    assert "compile term (90 s): cold at every start" in " ".join(
+    assert "compile term (175 s): cold at every start" in " ".join(
         line.strip("# ") for line in values.render(spec).splitlines())
 
 

@@ -96,7 +96,7 @@ def note(spec: dict) -> str:
     if vol is None:
         return "cold at every start (caches in the pod's own storage; set caches.claim to keep them)"
     where = "the model-cache claim" if vol.model_cache else f"claim {vol.claim}"
-    return f"warm after the first start: caches on {where}, keyed by model and layout"
+    return f"warm after the first start: caches on {where}, keyed by model, layout, image and accelerator"
 
 
 #: Weights this large are worth downloading once rather than per pod (18 min each at the default 100 MB/s).
