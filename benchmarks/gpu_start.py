@@ -70,13 +70,12 @@ TAIL = 60
 # --- the model ------------------------------------------------------------------------------------------------
 def build_model(folder: Path, shape: dict = LLAMA) -> int:
     """A random-weight Llama in bf16 with a byte-level BPE tokenizer; returns its parameter count."""
+    if (folder / "config.json").exists():  # written last: the model is complete
+        return model_parameters(folder)
     import torch
     from safetensors.torch import save_file
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    done = folder / "config.json"
-    if done.exists():
-        return json.loads((folder / "vllmgen-params.json").read_text())["parameters"]
     folder.mkdir(parents=True, exist_ok=True)
     config = LlamaConfig(**shape)
     with torch.device("meta"):
