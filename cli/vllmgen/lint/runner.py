@@ -70,6 +70,8 @@ class Linter:
             result.unusable.append(Unusable(e.file, e.line, msg))
             return
         result.files_checked += 1
+        for e in lf.bad_docs:
+            result.unusable.append(Unusable(e.file, e.line, e.message if not e.pointer else f"{e.pointer}: {e.message}"))
         found: list[Finding] = []
         ctx = file_context(ld.data for ld in lf.docs)
         units: list[suppress.Unit] = []
