@@ -127,6 +127,11 @@ class FileContext:
     configmaps: dict[str, dict] = field(default_factory=dict)
     claim_templates: dict[str, Optional[int]] = field(default_factory=dict)
 
+    def model_configs(self) -> tuple[str, ...]:
+        """Triton model configurations (`*.pbtxt` keys) the file's ConfigMaps hold."""
+        return tuple(t for data in self.configmaps.values() for k, t in data.items()
+                     if isinstance(t, str) and str(k).endswith(".pbtxt"))
+
 
 def file_context(datas) -> FileContext:
     ctx = FileContext()
@@ -361,12 +366,13 @@ def _pod_views(ld: LoadedDoc, pod: PodTemplate, label: str, role: Optional[str],
     if role is None:
         role = "decode" if sidecars else "standalone"
     first = pod.containers[0] if pod.containers else None
+    configs = ctx.model_configs()
     views = []
     for c in pod.init_containers + pod.containers:
         ident = identify.identify(
             name=c.name, image=c.image, command=c.command, args=c.args, scripts=_scripts(c, pod, ctx),
             server_container=pod.site.server_container, launcher=pod.site.launcher, first=c is first,
-            group_runs_vllm_on_ray=ray_vllm)
+            group_runs_vllm_on_ray=ray_vllm, configs=configs)
         if c.init and not c.native_sidecar and ident.reviewed:
             ident = Identity(None, f"init container ({ident.evidence}): runs to completion before the pod starts")
         views.append(_container_view(ld, pod, c, label, role, ctx, ident, sidecar_ports))
