@@ -160,7 +160,21 @@ R = {r.id: r for r in (
          "--lora-modules adapter fails the whole start",
          "raise --max-lora-rank to a value vLLM accepts that holds the rank (vllmgen computes it from the ranks "
          "in model.loras)"),
+    Rule("VG050", "api-key-cleartext", "error",
+         "an API key written into the manifest is readable by anyone who can read the manifest, its Git history "
+         "or the pod's spec (`kubectl get pod -o yaml`), and rotating it means editing every copy",
+         "keep the key in a Secret: env VLLM_API_KEY from a secretKeyRef (vLLM reads it), or `--api-key "
+         "$(VLLM_API_KEY)` with that env"),
+    Rule("VG051", "pool-pods-not-linted", "info",
+         "an InferencePool whose pods are in files not linted (a gateway chart's render, linted apart from the "
+         "model servers' manifests) cannot be checked against them",
+         "lint the pool's manifest together with the manifests of the pods it selects"),
 )}
+
+#: A reference the kubelet
+#: A reference the kubelet or a shell fills in (`$(VAR)`, `$VAR`, `${VAR}`) or a template left to render
+#: (`{{ .Values.key }}`): not a key in clear text.
+_REFERENCE = re.compile(r"^[\"']?(?:\$\(?\{?[A-Za-z_][A-Za-z0-9_]*\)?\}?|.*\{\{.*\}\}.*)[\"']?$")
 
 
 @dataclass
@@ -665,11 +679,46 @@ def check_loras(v: ContainerView) -> Iterator[Hit]:
                   f"vLLM accepts ranks up to {max(loras.MAX_LORA_RANKS)}: retrain the adapter at a lower rank")
 
 
+def _masked(key: str) -> str:
+    """A key shown without giving it away: its first 3 characters and its length."""
+    return f"{key[:3]}... ({len(key)} characters)"
+
+
+def _argument_path(v: ContainerView, flag: str) -> tuple:
+    """JSON path of the command/args item holding `flag`'s value (the item after a bare flag), else the
+    args."""
+    container = workloads._at(v.ld.data, v.base)
+    for key in ("args", "command"):
+        items = container.get(key) if isinstance(container, dict) else None
+        if not isinstance(items, list):
+            continue
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                continue
+            if item.strip() == flag and i + 1 < len(items):
+                return v.base + (key, i + 1)
+            if flag in item:
+                return v.base + (key, i)
+    return v.args_path or v.base
+
+
+def check_api_key_cleartext(v: ContainerView) -> Iterator[Hit]:
+    """VG050: `--api-key sk-...` (or env VLLM_API_KEY with a literal value) in a vLLM container."""
+    key = flag_value(v.text, "--api-key")
+    if key is not None and key.strip("\"'") and not _REFERENCE.match(key):
+        yield Hit("VG050", _argument_path(v, "--api-key"),
+                  f"{v.where}: --api-key passes the API key in clear text ({_masked(key.strip(chr(34) + chr(39)))})")
+    for e in v.env:
+        if e.name == "VLLM_API_KEY" and e.value and not _REFERENCE.match(e.value):
+            yield Hit("VG050", e.path + ("value",),
+                      f"{v.where}: env VLLM_API_KEY holds the API key in clear text ({_masked(e.value)})")
+
+
 VIEW_CHECKS: tuple[Callable[[ContainerView], Iterable[Hit]], ...] = (
     check_probe_port, check_health_startup_readiness, check_liveness_on_models, check_models_with_api_key,
     check_missing_startup, check_startup_budget, check_timeout_period, check_ready_lag, check_accelerators,
     check_wide_ep, check_not_on_vllm, check_triton_explicit, check_triton_paths, check_drain,
-    check_cuda_visible_devices, check_loras,
+    check_cuda_visible_devices, check_loras, check_api_key_cleartext,
 )
 
 
