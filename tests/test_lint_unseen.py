@@ -163,3 +163,25 @@ def test_json_output_lists_the_new_rules(tmp_path):
     report = json.loads(out.stdout)
     (finding,) = [f for f in report["findings"] if f["rule"] == "VG050"]
     assert finding["line"] == 12 and "sk-0123456789" not in finding["message"]
+
+
+def test_a_probe_timing_finding_comes_with_probe_checks_course_in_text_and_json():
+    fixture = str(DATA / "bad" / "VG006-short-budget.yaml")  # startup 10 x 5 s, a load of at least 90 s
+    report = json.loads(CliRunner().invoke(app, ["lint", "--format", "json", fixture]).stdout)
+    (finding,) = report["findings"]
+    shown = finding["evidence"]
+    kills = [e["t"] for e in shown["events"] if e["what"] == "kill"]
+    assert shown["needs_s"] == 90 and shown["ready_at"] is None and kills and kills[0] < 90
+    assert shown["summary"].startswith(f"killed at {kills[0]:.0f} s while loading (startup probe failed 10x)")
+    text = CliRunner().invoke(app, ["lint", fixture]).stdout
+    assert f"probe-check: killed at {kills[0]:.0f} s while loading" in text and "needs 90 s" in text
+
+
+def test_a_start_the_probes_allow_has_no_finding_and_its_course_turns_ready():
+    from vllmgen.lint import evidence, view
+    from vllmgen.lint.loader import load_file
+
+    lf = load_file(str(DATA / "bad" / "VG006-short-budget.yaml"))
+    (v,) = view.views_of(lf.docs[0])
+    assert evidence.course(v, 40).summary().startswith("Ready at 4")  # loaded within the 50 s allowed
+    assert evidence.course(v, 40).kills == 0

@@ -152,9 +152,9 @@ def run_hits(docs: list[LoadedDoc]) -> Iterator[tuple[LoadedDoc, Hit]]:
         elif not selected:
             yield pool.ld, Hit("VG051", pool.selector_path,
                                f"InferencePool {pool.name} selects no pod of the linted files, and none of them "
-                               f"is meant for it (no model server in its file, no pod of its folder with any of its labels "
-                               f"{pool.match_labels or '{}'}): its model servers are in files not linted, so its "
-                               f"selector and target ports are not checked")
+                               f"is meant for it (no model server in its file, no pod of its folder with any of its "
+                               f"labels {pool.match_labels or '{}'}): its model servers are in files not linted, so "
+                               f"its selector and target ports are not checked")
         for tmpl in selected:
             # containers that declare no port at all may still listen on it (ports are informational)
             missing = [n for n in pool.target_ports if n not in tmpl.ports] if tmpl.ports else []

@@ -184,6 +184,7 @@ class Hit:
     message: str
     fix: Optional[str] = None   # a fix specific to this hit (default: the rule's)
     line_path: Optional[tuple] = None  # where to take the line from, when not `path` (an unexpected key)
+    evidence: Optional[dict] = None  # what shows it (set by the runner: lint.evidence)
 
 
 def _probe_name(p: Probe) -> str:

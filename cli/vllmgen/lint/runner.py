@@ -10,7 +10,7 @@ from typing import Iterable, Optional
 
 from vllmgen import workloads
 from vllmgen.errors import pointer
-from vllmgen.lint import autoscalers, layers, loader, rules, suppress
+from vllmgen.lint import autoscalers, evidence, layers, loader, rules, suppress
 from vllmgen.lint.drift import drift_hits
 from vllmgen.lint.gateway_check import run_hits, values_hits
 from vllmgen.lint.findings import Finding, Inspected, Result, Unusable
@@ -19,6 +19,8 @@ from vllmgen.lint.sizes import ModelSizes
 from vllmgen.lint.spec_check import spec_hits
 from vllmgen.lint.view import ContainerView, FileContext, file_context, views_of
 
+#: Rules about a start the probes cut short: their findings carry probe-check's course of the pod as evidence.
+PROBE_TIMING_RULES = ("VG005", "VG006")
 #: The fix for a workload field of the wrong shape (the rule's own fix speaks of vllmgen values).
 WORKLOAD_SHAPE_FIX = "write the field as the Kubernetes API reference defines it (`kubectl explain` shows it)"
 
@@ -71,7 +73,8 @@ class Linter:
             return
         result.files_checked += 1
         for e in lf.bad_docs:
-            result.unusable.append(Unusable(e.file, e.line, e.message if not e.pointer else f"{e.pointer}: {e.message}"))
+            message = e.message if not e.pointer else f"{e.pointer}: {e.message}"
+            result.unusable.append(Unusable(e.file, e.line, message))
         found: list[Finding] = []
         ctx = file_context(ld.data for ld in lf.docs)
         units: list[suppress.Unit] = []
@@ -102,7 +105,7 @@ class Linter:
             path = hit.line_path if hit.line_path is not None else hit.path
             file, line = _origin(ld, lf, path)
             found.append(Finding(file, line, rule.id, rule.severity, hit.message, hit.fix or rule.fix,
-                                 pointer(hit.path), ld.index, container))
+                                 pointer(hit.path), ld.index, container, hit.evidence))
 
         overlay = ld.kind == loader.VALUES and not complete and "spec" not in ld.data
         schema_errors = 0
@@ -161,7 +164,12 @@ class Linter:
         if view.spec is None:
             view.adapter_ranks = self.sizes.adapter_ranks
         for check in rules.VIEW_CHECKS:
-            yield from check(view)
+            for hit in check(view):
+                if hit.rule in PROBE_TIMING_RULES:
+                    need = rules.estimated_load(view)
+                    shown = evidence.course(view, need[0]) if need is not None else None
+                    hit.evidence = shown.to_data() if shown is not None else None
+                yield hit
 
 
 def _joined_hits(files: list[loader.LoadedFile]) -> dict[int, list[tuple[loader.LoadedDoc, rules.Hit]]]:
