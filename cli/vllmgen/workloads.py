@@ -7,8 +7,8 @@ its own (OME's `runner`, Dynamo's `mainContainer`) is one too; a PodSpec under a
 PodTemplateSpec; an object nested in another (an OpenShift Template's `objects`) is read as an object. So a new
 custom resource needs nothing here to be read. What a kind adds to its templates (replicas, group size, roles, a
 launcher, the container its controller runs the server in) is data (`KINDS`); a kind there is read from its
-entry first, and what its entry does not cover is still found by shape. Lists (`kind: List`, what `kubectl get -o yaml` prints, and any `*List`) are
-opened item by item, recursively. Paths are JSON paths from the root of the YAML document, so line numbers and
+entry first, and what its entry does not cover is still found by shape. Lists (`kind: List`, what
+`kubectl get -o yaml` prints, and any `*List`) are opened item by item, recursively. Paths are JSON paths from the root of the YAML document, so line numbers and
 pointers stay right inside lists.
 
 Reading is pure and never raises on a wrongly shaped object: whatever the API server would refuse (a `ports: 8000`,
