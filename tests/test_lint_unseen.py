@@ -185,3 +185,65 @@ def test_a_start_the_probes_allow_has_no_finding_and_its_course_turns_ready():
     (v,) = view.views_of(lf.docs[0])
     assert evidence.course(v, 40).summary().startswith("Ready at 4")  # loaded within the 50 s allowed
     assert evidence.course(v, 40).kills == 0
+
+
+def test_strategic_merge_follows_kserves_patch_rules():
+    from vllmgen.lint.kserve_merge import strategic_merge
+
+    base = {"template": {"containers": [{"name": "main", "image": "vllm", "args": ["a", "b"],
+                                         "env": [{"name": "X", "value": "1"}]}], "volumes": [{"name": "v"}]}}
+    patch = {"template": {"containers": [{"name": "main", "args": ["c"], "env": [{"name": "Y", "value": "2"}]},
+                                         {"name": "extra", "image": "busybox"}], "volumes": None}}
+    assert strategic_merge(base, patch, "spec") == {"template": {"containers": [
+        {"name": "main", "image": "vllm", "args": ["c"],
+         "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]},
+        {"name": "extra", "image": "busybox"}]}}
+
+
+KSERVE_CONFIG = """\
+apiVersion: serving.kserve.io/v1alpha2
+kind: LLMInferenceServiceConfig
+metadata: {name: kserve-config-llm-decode-template}
+spec:
+  template:
+    initContainers:
+      - name: llm-d-routing-sidecar
+        image: ghcr.io/llm-d/llm-d-routing-sidecar:v0.7.1
+        restartPolicy: Always
+        args: [--port=8000, --vllm-port=8001]
+        ports: [{containerPort: 8000}]
+    containers:
+      - name: main
+        image: ghcr.io/llm-d/llm-d-cuda:v0.9.0
+        command: [vllm, serve, /mnt/models, --port, "8001"]
+        ports: [{containerPort: 8001}]
+"""
+KSERVE_SERVICE = """\
+apiVersion: serving.kserve.io/v1alpha2
+kind: LLMInferenceService
+metadata: {name: qwen-pd}
+spec:
+  model: {uri: "hf://Qwen/Qwen2.5-7B-Instruct", name: Qwen/Qwen2.5-7B-Instruct}
+  template:
+    containers:
+      - name: main
+        resources: {limits: {nvidia.com/gpu: "1"}}
+        livenessProbe:
+          httpGet: {path: /health, port: 8000}
+  prefill:
+    template:
+      containers:
+        - name: main
+          resources: {limits: {nvidia.com/gpu: "1"}}
+"""
+
+
+def test_an_llminferenceservice_is_checked_merged_with_its_config(tmp_path):
+    # the decode config runs vLLM on 8001 behind the routing sidecar on 8000: the service's own liveness probe on
+    # 8000 asks the sidecar, which only the merged view shows
+    result = lint(tmp_path, {"config.yaml": KSERVE_CONFIG, "service.yaml": KSERVE_SERVICE})
+    (finding,) = [f for f in result.findings if f.file.endswith("service.yaml") and f.rule == "VG001"]
+    assert finding.line == 11 and "vLLM on 8001" in finding.message
+    assert any("merged with kserve-config-llm-decode-template" in n for n in result.notes)
+    alone = lint(tmp_path / "alone", {"service.yaml": KSERVE_SERVICE})
+    assert [f for f in alone.findings if f.rule == "VG001"] == []

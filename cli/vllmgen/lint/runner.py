@@ -10,7 +10,7 @@ from typing import Iterable, Optional
 
 from vllmgen import workloads
 from vllmgen.errors import pointer
-from vllmgen.lint import autoscalers, evidence, layers, loader, rules, suppress
+from vllmgen.lint import autoscalers, evidence, kserve_merge, layers, loader, rules, suppress
 from vllmgen.lint.drift import drift_hits
 from vllmgen.lint.gateway_check import run_hits, values_hits
 from vllmgen.lint.findings import Finding, Inspected, Result, Unusable
@@ -18,6 +18,7 @@ from vllmgen.lint.schema_check import SchemaChecker
 from vllmgen.lint.sizes import ModelSizes
 from vllmgen.lint.spec_check import spec_hits
 from vllmgen.lint.view import ContainerView, FileContext, file_context, views_of
+from vllmgen.yamlio import Document
 
 #: Rules about a start the probes cut short: their findings carry probe-check's course of the pod as evidence.
 PROBE_TIMING_RULES = ("VG005", "VG006")
@@ -54,6 +55,7 @@ class Linter:
         if layered:
             loaded.append(layers.load_layered(layered))
         self.sizes.add_specs(ld.data for lf in loaded for ld in lf.docs if ld.kind == loader.SPEC)
+        _merge_kserve_configs(loaded, result)
         # an autoscaler and the workload it scales may sit in different files of the run
         self._targets = autoscalers.targets(loaded)
         joined = _joined_hits(loaded)
@@ -170,6 +172,22 @@ class Linter:
                     shown = evidence.course(view, need[0]) if need is not None else None
                     hit.evidence = shown.to_data() if shown is not None else None
                 yield hit
+
+
+def _merge_kserve_configs(files: list[loader.LoadedFile], result: Result) -> None:
+    """Each LLMInferenceService is linted as KServe's controller sees it: merged with the
+    LLMInferenceServiceConfigs of the run it builds on (lint.kserve_merge). Lines stay the service's own; a field
+    that comes from a config is reported at the nearest field the service writes."""
+    configs = kserve_merge.configs_of(ld.data for lf in files if lf.unusable is None for ld in lf.docs)
+    if not configs:
+        return
+    for lf in files:
+        for i, ld in enumerate(lf.docs):
+            data, used = kserve_merge.merged_data(ld.data, configs)
+            if used:
+                lf.docs[i] = loader.LoadedDoc(ld.index, ld.kind, Document(data, ld.doc.file, ld.doc._lines))
+                result.notes.append(f"{ld.doc.file}: document {ld.index}: the LLMInferenceService is checked "
+                                    f"merged with {', '.join(used)}, as KServe's controller merges them")
 
 
 def _joined_hits(files: list[loader.LoadedFile]) -> dict[int, list[tuple[loader.LoadedDoc, rules.Hit]]]:
