@@ -247,3 +247,12 @@ def test_an_llminferenceservice_is_checked_merged_with_its_config(tmp_path):
     assert any("merged with kserve-config-llm-decode-template" in n for n in result.notes)
     alone = lint(tmp_path / "alone", {"service.yaml": KSERVE_SERVICE})
     assert [f for f in alone.findings if f.rule == "VG001"] == []
+
+
+def test_the_server_running_pod_of_a_dual_pod_requester_is_inspected():
+    result = Linter().lint_paths([str(DATA / "bad" / "VG032-dual-pod-server-patch.yaml")])
+    patch = "/spec/template/metadata/annotations/dual-pod.llm-d.ai~1server-patch/spec"
+    assert [(c.pointer, c.server) for c in result.containers] == [
+        ("/spec/template/spec/containers/0", None),  # the requester stub
+        (f"{patch}/containers/0", None),  # the stub's container, kept by the merge
+        (f"{patch}/containers/1", "vllm")]  # the patch's vLLM container, added by name

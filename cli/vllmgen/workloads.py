@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Iterator, Optional
 
-from vllmgen.errors import pointer
-from vllmgen.yamlio import Document
+from vllmgen.errors import InputError, pointer
+from vllmgen.yamlio import Document, parse_document
 
 # --- what Kubernetes fills in -------------------------------------------------------------------------------
 
@@ -187,6 +187,105 @@ def holds_pods(data: Any) -> bool:
     """An object of a kind in KINDS, a list that may hold some, or any object with a pod template in it."""
     return is_workload(data) or is_list(data) or (is_object(data) and bool(
         _found_sites(data) or any(holds_pods(inner) for _, inner in _nested_objects(data))))
+
+
+# --- strategic merge patches -------------------------------------------------------------------------------
+
+#: Lists of a PodSpec merged item by item by a strategic merge patch, and the key that matches items
+#: (k8s.io/api/core/v1 types.go, `patchMergeKey`); every other list is replaced.
+MERGE_KEYS = {"containers": "name", "initContainers": "name", "env": "name", "volumes": "name",
+              "volumeMounts": "mountPath", "ports": "containerPort", "imagePullSecrets": "name"}
+
+
+def strategic_merge(base: Any, patch: Any, key: Optional[str] = None) -> Any:
+    """`patch` applied to `base` as a Kubernetes strategic merge patch of pod fields (`key`: the field `patch`
+    sits under): mappings merge key by key, a null removes a key, MERGE_KEYS lists merge item by item."""
+    if isinstance(base, dict) and isinstance(patch, dict):
+        out = dict(base)
+        for k, v in patch.items():
+            if v is None:
+                out.pop(k, None)
+            elif k in out:
+                out[k] = strategic_merge(out[k], v, k)
+            else:
+                out[k] = v
+        return out
+    if isinstance(base, list) and isinstance(patch, list) and key in MERGE_KEYS:
+        mk = MERGE_KEYS[key]
+        out = list(base)
+        for item in patch:
+            i = next((j for j, b in enumerate(out) if isinstance(b, dict) and isinstance(item, dict)
+                      and mk in item and b.get(mk) == item[mk]), None)
+            if i is None:
+                out.append(item)
+            else:
+                out[i] = strategic_merge(out[i], item)
+        return out
+    return patch
+
+
+# --- llm-d's dual pods: the server-running pod a server-requesting pod's annotation describes ----------------
+
+#: llm-d-incubation/llm-d-fast-model-actuation, pkg/api/interface.go: the server-running pod is the requesting
+#: pod's spec and labels and annotations (without the `dual-pod.llm-d.ai/` ones) with this annotation's value
+#: applied as a strategic merge patch; the value is a Go template (`{{ .NodeName }}`, `{{ .LocalVolume }}`).
+SERVER_PATCH_ANNOTATION = "dual-pod.llm-d.ai/server-patch"
+DUAL_POD_PREFIX = "dual-pod.llm-d.ai/"
+_GO_TEMPLATE = re.compile(r"\{\{[^}]*\}\}")
+
+
+def _server_patch(t: "PodTemplate", doc: Optional[Document], problems: list[Problem]) -> Optional["PodTemplate"]:
+    """The server-running pod of a server-requesting template, at the annotation's path; None without one."""
+    text = t.template_meta.annotations.get(SERVER_PATCH_ANNOTATION)
+    if not isinstance(text, str):
+        return None
+    at = t.spec_path[:-1] + ("metadata", "annotations", SERVER_PATCH_ANNOTATION)
+    try:
+        patch = parse_document(_GO_TEMPLATE.sub("template-value", text), "server-patch").data
+    except InputError as exc:
+        problems.append(Problem(at, f"the server patch is not YAML: {exc.message}"))
+        return None
+    if not isinstance(patch, dict):
+        problems.append(Problem(at, "the server patch must be a mapping (a strategic merge patch of the pod)"))
+        return None
+    annotations = {k: v for k, v in t.template_meta.annotations.items() if not str(k).startswith(DUAL_POD_PREFIX)}
+    runner = strategic_merge({"metadata": {"labels": t.template_meta.labels, "annotations": annotations},
+                              "spec": t.spec}, patch)
+    spec = runner.get("spec")
+    if not isinstance(spec, dict):
+        return None
+    if doc is not None and "\n" in text and at in doc._lines:  # a block scalar: the patch's lines follow its key
+        inner = parse_document(_GO_TEMPLATE.sub("template-value", text), "server-patch")
+        for path, n in inner._lines.items():
+            merged_path = _merged_path(runner, patch, path)
+            if merged_path is not None:
+                doc._lines.setdefault(at + merged_path, doc._lines[at] + n)
+    meta = read_meta(runner.get("metadata"), at + ("metadata",), problems)
+    out = PodTemplate(doc, t.object_path, t.kind, t.object_meta, meta, "server-running pod", at + ("spec",), spec)
+    out.replicas, out.site = t.replicas, t.site
+    _fill_pod(out)
+    return out
+
+
+def _merged_path(merged: Any, patch: Any, path: tuple) -> Optional[tuple]:
+    """Where a field of a strategic merge patch landed in the merged object (list items merged by key may move)."""
+    out, key = [], None
+    for step in path:
+        if isinstance(step, int) and isinstance(patch, list) and isinstance(merged, list) and step < len(patch):
+            item = patch[step]
+            mk = MERGE_KEYS.get(key)
+            if mk is not None and isinstance(item, dict) and mk in item:
+                step = next((i for i, m in enumerate(merged) if isinstance(m, dict) and m.get(mk) == item[mk]), None)
+                if step is None:
+                    return None
+            patch, merged = item, merged[step] if step < len(merged) else None
+        elif isinstance(patch, dict) and isinstance(merged, dict) and step in patch:
+            patch, merged = patch[step], merged.get(step)
+        else:
+            return None
+        out.append(step)
+        key = step
+    return tuple(out)
 
 
 # --- finding pod templates by their shape ---------------------------------------------------------------
@@ -743,6 +842,9 @@ def _workload(obj: dict, path: tuple, doc: Optional[Document], sites: tuple[Temp
             if site.container_fields and isinstance(parent, dict):
                 _add_container_fields(t, site, parent, tpath[:-1])
             w.templates.append(t)
+            runner = _server_patch(t, doc, w.problems)
+            if runner is not None:
+                w.templates.append(runner)
     # a problem met on the way to several templates (an LWS `spec: [1]`) is one problem
     w.problems = list(dict.fromkeys(w.problems))
     return w

@@ -18,43 +18,12 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from vllmgen import workloads
+from vllmgen.workloads import strategic_merge
 
 SERVICE = "LLMInferenceService"
 CONFIG = "LLMInferenceServiceConfig"
 #: config_merge.go: the well-known configs, by pattern.
 WELL_KNOWN_PREFIX = "kserve-config-llm-"
-#: Lists of a PodSpec merged item by item, and the key that matches items (k8s.io/api/core/v1 types.go,
-#: `patchMergeKey`).
-MERGE_KEYS = {"containers": "name", "initContainers": "name", "env": "name", "volumes": "name",
-              "volumeMounts": "mountPath", "ports": "containerPort", "imagePullSecrets": "name"}
-
-
-def strategic_merge(base: Any, patch: Any, key: Optional[str] = None) -> Any:
-    """`patch` applied to `base` as a strategic merge patch (`key`: the field `patch` sits under)."""
-    if isinstance(base, dict) and isinstance(patch, dict):
-        out = dict(base)
-        for k, v in patch.items():
-            if v is None:
-                out.pop(k, None)
-            elif k in out:
-                out[k] = strategic_merge(out[k], v, k)
-            else:
-                out[k] = v
-        return out
-    if isinstance(base, list) and isinstance(patch, list) and key in MERGE_KEYS:
-        mk = MERGE_KEYS[key]
-        out = list(base)
-        for item in patch:
-            i = next((j for j, b in enumerate(out) if isinstance(b, dict) and isinstance(item, dict)
-                      and mk in item and b.get(mk) == item[mk]), None)
-            if i is None:
-                out.append(item)
-            else:
-                out[i] = strategic_merge(out[i], item)
-        return out
-    return patch
-
-
 def _spec(obj: dict) -> dict:
     return obj["spec"] if isinstance(obj.get("spec"), dict) else {}
 
