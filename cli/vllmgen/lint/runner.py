@@ -21,7 +21,7 @@ from vllmgen.lint.view import ContainerView, FileContext, file_context, views_of
 from vllmgen.yamlio import Document
 
 #: Rules about a start the probes cut short: their findings carry probe-check's course of the pod as evidence.
-PROBE_TIMING_RULES = ("VG005", "VG006")
+PROBE_TIMING_RULES = ("VG005", "VG006", "VG052")
 #: The fix for a workload field of the wrong shape (the rule's own fix speaks of vllmgen values).
 WORKLOAD_SHAPE_FIX = "write the field as the Kubernetes API reference defines it (`kubectl explain` shows it)"
 
@@ -168,7 +168,7 @@ class Linter:
         for check in rules.VIEW_CHECKS:
             for hit in check(view):
                 if hit.rule in PROBE_TIMING_RULES:
-                    need = rules.estimated_load(view)
+                    need = (hit.load_s, "") if hit.load_s is not None else rules.estimated_load(view)
                     shown = evidence.course(view, need[0]) if need is not None else None
                     hit.evidence = shown.to_data() if shown is not None else None
                 yield hit
