@@ -87,7 +87,8 @@ def parse_version(text: str) -> str | None:
 
 @dataclass(frozen=True)
 class KubeletModel:
-    """Timing constants of the emulated kubelet and cluster (defaults: a current, long-running kubelet, 1.32+)."""
+    """Timing constants of the emulated kubelet and cluster (defaults: a long-running kubelet of the newest
+    release the project validates against)."""
 
     #: PLEG relists every second: a container that starts or exits is seen (and the pod synced) up to 1 s later.
     pleg_delay: float = 1.0
