@@ -287,6 +287,15 @@ class Run:
         except Exception:  # psutil missing or the process gone
             return [self.proc.pid]
 
+    def children(self) -> list[int]:
+        """The supervisor's own children: vLLM's API server (a restart would give it a new pid)."""
+        try:
+            import psutil
+
+            return sorted(c.pid for c in psutil.Process(self.proc.pid).children())
+        except Exception:
+            return []
+
     def kill(self) -> None:
         pids = self.tree()
         for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -346,6 +355,7 @@ def drain(run: Run, port: int, health: int, n: int, max_tokens: int) -> dict:
     if not first.wait(60):
         raise run.failed("no streamed token within 60 s")
     time.sleep(0.5)
+    in_flight = n - len(out)
     t0 = time.monotonic()
     run.proc.send_signal(signal.SIGTERM)
     readyz_after, t_503 = None, None
@@ -363,14 +373,15 @@ def drain(run: Run, port: int, health: int, n: int, max_tokens: int) -> dict:
         t.join(30)
     run.close()
     done = sum(1 for r in out.values() if r.get("done"))
-    return {"requests": n, "completed": done, "exitCode": code, "seconds": round(took, 2),
+    return {"requests": n, "inFlightAtSigterm": in_flight, "completed": done, "exitCode": code,
+            "seconds": round(took, 2),
             "readyzAfterSigterm": readyz_after, "readyz503AfterSeconds": None if t_503 is None else round(t_503, 3),
             "results": [out.get(i) for i in range(n)]}
 
 
 def sleep_check(run: Run, port: int, health: int) -> dict:
     """Asleep: /readyz 503 with the reason, /livez 200, vLLM's process unchanged; awake: /readyz 200."""
-    before = run.tree()
+    before = run.children()
     res: dict = {"sleepStatus": post(f"http://127.0.0.1:{port}/sleep?level=1")}
     t0 = time.monotonic()
     while time.monotonic() - t0 < 60:
@@ -388,7 +399,8 @@ def sleep_check(run: Run, port: int, health: int) -> dict:
             res["secondsTo200AfterWakeUp"] = round(time.monotonic() - t0, 2)
             break
         time.sleep(POLL_S)
-    res["sameProcesses"] = run.tree()[:2] == before[:2] and run.proc.poll() is None
+    res["vllmPids"] = before
+    res["sameProcesses"] = bool(before) and run.children() == before and run.proc.poll() is None
     res["ok"] = (res.get("readyzAsleep") == 503 and res["livezAsleep"] == 200
                  and "secondsTo200AfterWakeUp" in res and res["sameProcesses"])
     return res
@@ -422,7 +434,8 @@ def one_start(name: str, a, model: Path, params: int, claim: Path, home: Path, s
             print(f"  sleep check: {result['sleep']}", flush=True)
         result["drain"] = drain(run, port, health, a.requests, a.max_tokens)
         d = result["drain"]
-        print(f"  drain: {d['completed']}/{d['requests']} completed, exit {d['exitCode']} after {d['seconds']} s "
+        print(f"  drain: {d['inFlightAtSigterm']} in flight at SIGTERM, {d['completed']}/{d['requests']} completed, "
+              f"exit {d['exitCode']} after {d['seconds']} s "
               f"(/readyz {d['readyzAfterSigterm']} {d['readyz503AfterSeconds']} s after SIGTERM)", flush=True)
     except RuntimeError as exc:
         result["error"] = str(exc)
