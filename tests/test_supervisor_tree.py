@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -184,6 +185,68 @@ def test_idle_connections_cannot_starve_the_probes(sup):
     finally:
         for c in idle:
             c.close()
+        _cleanup(vllm_pid, child)
+
+
+class SlowClients:
+    """`count` connections to a port that never finish a request: half send nothing, half trickle one header
+    line each round (each line used to restart the server's read timeout). One closed by the server is opened
+    again, so the pressure holds for as long as they run."""
+
+    def __init__(self, port: int, count: int):
+        self.port = port
+        self.socks = [self._open() for _ in range(count)]
+        self.reopened = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _open(self) -> socket.socket:
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        s.setblocking(False)
+        return s
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.wait(0.2):
+            n += 1
+            for i, s in enumerate(self.socks):
+                try:
+                    if i % 2:
+                        s.send(b"GET /readyz HTTP/1.1\r\n" if n == 1 else f"X-Slow-{n}: 1\r\n".encode())
+                    elif s.recv(1, socket.MSG_PEEK) == b"":
+                        raise ConnectionError  # closed by the server
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    s.close()
+                    try:
+                        self.socks[i] = self._open()
+                        self.reopened += 1
+                    except OSError:
+                        pass
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(10)
+        for s in self.socks:
+            s.close()
+
+
+def test_hundreds_of_slow_clients_cannot_black_out_the_probes(sup):
+    """600 connections that never finish their request (530 used to refuse every probe: the server was full and
+    closed each new connection at once): each probe still gets its answer while they hold on."""
+    s = sup().start()
+    vllm_pid, child = s.started()["pid"], s.child_pid()
+    assert _wait(lambda: s.get("/readyz") == 200)
+    try:
+        with SlowClients(s.health_port, 600):
+            answers = {path: [s.get(path) for _ in range(5)] for path in ("/readyz", "/livez", "/startupz")}
+        assert answers == {path: [200] * 5 for path in answers}, answers
+    finally:
         _cleanup(vllm_pid, child)
 
 
