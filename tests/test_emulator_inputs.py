@@ -4,6 +4,8 @@ replay mode, including the clear one-line errors (exit 2, file, pointer, line)."
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -334,6 +336,15 @@ def test_cli_zero_or_negative_periods_are_refused(option, value, minimum):
     assert res.exit_code == 2, res.output
     assert res.output.startswith(f"error: {option}: (document): must be a number of seconds from {minimum} to "
                                  "21600, not ") and res.output.count("\n") == 1, res.output
+
+
+def test_cli_an_endless_live_duration_is_refused():
+    """`--duration 1e400` is read as inf: a live run went on forever (only a replay checked it)."""
+    res = subprocess.run([sys.executable, "-m", "vllmgen", "probe-check", str(DATA / "plain-decode.yaml"), "--url",
+                          "http://127.0.0.1:9", "--duration", "1" + "0" * 400], capture_output=True, text=True,
+                         timeout=60, stdin=subprocess.DEVNULL)
+    assert res.returncode == 2 and res.stderr == ("error: --duration: (document): must be a number of seconds from "
+                                                  "0 to 21600, not inf\n"), res.stderr
 
 
 def test_cli_a_400_digit_timeline_duration_is_one_line(tmp_path):

@@ -111,8 +111,8 @@ def probe_check(*, config: str, role: str | None, container: str | None, url: st
         _finite("--record-interval", record_interval, minimum=MIN_RECORD_INTERVAL_S)
     pods = [model.load(config, role, container)] + [_load_compare(str(c), role, container) for c in compare]
     ports = _port_map(port_map)
+    _finite("--duration", duration)  # live runs too: 1e400 read as inf ran forever
     if replay_file is not None:
-        _finite("--duration", duration)
         tl = timeline.load(replay_file)
         end = tl.duration if duration is None else duration
         _check_delete_at(delete_at, end, pods, kubelet_model)
