@@ -49,6 +49,11 @@ VARIED_SPECS = {
     "loras": "model:\n  source: pvc://models/Qwen3-0.6B\n  weightsGiB: 1.2\n  loras:\n"
              "    - {name: sql, source: pvc://adapters/sql, rank: 8}\n    - {name: root, source: pvc://adapters}\n"
              "    - {name: chat, source: hf://org/chat-lora, rank: 64}\n    - {name: img, source: /adapters/img}\n",
+    # one model over two nodes (tensor 2 x pipeline 2 = 2 nodes x 2 GPUs): leader serves, workers headless
+    "multi-node": "layout: multi-node\nmodel: {source: hf://Qwen/Qwen3-0.6B, weightsGiB: 1.2}\n"
+                  "engine: {tensorParallelSize: 2, pipelineParallelSize: 2}\n",
+    "multi-node-plain": "layout: multi-node\nmodel: {source: pvc://models/Qwen3-0.6B, weightsGiB: 1.2}\n"
+                        "probes: {mode: plain}\nengine: {pipelineParallelSize: 3}\nmultiNode: {nodes: 3}\n",
     "loras-plain-wide-ep": "layout: wide-ep\nprobes: {mode: plain}\nmodel:\n  source: hf://Qwen/Qwen3-0.6B\n"
                            "  weightsGiB: 1.2\n  loras: [{name: sql, source: pvc://adapters/team-a/sql}]\n",
 }
@@ -320,6 +325,11 @@ def test_leaderworkerset_groups(name, values, rendered):
         if wl["kind"] == "LeaderWorkerSet":
             template = wl["spec"]["leaderWorkerTemplate"]
             assert template["size"] == p["workers"] and "leaderTemplate" not in template
+            # a group that lost a rank serves nothing: it restarts as a whole
+            assert template["restartPolicy"] == "RecreateGroupOnPodRestart"
+            if values.get("groupServing") == "leader":  # multi-node: one model over the nodes, only the leader serves
+                _check_node_ranks(values, role, p, wl, rendered[name])
+                continue
             assert p["data"] == p["dataLocal"] * p["workers"]
             assert wl["spec"].get("replicas") == values[role].get("replicas")  # none when autoscaled
             for c in pod_spec(wl)["containers"] + pod_spec(wl).get("initContainers", []):
@@ -347,6 +357,26 @@ def test_leaderworkerset_groups(name, values, rendered):
             assert dshm == [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": values[role]["dshm"]["sizeLimit"]}}]
         else:
             assert wl["spec"].get("replicas") == values[role].get("replicas")  # none when autoscaled
+
+
+def _check_node_ranks(values: dict, role: str, p: dict, wl: dict, objs: list[dict]) -> None:
+    """multi-node: every accelerator of every node holds one rank; the Service reaches only leaders; the pods
+    take their node rank and leader from the LWS environment (plain) or the supervisor does (supervised)."""
+    from vllmgen.spec import effective
+
+    gpus = int(values[role]["resources"]["limits"]["nvidia.com/gpu"])
+    assert p["tensor"] * p["pipeline"] == p["workers"] * gpus
+    service = next(o for o in objs if o["kind"] == "Service" and o["metadata"]["name"] == wl["metadata"]["name"])
+    assert service["spec"]["selector"]["leaderworkerset.sigs.k8s.io/worker-index"] == "0"
+    server = container(pod_spec(wl), "vllm")
+    if values["probeMode"] == "supervised":
+        assert effective(values["spec"])["multiNode"]["nodes"] == p["workers"]
+    else:
+        line = " ".join(server["command"] + server["args"])
+        for expected in (f"--nnodes {p['workers']}", '--node-rank "${LWS_WORKER_INDEX}"',
+                         '--master-addr "${LWS_LEADER_ADDRESS}"', "HEADLESS=--headless",
+                         f"--pipeline-parallel-size {p['pipeline']}"):
+            assert expected in line, f"{role}: {expected!r} not in {line!r}"
 
 
 @pytest.mark.parametrize("name,values", CASES, ids=CASE_IDS)

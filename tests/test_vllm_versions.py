@@ -30,6 +30,7 @@ SPECS = {
                           "engine: {env: {LMCACHE_REMOTE_URL: 'lm://lmcache:65432'}}\n",
     "wide-ep": "layout: wide-ep\n" + MODEL + "engine: {dataParallelSizeLocal: 2}\n",
     "no-drain": MODEL + "engine: {shutdownTimeoutSeconds: 0}\n",
+    "multi-node": "layout: multi-node\n" + MODEL + "engine: {tensorParallelSize: 2, pipelineParallelSize: 2}\n",
 }
 
 
@@ -41,8 +42,12 @@ def _spec(key: str, tag: str | None = None, extra: str = "", mode: str = "plain"
 
 def _arg_lists(spec: dict) -> list[list[str]]:
     """Every `vllm serve` argument list the spec makes, per role, as the supervisor (and plain mode) runs it."""
-    env = LWS_ENV if spec["layout"] == "wide-ep" else None
-    return [engine.vllm_args(spec, role, env) for role, cfg in spec["roles"].items() if cfg["replicas"]]
+    if spec["layout"] == "multi-node":  # the leader and a headless worker run different lines
+        envs = [{**LWS_ENV, "LWS_WORKER_INDEX": "0"}, LWS_ENV]
+    else:
+        envs = [LWS_ENV if spec["layout"] == "wide-ep" else None]
+    return [engine.vllm_args(spec, role, env) for role, cfg in spec["roles"].items() if cfg["replicas"]
+            for env in envs]
 
 
 def _flags(args: list[str]) -> set[str]:

@@ -143,7 +143,7 @@ def estimate_terms(spec: dict) -> tuple[Term, ...]:
         Term("download", download,
              "weights are cached or on a PVC" if start["cached"]
              else f"{gb:.1f} GB at {start['downloadMBps']:g} MB/s"),
-        Term("load", size / (start["loadMBps"] * MB), f"{gb:.1f} GB at {start['loadMBps']:g} MB/s"),
+        _load_term(spec, size),
         Term("compile", float(start["compileSeconds"]),
              f"{_parts(start['compileSeconds'], COMPILE_PARTS)}; {caches.note(spec)}{_warm(spec)}"),
         Term("start", float(start["processStartSeconds"]), _parts(start["processStartSeconds"], START_PARTS)),
@@ -158,9 +158,19 @@ def estimate_terms(spec: dict) -> tuple[Term, ...]:
                              f"{len(fetched)} hf:// LoRA adapter(s) x {ADAPTER_DOWNLOAD_BYTES / MB:.0f} MB at "
                              f"{start['downloadMBps']:g} MB/s"))
     if lay.group_setup_seconds:
-        terms.append(Term("group setup", lay.group_setup_seconds,
-                          "DeepEP/NVSHMEM, DeepGEMM JIT, data-parallel handshake across the group"))
+        terms.append(Term("group setup", lay.group_setup_seconds, lay.group_setup_why))
     return tuple(terms)
+
+
+def _load_term(spec: dict, size: float) -> Term:
+    """Reading the weights into accelerator memory. Where one model is split over a group's pods (node ranks),
+    each pod reads only its ranks' share, all pods at once: the load takes one share's time."""
+    start, gb = spec["startup"], size / MB / 1000
+    nodes = layouts.group_size(spec) if layouts.of(spec).group_launch == "node-ranks" else 1
+    if nodes > 1:
+        return Term("load", size / nodes / (start["loadMBps"] * MB),
+                    f"each of {nodes} nodes reads its share: {gb:.1f} GB / {nodes} at {start['loadMBps']:g} MB/s")
+    return Term("load", size / (start["loadMBps"] * MB), f"{gb:.1f} GB at {start['loadMBps']:g} MB/s")
 
 
 def startup_budget(spec: dict) -> Budget:

@@ -105,7 +105,7 @@ SHARED_DOWNLOAD_GIB = 100
 
 def pods(spec: dict) -> int:
     """Pods the spec deploys: replicas of each role, times the group size where a role spans several pods."""
-    per = spec["wideEP"]["groupSize"] if layouts.of(spec).multinode else 1
+    per = layouts.group_size(spec)
     return sum(cfg["replicas"] for cfg in spec["roles"].values()) * per
 
 

@@ -26,6 +26,13 @@ CONTROLLED_FLAGS = {
     "--gpu-memory-utilization": "engine.gpuMemoryUtilization",
     "--api-key": "engine.apiKeySecretName (the key stays in a Secret)",
     "--shutdown-timeout": "engine.shutdownTimeoutSeconds",
+    "--pipeline-parallel-size": "engine.pipelineParallelSize",
+    "-pp": "engine.pipelineParallelSize",
+    "--nnodes": "multiNode.nodes",
+    "--node-rank": "LWS_WORKER_INDEX (multi-node)",
+    "--master-addr": "the LeaderWorkerSet leader address (multi-node)",
+    "--master-port": "multiNode.masterPort",
+    "--headless": "the LeaderWorkerSet workers (multi-node)",
     "--data-parallel-address": "the LeaderWorkerSet leader address (wide-ep)",
     "--data-parallel-start-rank": "LWS_WORKER_INDEX x dataParallelSizeLocal (wide-ep)",
     "--data-parallel-rpc-port": "wideEP.rpcPort",
@@ -84,28 +91,49 @@ def simulator_args(spec: dict, role: str) -> list[str]:
     return ["--model", name, "--port", str(vllm_port(spec, role)), "--served-model-name", name]
 
 
+def group_position(spec: dict, env: Mapping[str, str] | None) -> tuple[int, int, str]:
+    """(group size, this pod's index, leader address) from the LeaderWorkerSet environment; the leader is index 0."""
+    lay = layouts.of(spec)
+    env = env or {}
+    missing = [k for k in LWS_ENV if not env.get(k)]
+    if missing:
+        raise InputError("<environment>", "", f"{', '.join(missing)} not set: {lay.name} pods run inside a "
+                         "LeaderWorkerSet, whose controller sets them")
+    try:
+        group, index = int(env["LWS_GROUP_SIZE"]), int(env["LWS_WORKER_INDEX"])
+    except ValueError:
+        raise InputError("<environment>", "", "LWS_GROUP_SIZE and LWS_WORKER_INDEX must be integers") from None
+    return group, index, env["LWS_LEADER_ADDRESS"]
+
+
+def is_group_worker(spec: dict, env: Mapping[str, str] | None) -> bool:
+    """A headless rank of a multi-node group: it serves no API, the leader (index 0) does."""
+    if layouts.of(spec).group_launch != "node-ranks":
+        return False
+    return group_position(spec, env)[1] != 0
+
+
 def vllm_args(spec: dict, role: str, env: Mapping[str, str] | None = None) -> list[str]:
-    """Arguments after `vllm serve`, model first. For wide-ep, the group's numbers come from the
+    """Arguments after `vllm serve`, model first. In a LeaderWorkerSet group, the group's numbers come from the
     LeaderWorkerSet environment in `env` (LWS_GROUP_SIZE, LWS_WORKER_INDEX, LWS_LEADER_ADDRESS)."""
-    dp_args: list[str] = []
-    if layouts.of(spec).multinode:
-        env = env or {}
-        missing = [k for k in LWS_ENV if not env.get(k)]
-        if missing:
-            raise InputError("<environment>", "", f"{', '.join(missing)} not set: wide-ep pods run inside a "
-                             "LeaderWorkerSet, whose controller sets them")
-        try:
-            group, index = int(env["LWS_GROUP_SIZE"]), int(env["LWS_WORKER_INDEX"])
-        except ValueError:
-            raise InputError("<environment>", "", "LWS_GROUP_SIZE and LWS_WORKER_INDEX must be integers") from None
+    group_args: list[str] = []
+    lay = layouts.of(spec)
+    if lay.group_launch == "data-parallel":
+        group, index, leader = group_position(spec, env)
         local = spec["engine"]["dataParallelSizeLocal"]
-        dp_args = _wide_ep_args(spec, role, str(group * local), str(index * local), env["LWS_LEADER_ADDRESS"])
-    return _common_args(spec, role, dp_args)
+        group_args = _wide_ep_args(spec, role, str(group * local), str(index * local), leader)
+    elif lay.group_launch == "node-ranks":
+        group, index, leader = group_position(spec, env)
+        group_args = _node_rank_args(spec, str(group), str(index), leader, headless=index != 0)
+    return _common_args(spec, role, group_args)
 
 
 def vllm_shell_command(spec: dict, role: str) -> str:
-    """wide-ep in plain mode: a shell line that computes the group's numbers from the LWS environment
-    at start (as llm-d's wide-EP manifests do) and execs vLLM. Clears stale /dev/shm files first (llm-d #352)."""
+    """A LeaderWorkerSet group in plain mode: a shell line that computes the group's numbers from the LWS
+    environment at start (as llm-d's wide-EP manifests do) and execs vLLM. Clears stale /dev/shm files first
+    (llm-d #352)."""
+    if layouts.of(spec).group_launch == "node-ranks":
+        return _node_rank_shell_command(spec, role)
     local = spec["engine"]["dataParallelSizeLocal"]
     marker = {"size": "__DP_SIZE__", "rank": "__START_RANK__", "addr": "__LEADER__"}
     args = _common_args(spec, role, _wide_ep_args(spec, role, marker["size"], marker["rank"], marker["addr"]))
@@ -114,6 +142,27 @@ def vllm_shell_command(spec: dict, role: str) -> str:
                 .replace(marker["rank"], f"$((LWS_WORKER_INDEX * {local}))")
                 .replace(marker["addr"], '"${LWS_LEADER_ADDRESS}"'))
     return f"find /dev/shm -type f -delete 2>/dev/null; exec {line}"
+
+
+def _node_rank_shell_command(spec: dict, role: str) -> str:
+    """multi-node in plain mode: the node rank and leader address from the LWS environment; workers (index > 0)
+    start headless, the leader serves the API."""
+    marker = {"rank": "__NODE_RANK__", "addr": "__LEADER__"}
+    args = _common_args(spec, role, _node_rank_args(spec, str(layouts.group_size(spec)), marker["rank"],
+                                                    marker["addr"], headless=False))
+    line = " ".join(shlex.quote(a) for a in ["vllm", "serve", *args])
+    line = (line.replace(marker["rank"], '"${LWS_WORKER_INDEX}"')
+                .replace(marker["addr"], '"${LWS_LEADER_ADDRESS}"'))
+    return ('find /dev/shm -type f -delete 2>/dev/null; HEADLESS=; [ "${LWS_WORKER_INDEX}" = 0 ] || '
+            f'HEADLESS=--headless; exec {line} $HEADLESS')
+
+
+def _node_rank_args(spec: dict, nodes: str, rank: str, leader: str, headless: bool) -> list[str]:
+    """vLLM's own multi-node launch (vllm-project/vllm #23691): every node runs `vllm serve` with the group's
+    size, its rank and the leader's address; the workers run headless (no API server)."""
+    args = ["--nnodes", nodes, "--node-rank", rank, "--master-addr", leader,
+            "--master-port", str(spec["multiNode"]["masterPort"])]
+    return args + (["--headless"] if headless else [])
 
 
 def _wide_ep_args(spec: dict, role: str, size: str, rank: str, leader: str) -> list[str]:
@@ -143,6 +192,8 @@ def _common_args(spec: dict, role: str, dp_args: list[str]) -> list[str]:
         args += ["--dtype", model["dtype"]]
     if engine["tensorParallelSize"] > 1:
         args += ["--tensor-parallel-size", str(engine["tensorParallelSize"])]
+    if engine["pipelineParallelSize"] > 1:
+        args += ["--pipeline-parallel-size", str(engine["pipelineParallelSize"])]
     if dp_args:
         args += dp_args
     elif engine["dataParallelSize"] > 1:

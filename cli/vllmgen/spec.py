@@ -180,12 +180,12 @@ def derive(spec: dict) -> None:
     spec["startup"].setdefault("cached", not source.startswith("hf://"))
     spec["probes"].setdefault("mode", servers.of(spec).default_probe_mode(lay))
     local = engine["dataParallelSizeLocal"]
-    if lay.multinode:
-        engine.setdefault("dataParallelSize", spec["wideEP"]["groupSize"] * local)
+    if lay.group_launch == "data-parallel":
+        engine.setdefault("dataParallelSize", layouts.group_size(spec) * local)
     else:
         engine.setdefault("dataParallelSize", local)
     acc.setdefault("resource", RESOURCE_BY_VENDOR[acc["type"]])
-    acc.setdefault("countPerPod", engine["tensorParallelSize"] * local)
+    acc.setdefault("countPerPod", ranks_per_pod(spec))
     # the layout's roles when the spec names none; the roles it names (and only those) otherwise, so asking for
     # prefill and decode on single-node does not add the layout's standalone pod
     roles = spec.setdefault("roles", {})
@@ -241,6 +241,35 @@ def ordered(spec: dict) -> dict:
     return walk(spec, schema())
 
 
+def ranks_per_pod(spec: dict) -> int:
+    """Accelerators one pod needs, one per rank it runs: tensor x local data-parallel ranks; where one model is
+    split over a group's nodes (node ranks), tensor x pipeline ranks shared out over the nodes (rounded up)."""
+    engine, lay = spec["engine"], layouts.of(spec)
+    if lay.group_launch == "node-ranks":
+        return -(-engine["tensorParallelSize"] * engine["pipelineParallelSize"] // layouts.group_size(spec))
+    return engine["tensorParallelSize"] * engine["dataParallelSizeLocal"]
+
+
+def _node_rank_errors(spec: dict) -> list[tuple[tuple, str]]:
+    """multi-node: one model over the group's nodes; every accelerator of every node holds exactly one rank."""
+    engine, acc, lay = spec["engine"], spec["accelerator"], layouts.of(spec)
+    tp, pp, nodes, per = (engine["tensorParallelSize"], engine["pipelineParallelSize"], layouts.group_size(spec),
+                          acc["countPerPod"])
+    errors = []
+    if tp * pp != nodes * per:
+        field = ".".join(lay.group_size_field)
+        errors.append((("engine", "tensorParallelSize"),
+                       f"layout {lay.name} splits one model over {field} = {nodes} nodes x {per} accelerators per "
+                       f"node (accelerator.countPerPod) = {nodes * per} ranks, but tensorParallelSize x "
+                       f"pipelineParallelSize = {tp} x {pp} = {tp * pp}; vLLM's multi-node launch needs them equal "
+                       f"(e.g. tensor = accelerators per node, pipeline = nodes)"))
+    if engine["dataParallelSize"] != 1 or engine["dataParallelSizeLocal"] != 1:
+        errors.append((("engine", "dataParallelSize"),
+                       f"layout {lay.name} runs one model replica per LeaderWorkerSet group; scale with replicas "
+                       "(more groups), not data parallelism"))
+    return errors
+
+
 def cross_check(spec: dict) -> list[tuple[tuple, str]]:
     """Combinations the schema cannot express. Returns [(path, message)]."""
     errors: list[tuple[tuple, str]] = []
@@ -251,8 +280,10 @@ def cross_check(spec: dict) -> list[tuple[tuple, str]]:
         errors.append((("engine", "dataParallelSize"),
                        f"data-parallel size {dp} is not divisible by the local size {local} "
                        f"(engine.dataParallelSizeLocal)"))
-    if lay.multinode:
-        group = spec["wideEP"]["groupSize"]
+    if lay.group_launch == "node-ranks":
+        errors += _node_rank_errors(spec)
+    elif lay.group_launch == "data-parallel":
+        group = layouts.group_size(spec)
         if dp != group * local:
             errors.append((("engine", "dataParallelSize"),
                            f"wide-ep needs data-parallel size = wideEP.groupSize x dataParallelSizeLocal = "
@@ -261,7 +292,11 @@ def cross_check(spec: dict) -> list[tuple[tuple, str]]:
         errors.append((("engine", "dataParallelSize"),
                        f"layout {lay.name} runs all data-parallel ranks in one pod, so dataParallelSize ({dp}) must "
                        f"equal dataParallelSizeLocal ({local}); use layout wide-ep to spread ranks across pods"))
-    if acc["countPerPod"] != tp * local:
+    if engine["pipelineParallelSize"] > 1 and lay.group_launch != "node-ranks":
+        errors.append((("engine", "pipelineParallelSize"),
+                       f"layout {lay.name} does not split a model into pipeline stages; use layout multi-node "
+                       "to split one model across nodes"))
+    if lay.group_launch != "node-ranks" and acc["countPerPod"] != tp * local:
         errors.append((("accelerator", "countPerPod"),
                        f"{acc['countPerPod']} accelerators per pod, but tensorParallelSize x "
                        f"dataParallelSizeLocal = {tp} x {local} = {tp * local} ranks each need one"))
@@ -270,8 +305,10 @@ def cross_check(spec: dict) -> list[tuple[tuple, str]]:
         ("routing", "targetPort"): spec["routing"]["targetPort"],
         ("probes", "healthPort"): spec["probes"]["healthPort"],
     }
-    if lay.multinode:
+    if lay.group_launch == "data-parallel":
         ports[("wideEP", "rpcPort")] = spec["wideEP"]["rpcPort"]
+    if lay.group_launch == "node-ranks":
+        ports[("multiNode", "masterPort")] = spec["multiNode"]["masterPort"]
     seen: dict[int, tuple] = {}
     for path, port in ports.items():
         if port in seen:

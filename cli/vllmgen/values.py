@@ -67,7 +67,12 @@ def build(spec: dict, roles: list[str] | None = None, *, source: str = "") -> Va
                               "supervised probes check each adapter")
     v["multinode"] = lay.multinode
     if lay.multinode:
-        c[("multinode",)] = "wide-ep: each role is a LeaderWorkerSet of parallelism.workers pods"
+        c[("multinode",)] = f"{lay.name}: each role is a LeaderWorkerSet of parallelism.workers pods"
+    v["groupServing"] = "leader" if lay.group_launch == "node-ranks" else "all"
+    if lay.multinode:
+        c[("groupServing",)] = ("only the group's leader serves the API (workers run headless ranks): the Service "
+                                "selects leaders" if lay.group_launch == "node-ranks" else
+                                "every pod of a group serves its own data-parallel ranks")
 
     v["modelArtifacts"] = _model_artifacts(spec, c)
     repo, tag = (spec["image"]["repository"], spec["image"]["tag"]) if "image" in spec else \
@@ -234,10 +239,15 @@ def _role(spec: dict, role: str, c: dict) -> dict:
         if lay.multinode:
             c[p + ("replicas",)] = "LeaderWorkerSet groups"
     tp, local = engine["tensorParallelSize"], engine["dataParallelSizeLocal"]
-    workers = spec["wideEP"]["groupSize"] if lay.multinode else 1
+    workers = layouts.group_size(spec)
     block["parallelism"] = {"tensor": tp, "data": engine["dataParallelSize"], "dataLocal": local,
                             "workers": workers}
-    if lay.multinode:
+    if lay.group_launch == "node-ranks":
+        block["parallelism"]["pipeline"] = engine["pipelineParallelSize"]
+        c[p + ("parallelism",)] = (f"one model over workers = {workers} nodes: tensor x pipeline = "
+                                   f"{tp} x {engine['pipelineParallelSize']} ranks, "
+                                   f"{spec['accelerator']['countPerPod']} per node")
+    elif lay.multinode:
         c[p + ("parallelism",)] = (f"data = workers x dataLocal = {workers} x {local}; workers = pods per "
                                    f"LeaderWorkerSet group")
     port = vllm_port(spec, role)
@@ -260,7 +270,7 @@ def _role(spec: dict, role: str, c: dict) -> dict:
         for side in ("limits", "requests"):
             res[side][spec["accelerator"]["resource"]] = gpus
         notes.insert(0, f"{gpus} accelerator(s) = tensor {tp} x dataLocal {local}")
-    rdma = spec["wideEP"].get("rdmaResource") if lay.multinode else None
+    rdma = spec["wideEP"].get("rdmaResource") if lay.group_launch == "data-parallel" else None
     if rdma:
         res["limits"][rdma] = 1
         res["requests"][rdma] = 1

@@ -23,6 +23,9 @@ FLAG_SINCE: dict[str, Release] = {
     "--data-parallel-hybrid-lb": (0, 10, 0),
     "--all2all-backend": (0, 11, 1),
     "--shutdown-timeout": (0, 18, 0),
+    # vLLM's own multi-node launch (--nnodes, --node-rank, --master-addr, --headless ranks), vllm-project/vllm
+    # #23691, merged 2025-08-26; assumed from 0.11.0, the first minor release after it
+    "--nnodes": (0, 11, 0),
 }
 
 #: `kv_connector` class -> the first release that registers it (vLLM's kv_connector/factory.py).

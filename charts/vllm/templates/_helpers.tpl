@@ -267,7 +267,7 @@ Fail loudly on role values that would give a pod that can never work:
 {{- fail (printf "%s serves on port %v, but the InferencePool sends every pod it selects to routing.servicePort (%v): make them equal, or set routing.inferencePool.create false" .role (include "vllm.servingPort" .) $root.Values.routing.servicePort) }}
 {{- end }}
 {{- end }}
-{{- if $root.Values.multinode }}
+{{- if and $root.Values.multinode (ne (default "all" $root.Values.groupServing) "leader") }}
 {{- $p := .cfg.parallelism }}
 {{- if ne (int $p.data) (mul $p.dataLocal $p.workers | int) }}
 {{- fail (printf "%s.parallelism: data (%v) must equal dataLocal (%v) x workers (%v) in a LeaderWorkerSet" .role $p.data $p.dataLocal $p.workers) }}

@@ -118,8 +118,9 @@ class VllmServer(Server):
                                                 "vllmgen knows")]
         needs = [
             (("engine", "shutdownTimeoutSeconds"), "--shutdown-timeout", engine["shutdownTimeoutSeconds"] > 0),
-            (("layout",), "--data-parallel-hybrid-lb", lay.multinode),
-            (("wideEP", "all2allBackend"), "--all2all-backend", lay.multinode),
+            (("layout",), "--data-parallel-hybrid-lb", lay.group_launch == "data-parallel"),
+            (("wideEP", "all2allBackend"), "--all2all-backend", lay.group_launch == "data-parallel"),
+            (("layout",), "--nnodes", lay.group_launch == "node-ranks"),
             (("engine", "dataParallelSizeLocal"), "--data-parallel-size-local", engine["dataParallelSize"] > 1),
         ]
         errors = []
@@ -165,6 +166,8 @@ class VllmServer(Server):
                            "it implies (`vllmgen serve --print-command` shows them)")
         if lay.multinode:
             return Command(["/bin/sh", "-c"], [vllm_shell_command(spec, role)],
+                           "node rank and leader address come from the LeaderWorkerSet environment; workers "
+                           "(index > 0) run headless" if lay.group_launch == "node-ranks" else
                            "data-parallel size, start rank and leader address come from the LeaderWorkerSet "
                            "environment")
         return Command(["vllm", "serve"], vllm_args(spec, role), "`vllm serve` with the arguments the spec implies")
@@ -172,7 +175,7 @@ class VllmServer(Server):
     def env(self, spec: dict, role: str) -> list[dict]:
         lay, engine = layouts.of(spec), spec["engine"]
         env: list[dict] = []
-        if lay.multinode:
+        if lay.group_launch == "data-parallel":
             env += [{"name": "DP_SIZE_LOCAL", "value": str(engine["dataParallelSizeLocal"])},
                     {"name": "TP_SIZE", "value": str(engine["tensorParallelSize"])}]
         if role in DISAGGREGATED_ROLES and not lay.simulator and \
