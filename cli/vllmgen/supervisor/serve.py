@@ -97,6 +97,9 @@ class Plan:
     pinned: tuple[tuple[str, str, str], ...] = ()  # (name, hub id, revision): adapters downloaded before vLLM
     # the spec's estimate of the start and its stall window (none given: never called stalled)
     expected: Expected = field(default_factory=lambda: Expected(terms={}, stall_s=float("inf")))
+    # a headless rank of a multi-node group: the leader supervisor's base URL and this pod's place in the group
+    leader_url: str = ""
+    group: dict = field(default_factory=dict)
 
     @property
     def drain_window_s(self) -> float:
@@ -151,6 +154,12 @@ def plan_for(spec: dict, role: str, env: dict) -> Plan:
     startup = probes.probes_for(spec, role).startup
     timeout = startup.get("timeoutSeconds", probes.STARTUP_LONGPOLL_PERIOD_S)
     model = args[0] if args and args[0].startswith("/") else None
+    leader_url, group = "", {}
+    if engine.is_group_worker(spec, env):  # headless: no API server, so no /load to track
+        args.remove(LOAD_TRACKING_FLAG)
+        nodes, rank, leader = engine.group_position(spec, env)
+        leader_url = f"http://{leader}:{spec['probes']['healthPort']}"
+        group = {"rank": rank, "nodes": nodes, "leader": leader_url}
     return Plan(
         args=args,
         vllm_port=engine.vllm_port(spec, role),
@@ -167,6 +176,8 @@ def plan_for(spec: dict, role: str, env: dict) -> Plan:
         adapters=tuple(a.name for a in loras.of(spec)),
         pinned=loras.pinned(spec),
         expected=expected_start(spec, role),
+        leader_url=leader_url,
+        group=group,
     )
 
 
@@ -282,7 +293,7 @@ def preflight(plan: Plan) -> None:
         raise ConfigError(f"model path {plan.model_path} does not exist (spec /model/source)")
     if plan.vllm_port == plan.health_port:
         raise ConfigError(f"vLLM port and health port are both {plan.vllm_port}")
-    if port_in_use(plan.vllm_port):
+    if not plan.leader_url and port_in_use(plan.vllm_port):  # a headless rank listens on no API port
         raise ConfigError(f"vLLM port {plan.vllm_port} is already in use")
 
 
@@ -406,15 +417,21 @@ def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, v
         return exit_with(EXIT_INPUT, f"cannot start vLLM ({' '.join(argv[:3])}): {exc.strerror or exc}")
     watch.attach(vllm.members)
     store.update(phase=Phase.LOADING, process_alive=True,
-                 info={"pid": vllm.pid, "pgid": vllm.pgid, "port": plan.vllm_port, "model": plan.served_name})
+                 info={"pid": vllm.pid, "pgid": vllm.pgid, "port": plan.vllm_port, "model": plan.served_name,
+                       **({"group": plan.group} if plan.group else {})})
     # cpuSeconds: the supervisor's own CPU time up to here (interpreter, imports, spec, health server):
     # what its overhead before vLLM starts is on an idle core.
     log.emit("vllm-started", pid=vllm.pid, pgid=vllm.pgid, cpuSeconds=round(time.process_time(), 3), command=argv,
              stallSeconds=plan.expected.stall_s, estimateSeconds=round(plan.expected.estimate_s, 1),
              ceilingSeconds=plan.expected.ceiling_s)
     dev_mode = launch.env.get(DEV_MODE_ENV, "0") not in ("", "0", "false")
-    monitor = Monitor(store, vllm, f"http://127.0.0.1:{plan.vllm_port}", plan.served_name,
-                      api_key=base_env.get("VLLM_API_KEY") or plan.env.get("VLLM_API_KEY"), dev_mode=dev_mode)
+    if plan.leader_url:  # a headless rank: what it serves is the leader's
+        from vllmgen.supervisor.group import GroupMonitor
+
+        monitor = GroupMonitor(store, vllm, plan.leader_url)
+    else:
+        monitor = Monitor(store, vllm, f"http://127.0.0.1:{plan.vllm_port}", plan.served_name,
+                          api_key=base_env.get("VLLM_API_KEY") or plan.env.get("VLLM_API_KEY"), dev_mode=dev_mode)
     monitor.start()
 
     try:
@@ -509,7 +526,15 @@ def _shutdown(plan: Plan, store: Store, vllm, signame: str, t_sig: float, log: P
     snap = store.snapshot
     was_ready = snap.ever_ready
     store.update(draining=True, phase=Phase.DRAINING, reason=f"{signame} received")
-    if was_ready:
+    if was_ready and plan.leader_url:
+        # a headless rank: the leader's in-flight requests need it until the leader has drained and exited
+        from vllmgen.supervisor.group import wait_leader_gone
+
+        gone = wait_leader_gone(plan.leader_url, t_sig + plan.endpoint_drain_s + plan.vllm_stop_s - plan.teardown_s)
+        log.emit("vllm-sigterm", secondsSinceSignal=round(time.monotonic() - t_sig, 3), leaderGone=gone)
+        vllm.terminate()
+        deadline = t_sig + plan.endpoint_drain_s + plan.vllm_stop_s
+    elif was_ready:
         # 1. NotReady now (set above); vLLM keeps serving while endpoints and proxies drop the pod.
         if vllm.wait(plan.endpoint_drain_s - (time.monotonic() - t_sig)) is not None:
             return EXIT_VLLM_FAILED, f"vLLM exited by itself during the endpoint drain (code {vllm.poll()})", {}

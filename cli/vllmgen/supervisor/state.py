@@ -59,6 +59,7 @@ class Snapshot:
     info: dict = field(default_factory=dict)  # pid, ports, model name: for /status only
     startup: progress.Progress | None = None  # the start as measured so far (supervisor/watch.py keeps it)
     startup_expected: progress.Expected | None = None  # what the spec estimates for it
+    leader_ready: bool | None = None  # a multi-node worker: its group's leader answered Ready (None: no answer)
 
 
 def engine_dead(s: Snapshot, now: float, confirm_s: float = DEAD_CONFIRM_S) -> bool:
@@ -91,7 +92,10 @@ def readiness(s: Snapshot, now: float) -> tuple[bool, list[str]]:
     if not s.process_alive or s.phase is Phase.EXITED:
         reasons.append("vLLM is not running" + (f" ({s.reason})" if s.reason else ""))
     elif not s.ever_ready:
-        reasons.append("vLLM is still loading the model")
+        reasons.append("waiting for the group to form: the leader's /readyz is not 200 yet" if "group" in s.info
+                       else "vLLM is still loading the model")
+    elif s.leader_ready is False:
+        reasons.append("the group's leader is not Ready")
     else:
         if not s.listening:
             reasons.append("vLLM does not accept connections")
@@ -152,9 +156,23 @@ def status(s: Snapshot, now: float) -> dict:
         },
         "draining": s.draining,
         "reason": s.reason,
+        **({"group": group_status(s)} if "group" in s.info else {}),
         **({"startup": progress.status(s.startup, s.startup_expected, now)}
            if s.startup is not None and s.startup_expected is not None else {}),
     }
+
+
+def group_status(s: Snapshot) -> dict:
+    """A multi-node worker's place in its group and what it waits for."""
+    if s.draining:
+        waits = "the leader to drain and exit before stopping its ranks"
+    elif not s.ever_ready:
+        waits = "the group to form: the leader's /readyz 200"
+    elif s.leader_ready is not True:
+        waits = "the leader to answer Ready again"
+    else:
+        waits = None
+    return {**s.info["group"], "leaderReady": s.leader_ready, "waitsFor": waits}
 
 
 class Store:
