@@ -92,6 +92,7 @@ class TemplateSite:
     launcher: Optional[str] = None
     container_fields: tuple[tuple[str, str], ...] = ()
     resource_names: tuple[tuple[str, str], ...] = ()
+    group_restart: Optional[tuple[str, ...]] = None  # from the template's parent to the group's restart policy
 
 
 _SPEC_TEMPLATE = (TemplateSite(("spec", "template")),)
@@ -128,8 +129,10 @@ KINDS: dict[str, tuple[TemplateSite, ...]] = {
     # kubernetes-sigs/lws: one leader pod and size-1 workers per group; the leader uses the worker template
     # when it has none of its own
     "LeaderWorkerSet": (
-        TemplateSite(("spec", "leaderWorkerTemplate", "leaderTemplate"), name="leader", group_size=("size",)),
-        TemplateSite(("spec", "leaderWorkerTemplate", "workerTemplate"), name="worker", group_size=("size",)),
+        TemplateSite(("spec", "leaderWorkerTemplate", "leaderTemplate"), name="leader", group_size=("size",),
+                     group_restart=("restartPolicy",)),
+        TemplateSite(("spec", "leaderWorkerTemplate", "workerTemplate"), name="worker", group_size=("size",),
+                     group_restart=("restartPolicy",)),
     ),
     # KServe: the LLM service (decode or whole-request pods, and a prefill pool of its own), its configs, and the
     # scheduler's pod (the endpoint picker, no model server)
@@ -545,6 +548,8 @@ class PodTemplate:
     containers: list[Container] = field(default_factory=list)
     init_containers: list[Container] = field(default_factory=list)
     group_size: Optional[int] = None  # pods per group (None: the kind has no groups)
+    group_restart: Optional[str] = None  # what the group does when one of its pods restarts, where written
+    group_restart_path: tuple = ()  # JSON path of that field (its parent's, where not written)
     termination_grace: int = DEFAULT_TERMINATION_GRACE_S
     termination_grace_set: bool = False  # written in the pod spec (not Kubernetes' default)
     restart_policy: str = DEFAULT_RESTART_POLICY
@@ -825,6 +830,12 @@ def _workload(obj: dict, path: tuple, doc: Optional[Document], sites: tuple[Temp
                             spec_path, spec)
             if site.group_size is not None:
                 t.group_size = _group_size(parent, site.group_size, tpath[:-1], w.problems)
+            # one group, one restart policy: the first template read carries it (the leader's when it has one)
+            if site.group_restart is not None and isinstance(parent, dict) and \
+                    not any(o.group_restart_path for o in w.templates):
+                value = parent.get(site.group_restart[0])
+                t.group_restart = value if isinstance(value, str) else None
+                t.group_restart_path = tpath[:-1] + (site.group_restart if value is not None else ())
             t.site = site
             if site.replicas is not None and isinstance(parent, dict):
                 n = _count(parent.get(site.replicas[0])) if len(site.replicas) == 1 else None

@@ -16,6 +16,7 @@ from vllmgen.lint.rules import Hit
 from vllmgen.lint.spec_check import load_errors, spec_hits
 from vllmgen.mounts import LORA_MOUNT_PATH
 from vllmgen.roles import ROLES
+from vllmgen.spec import ranks_per_pod
 
 RULE = "VG017"
 REGENERATE = "regenerate the values with `vllmgen values` (or change the spec, not the rendered field)"
@@ -78,14 +79,19 @@ def _accelerator_hits(data: dict, spec: dict, role: str, block: dict) -> Iterato
     if not isinstance(resources, dict) or not resource:
         return
     eng = spec["engine"]
-    ranks = eng["tensorParallelSize"] * eng["dataParallelSizeLocal"]
+    ranks = ranks_per_pod(spec)
+    if layouts.of(spec).group_launch == "node-ranks":
+        sizes = (f"tensorParallelSize x pipelineParallelSize / multiNode.nodes = {eng['tensorParallelSize']} x "
+                 f"{eng['pipelineParallelSize']} / {layouts.group_size(spec)}")
+    else:
+        sizes = (f"tensorParallelSize x dataParallelSizeLocal = {eng['tensorParallelSize']} x "
+                 f"{eng['dataParallelSizeLocal']}")
     for kind in ("limits", "requests"):
         have = (resources.get(kind) or {}).get(resource) if isinstance(resources.get(kind), dict) else None
         if have is not None and have != ranks:
             yield Hit(RULE, (role, "resources", kind, resource),
                       f"{role}.resources.{kind} asks for {have} {resource} but the embedded spec runs "
-                      f"tensorParallelSize x dataParallelSizeLocal = {eng['tensorParallelSize']} x "
-                      f"{eng['dataParallelSizeLocal']} = {ranks} ranks, one accelerator each", REGENERATE)
+                      f"{sizes} = {ranks} ranks per pod, one accelerator each", REGENERATE)
 
 
 def _first_difference(have, expected) -> str:

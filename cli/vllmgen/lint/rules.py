@@ -170,6 +170,11 @@ R = {r.id: r for r in (
          "keeps the hub cache, every restart downloads again, so a startupProbe shorter than the download kills "
          "every start",
          "keep the hub cache on a volume (or download in an init container), or cover the download in the budget"),
+    Rule("VG070", "group-not-restarted-together", "error",
+         "the pods of a LeaderWorkerSet group run one vLLM (tensor/pipeline ranks across nodes, or data-parallel "
+         "ranks that wait for each other): a group that lost one rank serves nothing, and a rank restarted alone "
+         "cannot rejoin the running ones, so the group stays broken while every pod but one looks healthy",
+         "restartPolicy: RecreateGroupOnPodRestart (LWS's current default; vllmgen writes it)"),
     Rule("VG051", "pool-pods-not-linted", "info",
          "an InferencePool whose pods are in files not linted (a gateway chart's render, linted apart from the "
          "model servers' manifests) cannot be checked against them",
@@ -494,11 +499,28 @@ def _group_accelerators(v: ContainerView) -> Iterator[Hit]:
 def check_wide_ep(v: ContainerView) -> Iterator[Hit]:
     if not v.multinode or v.group_size is None or v.data_parallel is None:
         return
+    if v.spans_pods and (v.data_parallel or 1) == 1:  # one model split over the pods, not data-parallel ranks
+        return
     local = v.data_parallel_local or 1
     if v.data_parallel != v.group_size * local:
         yield Hit("VG010", v.parallelism_path or v.base,
                   f"{v.where}: data-parallel size {v.data_parallel} != group size {v.group_size} x local size "
                   f"{local} = {v.group_size * local}")
+
+
+#: LeaderWorkerSet restart policies that recreate the whole group when one of its pods restarts.
+GROUP_RESTARTS = ("RecreateGroupOnPodRestart", "RecreateGroupAfterStart")
+
+
+def check_group_restart(v: ContainerView) -> Iterator[Hit]:
+    """VG070: a group of more than one pod running vLLM whose restart policy restarts pods one by one."""
+    if (v.group_size or 1) < 2 or v.group_restart is None or v.group_restart in GROUP_RESTARTS:
+        return
+    if not (v.identity.runs_vllm or v.spans_pods):
+        return
+    yield Hit("VG070", v.group_restart_path,
+              f"{v.where}: restartPolicy {v.group_restart} restarts one pod of a {v.group_size}-pod group alone; "
+              "the others keep waiting for a rank that cannot rejoin")
 
 
 def check_not_on_vllm(v: ContainerView) -> Iterator[Hit]:
@@ -775,7 +797,7 @@ def check_api_key_cleartext(v: ContainerView) -> Iterator[Hit]:
 VIEW_CHECKS: tuple[Callable[[ContainerView], Iterable[Hit]], ...] = (
     check_probe_port, check_health_startup_readiness, check_liveness_on_models, check_models_with_api_key,
     check_missing_startup, check_startup_budget, check_timeout_period, check_ready_lag, check_accelerators,
-    check_wide_ep, check_not_on_vllm, check_triton_explicit, check_triton_paths, check_drain,
+    check_wide_ep, check_group_restart, check_not_on_vllm, check_triton_explicit, check_triton_paths, check_drain,
     check_cuda_visible_devices, check_loras, check_api_key_cleartext, check_startup_below_download,
 )
 

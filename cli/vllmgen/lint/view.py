@@ -71,6 +71,8 @@ class ContainerView:
     dp_expression: Optional[str] = None                      # e.g. "$((LWS_GROUP_SIZE * DP_SIZE_LOCAL))"
     parallelism_path: tuple = ()
     group_size: Optional[int] = None                         # LeaderWorkerSet size / values workers
+    group_restart: Optional[str] = None                      # LeaderWorkerSet restartPolicy, where written
+    group_restart_path: tuple = ()
     group_accelerators: Optional[int] = None                 # every pod of the group together
     group_label: str = ""                                    # how the group's total is made up
     spans_pods: bool = False                                 # one vLLM instance's ranks span the group's pods
@@ -339,6 +341,7 @@ def _container_view(ld: LoadedDoc, pod: PodTemplate, c: Container, label: str, r
     _triton_container(v)
     v.group_size = pod.group_size
     v.multinode = pod.group_size is not None
+    v.group_restart, v.group_restart_path = pod.group_restart, pod.group_restart_path
     variables = {e.name: to_int(e.value) for e in v.env}
     if pod.group_size is not None:
         variables["LWS_GROUP_SIZE"] = pod.group_size
@@ -658,6 +661,13 @@ def _values_views(ld: LoadedDoc, problems: list[Problem], ctx: FileContext, over
             v.data_parallel = to_int(par.get("data"))
         v.multinode = data.get("multinode") is True or bool(layout and layout.multinode)
         v.group_size = to_int(par.get("workers")) if v.multinode else None
+        if v.multinode and data.get("groupServing") == "leader" and (v.group_size or 1) > 1:
+            # multi-node: one vLLM split by tensor x pipeline over the group's pods
+            v.pipeline = to_int(par.get("pipeline")) or 1
+            v.spans_pods = True
+            if v.accelerator_count is not None:
+                v.group_accelerators = v.group_size * v.accelerator_count
+                v.group_label = f"{v.group_size} pods x {v.accelerator_count}"
         v.parallelism_path = (role, "parallelism")
         v.simulator = bool(layout and layout.simulator)
         v.spec = spec
