@@ -68,8 +68,8 @@ def build(spec: dict, roles: list[str] | None = None, *, source: str = "") -> Va
     v["multinode"] = lay.multinode
     if lay.multinode:
         c[("multinode",)] = f"{lay.name}: each role is a LeaderWorkerSet of parallelism.workers pods"
-    v["groupServing"] = "leader" if lay.group_launch == "node-ranks" else "all"
     if lay.multinode:
+        v["groupServing"] = "leader" if lay.group_launch == "node-ranks" else "all"
         c[("groupServing",)] = ("only the group's leader serves the API (workers run headless ranks): the Service "
                                 "selects leaders" if lay.group_launch == "node-ranks" else
                                 "every pod of a group serves its own data-parallel ranks")
