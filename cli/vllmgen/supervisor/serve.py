@@ -426,17 +426,9 @@ def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, v
              ceilingSeconds=plan.expected.ceiling_s)
     dev_mode = launch.env.get(DEV_MODE_ENV, "0") not in ("", "0", "false")
 
-    def on_verdict(verdict: str, reason: str | None, w: watchdog.Watch) -> None:
-        now = time.monotonic()
-        log.emit("watchdog", verdict=verdict, reason=reason, requestsInEngine=w.in_flight,
-                 requestsInServer=w.api_in_flight,
-                 secondsPending=None if w.pending_since is None else round(now - w.pending_since, 3),
-                 secondsSinceProgress=None if w.last_progress is None else round(now - w.last_progress, 3),
-                 canaryOut=w.canary_out is not None)
-
     monitor = Monitor(store, vllm, f"http://127.0.0.1:{plan.vllm_port}", plan.served_name,
                       api_key=base_env.get("VLLM_API_KEY") or plan.env.get("VLLM_API_KEY"), dev_mode=dev_mode,
-                      on_verdict=on_verdict)
+                      on_verdict=lambda verdict, reason, w: verdict_line(log, verdict, reason, w))
     monitor.start()
 
     try:
@@ -451,6 +443,16 @@ def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, v
     result = exit_with(code, reason, vllmExitCode=vllm.poll(), **extra)
     server.stop()
     return result
+
+
+def verdict_line(log: PhaseLog, verdict: str, reason: str | None, w: watchdog.Watch) -> None:
+    """One `watchdog` JSON line: the serving watchdog's new verdict, its reason and its numbers."""
+    now = time.monotonic()
+    log.emit("watchdog", verdict=verdict, reason=reason, requestsInEngine=w.in_flight,
+             requestsInServer=w.api_in_flight,
+             secondsPending=None if w.pending_since is None else round(now - w.pending_since, 3),
+             secondsSinceProgress=None if w.last_progress is None else round(now - w.last_progress, 3),
+             canaryOut=w.canary_out is not None)
 
 
 def _kill_timeout(plan: Plan, signals: dict) -> float:
@@ -500,6 +502,8 @@ def _supervise(plan: Plan, store: Store, vllm, stop: threading.Event, signals: d
             return EXIT_VLLM_FAILED, f"vLLM engine died (/health {snap.health}); vLLM exit code {exit_code}", {}
         verdict, why = state.watch_verdict(snap, now)
         if snap.ever_ready and not snap.draining and verdict == watchdog.WEDGED:
+            if snap.watch.verdict != watchdog.WEDGED:  # judged here before the monitor's next reading
+                verdict_line(log, verdict, why, snap.watch)
             store.update(reason=why)
             return EXIT_VLLM_FAILED, why, {"watchdog": watchdog.status(snap.watch, snap.watch_cfg, now)}
 
