@@ -77,8 +77,10 @@ def live_freeze(model_dir: Path, work: Path) -> dict:
         t0 = time.monotonic()
         seen: dict = {p: [] for p in RECORDED}
         not_ready = None
+        windows = serving.windows(_filled(spec))
         while sup.popen.poll() is None:
-            for path in RECORDED:
+            # vLLM as the peers see it, until just before the supervisor ends it (then it refuses, for its restart)
+            for path in RECORDED if time.monotonic() - t0 < windows.restart_s - RECORD_EVERY_S * 4 else ():
                 t = time.perf_counter()
                 try:
                     code = httpx.get(base + path, timeout=10).status_code
@@ -97,7 +99,7 @@ def live_freeze(model_dir: Path, work: Path) -> dict:
         stall = next((e for e in sup.events() if e.get("event") == "watchdog" and e.get("verdict") == "stalled"), {})
         return {"notReadyAfter": not_ready, "exitAfter": exited, "exitCode": sup.popen.returncode,
                 "stalledAfter": stall.get("secondsPending"), "reason": exit_line.get("reason"),
-                "windows": serving.windows(_filled(spec)), "recorded": seen}
+                "windows": windows, "recorded": seen}
     finally:
         if engine:
             try:

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.vllm
 
 #: Windows for this module's server: short, so the module takes a few minutes.
 STALL_S = 10
-RESTART_S = 40
+RESTART_S = 30
 CANARY_IDLE_S = 5
 #: The issue's promise: NotReady within stallSeconds + this of the freeze, as the supervisor measured it.
 PROMPTNESS_S = 2
@@ -35,7 +35,7 @@ PROMPTNESS_S = 2
 #: busy cores with vLLM and the supervisor.
 WAIT_S = 120
 #: Saturation: clients x tokens per request, for this long.
-SATURATE_CLIENTS, SATURATE_TOKENS, SATURATE_S = 48, 400, 100
+SATURATE_CLIENTS, SATURATE_TOKENS, SATURATE_S = 48, 400, 60
 
 
 @pytest.fixture(scope="module")
@@ -119,20 +119,22 @@ def test_engine_frozen_while_idle_is_caught_by_the_canary(sup):
     frozen_at = freeze(sup)
     try:
         r = wait_for(lambda: (x := readyz(sup)) is not None and x.status_code == 503 and x, "/readyz 503", sup)
-        assert any("canary" in why for why in r.json()["reasons"]), r.json()
-        event = wait_for(lambda: verdicts(sup, "stalled")[seen:], "a stalled verdict in the log", sup)[0]
-        assert "canary" in event["reason"] and event["canaryOut"], event
-        # the canary waits up to canaryIdleSeconds for an idle stretch, then stallSeconds for its answer
-        assert event["secondsPending"] <= STALL_S + PROMPTNESS_S, event
-        assert time.monotonic() - frozen_at <= CANARY_IDLE_S + STALL_S + WAIT_S
-        assert sup.get("/status").json()["watchdog"]["verdict"] == "stalled"
-        assert httpx.get(f"http://127.0.0.1:{sup.vllm_port}/health", timeout=10).status_code == 200
-        print(f"\nfrozen while idle: /readyz 503 {time.monotonic() - frozen_at:.1f} s after the freeze "
-              f"(canaryIdleSeconds {CANARY_IDLE_S} + stallSeconds {STALL_S})")
+        not_ready_after = time.monotonic() - frozen_at
+        watch = sup.get("/status").json()["watchdog"]
+        health = httpx.get(f"http://127.0.0.1:{sup.vllm_port}/health", timeout=10).status_code
     finally:
-        thaw(sup)
+        thaw(sup)  # before the restart window: the engine runs again and the pod must turn Ready by itself
+    assert any("canary" in why for why in r.json()["reasons"]), r.json()
+    assert watch["verdict"] == "stalled" and watch["canaries"]["out"], watch
+    assert health == 200  # vLLM's own /health never noticed
+    event = wait_for(lambda: verdicts(sup, "stalled")[seen:], "a stalled verdict in the log", sup)[0]
+    assert "canary" in event["reason"] and event["canaryOut"], event
+    # the canary waits up to canaryIdleSeconds for an idle stretch, then stallSeconds for its answer
+    assert event["secondsPending"] <= STALL_S + PROMPTNESS_S, event
+    print(f"\nfrozen while idle: /readyz 503 {not_ready_after:.1f} s after the freeze "
+          f"(canaryIdleSeconds {CANARY_IDLE_S} + stallSeconds {STALL_S})")
     wait_for(lambda: (x := readyz(sup)) is not None and x.status_code == 200, "Ready again after SIGCONT", sup)
-    assert sup.popen.poll() is None
+    assert sup.popen.poll() is None and not verdicts(sup, "wedged")
 
 
 def test_engine_frozen_with_requests_in_flight_is_not_ready_then_restarted(sup):
