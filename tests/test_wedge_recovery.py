@@ -64,5 +64,5 @@ def test_vllmgen_turns_not_ready_after_the_stall_window_and_restarts_after_the_r
 def test_peers_never_notice_a_frozen_engine(peer):
     run = probe_check(DATA / peer, DATA / "frozen-engine.yaml")
     seen = events(run)
-    assert seen.get("ready") == pytest.approx(30.0, abs=0.1)
+    assert 30.0 <= seen["ready"] < FROZEN_AT  # Ready once the model is served (a probe period or a relist later)
     assert "not-ready" not in seen and run["verdict"]["restarts"] == 0 and run["verdict"]["ready_at_end"]
