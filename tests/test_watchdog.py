@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from vllmgen import serving
+from vllmgen.errors import InputError
 from vllmgen.spec import parse_spec
 from vllmgen.supervisor import state, watchdog
 from vllmgen.supervisor.state import Phase, Snapshot
@@ -145,8 +146,15 @@ def test_windows_from_the_spec_and_their_arithmetic():
     assert w.restart_s == serving.RESTART_FACTOR * w.stall_s
     assert w.canary_idle_s == serving.CANARY_IDLE_SECONDS
     assert f"= {w.stall_s} s" in w.stall_arithmetic()
-    explicit = parse_spec("model: {source: /models/x, weightsGiB: 1}\nserving: {stallSeconds: 8, restartSeconds: 5, canary: false}\n",
-                          "s.yaml")
+    explicit = parse_spec("model: {source: /models/x, weightsGiB: 1}\nserving: {stallSeconds: 8, restartSeconds: 9, "
+                          "canary: false}\n", "s.yaml")
     e = serving.windows(explicit)
-    assert (e.stall_s, e.restart_s, e.canary_idle_s) == (8, 8, None)
+    assert (e.stall_s, e.restart_s, e.canary_idle_s) == (8, 9, None)
     assert "explicit serving.stallSeconds = 8 s" in e.stall_arithmetic()
+
+
+def test_a_restart_window_shorter_than_the_stall_window_is_refused():
+    with pytest.raises(InputError) as err:
+        parse_spec("model: {source: /models/x, weightsGiB: 1}\nserving: {stallSeconds: 8, restartSeconds: 5}\n",
+                   "s.yaml")
+    assert "/serving/restartSeconds" in str(err.value) and "shorter than the stall window" in str(err.value)
