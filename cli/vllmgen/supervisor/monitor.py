@@ -209,8 +209,19 @@ class Monitor:
                     w = watchdog.canary_sent(w, self._canaries, time.monotonic())
                     threading.Thread(target=self._canary, args=(self._canaries, cfg), name="vllm-canary",
                                      daemon=True).start()
-            w, changed = watchdog.settle(w, cfg, time.monotonic())
             self.store.update(watch=w)
+        self.settle()
+
+    def settle(self) -> None:
+        """Store the watchdog's verdict as of now and report a change (once: the supervisor's loop calls this
+        every tick, so the log line comes with the verdict, not at the next reading)."""
+        with self._canary_lock:
+            snap = self.store.snapshot
+            if snap.watch_cfg is None:
+                return
+            w, changed = watchdog.settle(snap.watch, snap.watch_cfg, time.monotonic())
+            if changed:
+                self.store.update(watch=w)
         if changed and self.on_verdict:
             self.on_verdict(changed, w.reason, w)
 

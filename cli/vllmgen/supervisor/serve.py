@@ -432,7 +432,7 @@ def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, v
     monitor.start()
 
     try:
-        code, reason, extra = _supervise(plan, store, vllm, stop, signals, log, watch)
+        code, reason, extra = _supervise(plan, store, vllm, stop, signals, log, watch, monitor.settle)
     finally:
         leftovers = vllm.kill_group(_kill_timeout(plan, signals))
         monitor.stop()
@@ -466,7 +466,7 @@ def _kill_timeout(plan: Plan, signals: dict) -> float:
 
 
 def _supervise(plan: Plan, store: Store, vllm, stop: threading.Event, signals: dict, log: PhaseLog,
-               watch: StartupWatch):
+               watch: StartupWatch, settle=lambda: None):
     """Wait for a signal, an exit of vLLM, a stalled load or an engine death; returns (exit code, reason, log
     fields)."""
     next_sample = 0.0
@@ -500,10 +500,11 @@ def _supervise(plan: Plan, store: Store, vllm, stop: threading.Event, signals: d
             exit_code = vllm.wait(ENGINE_DEATH_EXIT_WAIT_S)
             store.update(process_alive=False, exit_code=exit_code)
             return EXIT_VLLM_FAILED, f"vLLM engine died (/health {snap.health}); vLLM exit code {exit_code}", {}
+        if snap.ever_ready:
+            settle()  # the serving watchdog's verdict as of now, logged once when it changes
+            snap = store.snapshot
         verdict, why = state.watch_verdict(snap, now)
         if snap.ever_ready and not snap.draining and verdict == watchdog.WEDGED:
-            if snap.watch.verdict != watchdog.WEDGED:  # judged here before the monitor's next reading
-                verdict_line(log, verdict, why, snap.watch)
             store.update(reason=why)
             return EXIT_VLLM_FAILED, why, {"watchdog": watchdog.status(snap.watch, snap.watch_cfg, now)}
 
