@@ -158,3 +158,23 @@ def test_a_restart_window_shorter_than_the_stall_window_is_refused():
         parse_spec("model: {source: /models/x, weightsGiB: 1}\nserving: {stallSeconds: 8, restartSeconds: 5}\n",
                    "s.yaml")
     assert "/serving/restartSeconds" in str(err.value) and "shorter than the stall window" in str(err.value)
+
+
+def test_the_supervisor_logs_a_verdict_between_two_readings():
+    """/readyz judges at the moment it is asked; the log line must not wait for the monitor's next reading (a
+    verdict undone by that reading was once never logged)."""
+    import time
+
+    from vllmgen.supervisor.monitor import Monitor
+    from vllmgen.supervisor.state import Store
+
+    now = time.monotonic()
+    store = Store()
+    lines = []
+    monitor = Monitor(store, None, "http://127.0.0.1:1", "tiny", on_verdict=lambda v, why, w: lines.append((v, why)))
+    w = feed(feed(watchdog.Watch(), now - 20.0, running=1), now - 0.5, running=1)  # frozen since 20 s ago
+    store.update(phase=Phase.READY, ever_ready=True, watch=w, watch_cfg=CFG)
+    monitor.settle()
+    monitor.settle()
+    assert [v for v, _ in lines] == [watchdog.STALLED] and "1 request(s) in the engine" in lines[0][1]
+    assert store.snapshot.watch.verdict == watchdog.STALLED
