@@ -476,7 +476,8 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=10, help="streamed requests in flight at SIGTERM")
     ap.add_argument("--max-tokens", type=int, default=1024)
     ap.add_argument("--endpoint-drain", type=int, default=10, help="spec engine.endpointDrainSeconds")
-    ap.add_argument("--ready-timeout", type=float, default=900.0)
+    ap.add_argument("--ready-timeout", type=float, default=420.0,
+                    help="seconds a start may take to Ready (a cold H100 start took 197-253 s)")
     ap.add_argument("--supervisor", choices=("pyz", "module"), default="pyz",
                     help="the chart's zipapp (charts/vllm/files/vllmgen.pyz) or python -m vllmgen")
     ap.add_argument("--print-command", action="store_true",
@@ -504,19 +505,19 @@ def main() -> int:
     home = homes / "cold"
     if a.print_command:
         return print_command(a, model, params, claim, home)
-    results = []
-    for name in starts:
+    results: list = []
+    doc = {"gpu": gpu_name(), "vllm": vllm_release(), "python": sys.version.split()[0], "parameters": params,
+           "starts": results}
+    plan = [(name, False) for name in starts] + ([("sleep", True)] if a.sleep_check else [])
+    for name, sleep in plan:
         if name == "claim-warm":
             home = homes / "claim-warm"  # a new pod: HOME is a fresh emptyDir
             shutil.rmtree(home, ignore_errors=True)
         home.mkdir(parents=True, exist_ok=True)
-        results.append(one_start(name, a, model, params, claim, home))
-    if a.sleep_check:
-        home.mkdir(parents=True, exist_ok=True)
-        results.append(one_start("sleep", a, model, params, claim, home, sleep=True))
+        results.append(one_start(name, a, model, params, claim, home, sleep=sleep))
+        if a.json:  # after every start: a run cut short keeps what it measured
+            a.json.write_text(json.dumps(doc, indent=1))
 
-    doc = {"gpu": gpu_name(), "vllm": vllm_release(), "python": sys.version.split()[0], "parameters": params,
-           "starts": results}
     print("\n== summary (" + doc["gpu"] + f", vLLM {doc['vllm']})")
     for r in results:
         d = r.get("drain") or {}
@@ -527,7 +528,6 @@ def main() -> int:
     if by.get("cold") and by.get("claim-warm"):
         print(f"  claim warm is {by['cold'] / by['claim-warm']:.2f}x faster than cold")
     if a.json:
-        a.json.write_text(json.dumps(doc, indent=1))
         print(f"  results: {a.json}")
     return 1 if any("error" in r for r in results) else 0
 
