@@ -167,6 +167,14 @@ def lint_command(
     values: List[str] = typer.Option([], "--values", "-f", metavar="FILE",
                                      help="Values files layered as `helm install -f A -f B` layers them (repeatable; "
                                      "later files win); linted as one merged file."),
+    set_values: List[str] = typer.Option([], "--set", metavar="KEY=VALUE",
+                                         help="Set values as `helm install --set` does (Helm's grammar; "
+                                         "repeatable), on every values file linted."),
+    set_strings: List[str] = typer.Option([], "--set-string", metavar="KEY=VALUE",
+                                          help="As --set, the values kept strings (`helm --set-string`)."),
+    chart: Optional[str] = typer.Option(None, "--chart", metavar="DIR",
+                                        help="The chart values are rendered with (default: $VLLMGEN_CHART, or "
+                                        "charts/vllm of this source tree)."),
     output_format: str = typer.Option("text", "--format", "-o",
                                       help="text (file:line: RULE severity: message), json, github (annotations) "
                                       "or sarif (code scanning)."),
@@ -184,7 +192,8 @@ def lint_command(
     list_rules: bool = typer.Option(False, "--list-rules", help="Print the rules and exit."),
 ) -> None:
     """Lint values files and Kubernetes manifests for vLLM probe, port, drain and parallelism mistakes.
-    Exit 0 clean, 1 findings, 2 unusable input."""
+    Values files are rendered with the chart by the real Helm engine (the helm binary on PATH, else the embedded
+    engine of `vllmgen[render]`) and the pods it renders are linted. Exit 0 clean, 1 findings, 2 unusable input."""
     from vllmgen.lint import hub as hub_client
     from vllmgen.lint import reporters, suppress
     from vllmgen.lint.findings import SEVERITIES
@@ -213,7 +222,8 @@ def lint_command(
     try:
         sizes = ModelSizes([parse_model_size(x) for x in model_size], use_hub=hub)
         values_schema = chart_values_schema(str(schema) if schema else None)
-        result = Linter(disabled, values_schema, str(schema or ""), sizes).lint_paths(paths or [], values)
+        result = Linter(disabled, values_schema, str(schema or ""), sizes, set_values, set_strings,
+                        chart).lint_paths(paths or [], values)
     except (InputError, InputErrors) as exc:
         fail_input(exc)
     sys.stdout.write(reporters.REPORTERS[output_format](result))

@@ -6,17 +6,20 @@ linted, so a model spec anywhere in the run can tell the size of a model a manif
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, Optional
 
 from vllmgen import workloads
 from vllmgen.errors import pointer
-from vllmgen.lint import autoscalers, layers, loader, rules, suppress
+from vllmgen import render
+from vllmgen.lint import autoscalers, loader, rendered, rules, suppress
 from vllmgen.lint.drift import drift_hits
 from vllmgen.lint.gateway_check import run_hits, values_hits
 from vllmgen.lint.findings import Finding, Inspected, Result, Unusable
 from vllmgen.lint.schema_check import SchemaChecker
 from vllmgen.lint.sizes import ModelSizes
 from vllmgen.lint.spec_check import spec_hits
+from vllmgen.roles import ROLES
 from vllmgen.lint.view import ContainerView, FileContext, file_context, views_of
 
 #: The fix for a workload field of the wrong shape (the rule's own fix speaks of vllmgen values).
@@ -27,8 +30,11 @@ class Linter:
     """Holds what is built once per run (the schema validator, the model sizes) and lints file after file."""
 
     def __init__(self, disabled: Iterable[str] = (), schema: Optional[dict] = None, schema_source: str = "",
-                 sizes: Optional[ModelSizes] = None):
+                 sizes: Optional[ModelSizes] = None, sets: Iterable[str] = (), set_strings: Iterable[str] = (),
+                 chart: Optional[str] = None):
         self.disabled = set(disabled)
+        self.sets, self.set_strings, self.chart = list(sets), list(set_strings), chart
+        self.engines: set[str] = set()  # the Helm engines that rendered values in this run
         self._schema = schema
         self._user_schema = bool(schema_source)  # a file the user named, not the chart's own schema
         self._schema_source = schema_source or "values schema"
@@ -42,15 +48,15 @@ class Linter:
         return self._checker
 
     def lint_paths(self, paths: Iterable[str], layered: Iterable[str] = ()) -> Result:
-        """Lint `paths` (files, directories, "-"); `layered` values files are merged as Helm merges `-f` files
-        and linted as one."""
+        """Lint `paths` (files, directories, "-"); `layered` values files are layered as Helm layers `-f` files
+        and linted as one. Every values file is rendered with the chart and its pods are linted."""
         result = Result()
         files, missing = loader.expand_paths(paths)
         result.unusable.extend(Unusable(e.file, e.line, e.message) for e in missing)
         loaded = [loader.load_file(path) for path in files]
         layered = list(layered)
         if layered:
-            loaded.append(layers.load_layered(layered))
+            loaded.append(rendered.stack_file(layered))
         self.sizes.add_specs(ld.data for lf in loaded for ld in lf.docs if ld.kind == loader.SPEC)
         # an autoscaler and the workload it scales may sit in different files of the run
         self._targets = autoscalers.targets(loaded)
@@ -59,6 +65,7 @@ class Linter:
             self.lint_file(lf, result, complete=lf.layered, joined=joined.get(id(lf), ()))
         result.findings.sort(key=Finding.sort_key)
         result.notes.extend(self.sizes.notes)
+        result.notes.extend(f"values rendered with {e}" for e in sorted(self.engines))
         return result
 
     def lint_file(self, lf: loader.LoadedFile, result: Result, complete: bool = False,
@@ -129,9 +136,13 @@ class Linter:
             add(hit)
         if ld.kind == loader.OTHER:
             return []
+        if ld.kind == loader.VALUES:
+            if schema_errors:
+                return []  # Helm refuses to render values its schema refuses: VG000 says what to fix
+            return self._lint_rendered(ld, lf, found, result)
         problems: list[workloads.Problem] = []
         try:
-            views = views_of(ld, problems, ctx, overlay)
+            views = views_of(ld, problems, ctx)
             hits = [(hit, pointer(v.base)) for v in views if v.identity.reviewed
                     for hit in self._view_hits(v, lf)]
         except (TypeError, AttributeError, ValueError, KeyError, IndexError):
@@ -151,6 +162,49 @@ class Linter:
             add(hit, container)
         return views
 
+    def _lint_rendered(self, ld: loader.LoadedDoc, lf: loader.LoadedFile, found: list[Finding], result: Result
+                       ) -> list[ContainerView]:
+        """Render the values with the chart and lint the pods it renders; findings point at the values lines
+        the rendered fields come from."""
+        stack = rendered.as_stack(ld.doc)
+
+        def add(hit: rules.Hit, where: str, line: Optional[int], path: tuple, container: str = "") -> None:
+            rule = rules.R[hit.rule]
+            found.append(Finding(where, line, rule.id, rule.severity, hit.message, hit.fix or rule.fix,
+                                 pointer(path), ld.index, container))
+
+        try:
+            engine, objects = rendered.render_stack(stack, self.sets, self.set_strings, self.chart)
+        except render.RenderError as exc:
+            named = _named_values_path(str(exc), stack)
+            file, line = stack.origin(named)
+            add(rules.Hit("VG000", named, f"the chart refuses these values: {exc}"), file, line, named)
+            return []
+        self.engines.add(engine)
+        docs = [loader.LoadedDoc(i, loader.classify(d.data), d) for i, d in enumerate(objects)]
+        rlf = loader.LoadedFile(lf.file, "", docs)
+        ctx = file_context(d.data for d in docs)
+        for rd in docs:
+            if rd.kind != loader.KUBERNETES:
+                continue
+            problems: list[workloads.Problem] = []
+            views = views_of(rd, problems, ctx)
+            for v in views:
+                result.containers.append(Inspected(lf.file, ld.index, f"{rd.doc.file}#{pointer(v.base)}", v.name,
+                                                   v.identity.runs_vllm, v.identity.server, v.identity.evidence))
+            for problem in dict.fromkeys(problems):
+                file, path, line, note = rd.doc.origin(problem.path)
+                add(rules.Hit("VG000", problem.path, f"{problem.pointer}: {problem.message}{note}",
+                              WORKLOAD_SHAPE_FIX), file, line, path or ())
+            for v in views:
+                if not v.identity.reviewed:
+                    continue
+                for hit in self._view_hits(v, rlf):
+                    file, path, line, note = rd.doc.origin(hit.line_path if hit.line_path is not None else hit.path)
+                    add(rules.Hit(hit.rule, hit.path, hit.message + note, hit.fix), file, line, path or (),
+                        pointer((v.role,)))
+        return []
+
     def _view_hits(self, view: ContainerView, lf: loader.LoadedFile):
         if view.triton and not view.triton_configs:  # a Triton repository held by ConfigMaps here
             view.triton_configs = rules.triton_configs(lf.docs)
@@ -169,6 +223,28 @@ def _joined_hits(files: list[loader.LoadedFile]) -> dict[int, list[tuple[loader.
     for ld, hit in run_hits([ld for lf in files if lf.unusable is None for ld in lf.docs]):
         out.setdefault(id(owner[id(ld)]), []).append((ld, hit))
     return out
+
+
+#: A values path the chart's `fail` messages start with ("decode.probes.readiness targets port ..."), or the
+#: JSON pointer Helm's schema check names ("at '/standalone/probes/startup': got null").
+_VALUES_PATH = re.compile(r"\): ([A-Za-z][\w-]*(?:\.[A-Za-z][\w-]*)+)\b")
+_SCHEMA_POINTER = re.compile(r"at '(/[^']*)'")
+
+
+def _named_values_path(message: str, stack: rendered.ValuesStack) -> tuple:
+    """The values path a chart's refusal names, as far as the values hold it; () when it names none."""
+    m = _VALUES_PATH.search(message)
+    p = _SCHEMA_POINTER.search(message)
+    if m is not None:
+        path = tuple(m.group(1).split("."))
+    elif p is not None:
+        path = tuple(int(k) if k.isdigit() else k.replace("~1", "/").replace("~0", "~")
+                     for k in p.group(1).strip("/").split("/") if k)
+    else:
+        return ()
+    while path and not stack.sets(path):
+        path = path[:-1]
+    return path
 
 
 def _finding(ld: loader.LoadedDoc, lf: loader.LoadedFile, hit: rules.Hit) -> Finding:
@@ -198,6 +274,8 @@ def _units(ld: loader.LoadedDoc, views: list[ContainerView]) -> list[suppress.Un
     """The document, each object of a list, each container: what a disable comment can annotate."""
     lines = ld.doc._lines
     paths = {()} | {p for p, _ in workloads.objects(ld.data)} | {v.base for v in views}
+    if ld.kind == loader.VALUES:  # a values file's role blocks hold what its rendered containers come from
+        paths |= {(role,) for role in ROLES if isinstance(ld.data.get(role), dict)}
     out = []
     for path in paths:
         s = suppress.span(lines, path)
