@@ -331,6 +331,15 @@ def probe_check(
     role: Optional[str] = typer.Option(None, "--role", help="role in a values file (standalone, prefill, decode), "
                                        "or object name/label/LWS template (leader, worker) in a manifest"),
     container: Optional[str] = typer.Option(None, "--container", help="container name in a manifest"),
+    values: List[str] = typer.Option([], "--values", "-f", metavar="FILE",
+                                     help="values files layered over VALUES as `helm install -f` layers them"),
+    set_values: List[str] = typer.Option([], "--set", metavar="KEY=VALUE",
+                                         help="set values as `helm install --set` does (Helm's grammar)"),
+    set_strings: List[str] = typer.Option([], "--set-string", metavar="KEY=VALUE",
+                                          help="as --set, the values kept strings"),
+    chart: Optional[str] = typer.Option(None, "--chart", metavar="DIR",
+                                        help="the chart values are rendered with (default: $VLLMGEN_CHART, or "
+                                        "charts/vllm of this source tree)"),
     url: Optional[str] = typer.Option(None, "--url", help="live mode: probe this pod address, e.g. "
                                       "http://10.0.0.7 (each probe on its port) or http://127.0.0.1:8000"),
     replay_file: Optional[Path] = typer.Option(None, "--replay", metavar="TIMELINE",
@@ -370,18 +379,26 @@ def probe_check(
 ) -> None:
     """Emulate kubelet's probes: when would this pod turn Ready, and would it be restarted?
 
+    A values file is rendered with the chart by the real Helm engine (the helm binary on PATH, else the embedded
+    engine of `vllmgen[render]`) and the rendered pod is emulated.
+
     Exit codes: 0 done (the verdict is in the output), 1 with --until-ready when the pod never turned Ready,
     2 bad input (configuration, timeline, URL)."""
     try:
-        from vllmgen.emulator import command
+        from vllmgen.emulator import command, model
 
         text, code = command.probe_check(config=config, role=role, container=container, url=url,
                                          replay_file=replay_file, record=record, duration=duration,
                                          compare=compare, lead=lead, port_map=port_map,
                                          record_interval=record_interval, details=details, fmt=fmt,
                                          until_ready=until_ready, delete_at=delete_at,
-                                         timing=command.Timing(pleg_delay, resync_period, endpoint_delay))
+                                         timing=command.Timing(pleg_delay, resync_period, endpoint_delay),
+                                         how=model.Rendering(tuple(values), tuple(set_values),
+                                                             tuple(set_strings), chart))
     except (InputError, InputErrors) as exc:
         fail_input(exc)
+    if fmt == "text":
+        for engine in dict.fromkeys(model.ENGINES):
+            typer.echo(f"note: values rendered with {engine}", err=True)
     typer.echo(text, nl=False)
     raise typer.Exit(code)

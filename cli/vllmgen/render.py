@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from vllmgen.errors import InputError, pointer
+from vllmgen.roles import ROLES
 from vllmgen.yamlio import Document, parse_documents
 
 #: Release name and namespace the objects are rendered for (what `helm template` uses without a name).
@@ -65,15 +67,14 @@ def chart_path(chart: Optional[str] = None) -> Path:
 
 def engine() -> str:
     """Which engine renders: 'helm' (the binary on PATH) or 'embedded'; NoEngine when neither is there."""
-    if os.environ.get("VLLMGEN_HELM_ENGINE") in (None, "", "helm") and shutil.which("helm"):
+    if shutil.which("helm"):
         return "helm"
-    if os.environ.get("VLLMGEN_HELM_ENGINE") in (None, "", "embedded"):
-        try:
-            import helm_python  # noqa: F401
-        except (ImportError, OSError):
-            pass
-        else:
-            return "embedded"
+    try:
+        import helm_python  # noqa: F401
+    except (ImportError, OSError):  # OSError: the wheel's native library does not load here
+        pass
+    else:
+        return "embedded"
     raise NoEngine("<helm>", "", f"no Helm engine to render the values with: {INSTALL_HINT}")
 
 
@@ -232,13 +233,19 @@ def _drop_nulls(value: Any) -> Any:
 ROLE_LABEL = "app.kubernetes.io/component"
 
 
-def values_path_of(obj: Any, path: tuple) -> Optional[tuple]:
-    """The values path a field of a rendered object comes from (`path` inside the object), or None when the chart
-    writes the field itself. Containers and pod fields of a role's pods come from that role's values block."""
+def role_of(obj: Any) -> Optional[str]:
+    """The role a rendered object belongs to (None for the chart's other objects)."""
     meta = obj.get("metadata") if isinstance(obj, dict) else None
     labels = meta.get("labels") if isinstance(meta, dict) else None
     role = labels.get(ROLE_LABEL) if isinstance(labels, dict) else None
-    if not isinstance(role, str) or "spec" not in path:
+    return role if role in ROLES else None
+
+
+def values_path_of(obj: Any, path: tuple) -> Optional[tuple]:
+    """The values path a field of a rendered object comes from (`path` inside the object), or None when the chart
+    writes the field itself. Containers and pod fields of a role's pods come from that role's values block."""
+    role = role_of(obj)
+    if role is None or "spec" not in path:
         return None
     for i in range(len(path) - 1):
         if path[i] in ("containers", "initContainers") and isinstance(path[i + 1], int):
@@ -265,6 +272,34 @@ def _at(data: Any, path: tuple) -> Any:
         except (KeyError, IndexError, TypeError):
             return None
     return data
+
+
+#: A values path the chart's `fail` messages start with ("decode.probes.readiness targets port ..."), or the
+#: JSON pointer Helm's schema check names ("at '/standalone/probes/startup': got null").
+_FAIL_PATH = re.compile(r"\): ([A-Za-z][\w-]*(?:\.[A-Za-z][\w-]*)+)\b")
+_SCHEMA_POINTER = re.compile(r"at '(/[^']*)'")
+
+
+def refused_path(message: str, stack: "ValuesStack") -> tuple:
+    """The values path a refusal of the chart names, as far as some values file sets it; () when none."""
+    m, p = _FAIL_PATH.search(message), _SCHEMA_POINTER.search(message)
+    if m is not None:
+        path = tuple(m.group(1).split("."))
+    elif p is not None:
+        path = tuple(int(k) if k.isdigit() else k.replace("~1", "/").replace("~0", "~")
+                     for k in p.group(1).strip("/").split("/") if k)
+    else:
+        return ()
+    while path and not stack.sets(path):
+        path = path[:-1]
+    return path
+
+
+def refusal(exc: RenderError, stack: "ValuesStack") -> InputError:
+    """The chart's refusal as one error at the values line it names."""
+    path = refused_path(str(exc), stack)
+    file, line = stack.origin(path)
+    return InputError(file, pointer(path), f"the chart refuses these values: {exc}", line)
 
 
 class RenderedDocument(Document):

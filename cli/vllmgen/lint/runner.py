@@ -6,7 +6,6 @@ linted, so a model spec anywhere in the run can tell the size of a model a manif
 
 from __future__ import annotations
 
-import re
 from typing import Iterable, Optional
 
 from vllmgen import workloads
@@ -176,7 +175,7 @@ class Linter:
         try:
             engine, objects = rendered.render_stack(stack, self.sets, self.set_strings, self.chart)
         except render.RenderError as exc:
-            named = _named_values_path(str(exc), stack)
+            named = render.refused_path(str(exc), stack)
             file, line = stack.origin(named)
             add(rules.Hit("VG000", named, f"the chart refuses these values: {exc}"), file, line, named)
             return []
@@ -223,28 +222,6 @@ def _joined_hits(files: list[loader.LoadedFile]) -> dict[int, list[tuple[loader.
     for ld, hit in run_hits([ld for lf in files if lf.unusable is None for ld in lf.docs]):
         out.setdefault(id(owner[id(ld)]), []).append((ld, hit))
     return out
-
-
-#: A values path the chart's `fail` messages start with ("decode.probes.readiness targets port ..."), or the
-#: JSON pointer Helm's schema check names ("at '/standalone/probes/startup': got null").
-_VALUES_PATH = re.compile(r"\): ([A-Za-z][\w-]*(?:\.[A-Za-z][\w-]*)+)\b")
-_SCHEMA_POINTER = re.compile(r"at '(/[^']*)'")
-
-
-def _named_values_path(message: str, stack: rendered.ValuesStack) -> tuple:
-    """The values path a chart's refusal names, as far as the values hold it; () when it names none."""
-    m = _VALUES_PATH.search(message)
-    p = _SCHEMA_POINTER.search(message)
-    if m is not None:
-        path = tuple(m.group(1).split("."))
-    elif p is not None:
-        path = tuple(int(k) if k.isdigit() else k.replace("~1", "/").replace("~0", "~")
-                     for k in p.group(1).strip("/").split("/") if k)
-    else:
-        return ()
-    while path and not stack.sets(path):
-        path = path[:-1]
-    return path
 
 
 def _finding(ld: loader.LoadedDoc, lf: loader.LoadedFile, hit: rules.Hit) -> Finding:
