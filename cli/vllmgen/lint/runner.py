@@ -6,6 +6,7 @@ linted, so a model spec anywhere in the run can tell the size of a model a manif
 
 from __future__ import annotations
 
+import json
 from typing import Iterable, Optional
 
 from vllmgen import workloads
@@ -20,6 +21,9 @@ from vllmgen.lint.sizes import ModelSizes
 from vllmgen.lint.spec_check import spec_hits
 from vllmgen.roles import ROLES
 from vllmgen.lint.view import ContainerView, FileContext, file_context, views_of
+
+#: The key of the chart's spec ConfigMap that holds the effective spec as JSON (templates/configmap-spec.yaml).
+SPEC_JSON = "spec.json"
 
 #: The fix for a workload field of the wrong shape (the rule's own fix speaks of vllmgen values).
 WORKLOAD_SHAPE_FIX = "write the field as the Kubernetes API reference defines it (`kubectl explain` shows it)"
@@ -183,11 +187,15 @@ class Linter:
         docs = [loader.LoadedDoc(i, loader.classify(d.data), d) for i, d in enumerate(objects)]
         rlf = loader.LoadedFile(lf.file, "", docs)
         ctx = file_context(d.data for d in docs)
+        spec = _rendered_spec(ctx)
         for rd in docs:
             if rd.kind != loader.KUBERNETES:
                 continue
             problems: list[workloads.Problem] = []
             views = views_of(rd, problems, ctx)
+            for v in views:  # plain probes: vLLM's command line comes from the spec the chart renders beside it
+                if v.spec is None and v.identity.runs_vllm:
+                    v.spec = spec
             for v in views:
                 result.containers.append(Inspected(lf.file, ld.index, f"{rd.doc.file}#{pointer(v.base)}", v.name,
                                                    v.identity.runs_vllm, v.identity.server, v.identity.evidence))
@@ -222,6 +230,19 @@ def _joined_hits(files: list[loader.LoadedFile]) -> dict[int, list[tuple[loader.
     for ld, hit in run_hits([ld for lf in files if lf.unusable is None for ld in lf.docs]):
         out.setdefault(id(owner[id(ld)]), []).append((ld, hit))
     return out
+
+
+def _rendered_spec(ctx: FileContext) -> Optional[dict]:
+    """The model spec the chart renders into its spec ConfigMap (spec.json), when it renders one."""
+    for data in ctx.configmaps.values():
+        text = data.get(SPEC_JSON)
+        if isinstance(text, str):
+            try:
+                spec = json.loads(text)
+            except ValueError:
+                return None
+            return spec if isinstance(spec, dict) else None
+    return None
 
 
 def _finding(ld: loader.LoadedDoc, lf: loader.LoadedFile, hit: rules.Hit) -> Finding:
