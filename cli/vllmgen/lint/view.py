@@ -23,7 +23,7 @@ from vllmgen.lint.commandline import (command_text, evaluate, flag_value, has_fl
 from vllmgen.lint.identify import Identity
 from vllmgen.lint.loader import KUBERNETES, MODELSERVICE, POD_SPEC, LoadedDoc
 from vllmgen.roles import DECODE_VLLM_PORT, HEALTH_PORT_NAME, ROLES, SERVICE_PORT, VLLM_PORT_NAME
-from vllmgen.servers.triton import GRPC_PORT, GRPC_PORT_NAME, METRICS_PORT, METRICS_PORT_NAME
+from vllmgen import servers
 from vllmgen.workloads import Container, EnvVar, PodTemplate, PreStop, Probe, Problem
 
 #: vLLM's `--data-parallel-multi-port-external-lb` mode: a supervisor starts one API server per local
@@ -81,6 +81,7 @@ class ContainerView:
     model_size: Optional[tuple[float, str]] = None           # (bytes, where the size comes from), set by the runner
     adapter_ranks: dict[str, int] = field(default_factory=dict)  # LoRA ranks from specs in the run, set by the runner
     triton: bool = False                                     # runs tritonserver (Triton's vLLM backend)
+    server_ports: dict[str, int] = field(default_factory=dict)  # other ports its server listens on (servers/)
     triton_configs: list[str] = field(default_factory=list)  # config.pbtxt texts of its model repository, if seen
     pre_stop: PreStop = PreStop()
     grace: Optional[int] = None                              # terminationGracePeriodSeconds of its pod
@@ -203,17 +204,17 @@ def _api_key(view: ContainerView) -> None:
         view.api_key = "VLLM_API_KEY"
 
 
-def _triton_container(view: ContainerView) -> None:
-    """Mark a tritonserver container and name its gRPC/metrics ports (--grpc-port/--metrics-port or Triton's
-    defaults). Its model repository's config.pbtxt is looked up file-wide by the runner (rules.triton_configs)."""
-    if "tritonserver" not in view.text and "tritonserver" not in view.image:
-        return
-    view.triton = True
-    for name, flag, default in ((GRPC_PORT_NAME, "--grpc-port", GRPC_PORT),
-                                (METRICS_PORT_NAME, "--metrics-port", METRICS_PORT)):
-        port = to_int(flag_value(view.text, flag)) or default
-        view.ports.setdefault(name, port)
-        view.port_numbers.add(port)
+def _server_container(view: ContainerView) -> None:
+    """Ask each server of servers/ whether the container runs it: the ports it listens on besides HTTP, by
+    their conventional names (numbers only: a name the container does not declare is no port to kubelet). Its
+    model repository's config.pbtxt is looked up file-wide by the runner (rules.triton_configs)."""
+    for name in servers.NAMES:
+        server = servers.get(name)
+        if server.runs_in(view.text, view.image):
+            view.server_ports = server.listen_ports(view.text)
+            view.port_numbers |= set(view.server_ports.values())
+            view.triton = view.triton or bool(view.server_ports)
+            return
 
 
 def _sidecar_port(c: Container) -> int:
@@ -329,7 +330,7 @@ def _container_view(ld: LoadedDoc, pod: PodTemplate, c: Container, label: str, r
     v.sidecar_ports = sidecar_ports
     _vllm_port_from_container(v, SERVICE_PORT, f"vLLM's default port {SERVICE_PORT} (no --port, no `vllm` port)")
     _api_key(v)
-    _triton_container(v)
+    _server_container(v)
     v.group_size = pod.group_size
     v.multinode = pod.group_size is not None
     variables = {e.name: to_int(e.value) for e in v.env}
