@@ -39,7 +39,9 @@ def test_fixture_findings_match_expect_comments(path):
 
 def test_every_rule_has_a_bad_fixture_and_good_fixtures_are_clean():
     fired = {rule for p in (DATA / "bad").glob("*.yaml") for _, rule in expected(p)}
-    assert set(R) - {"VG000"} <= fired  # VG000 (schema) is covered against the chart's schema below
+    # VG000 (schema) is covered against the chart's schema below; VG063 (objects colliding) needs a rendered
+    # release: tests/test_values_rendered.py
+    assert set(R) - {"VG000", "VG063"} <= fired
     for p in (DATA / "good").glob("*.yaml"):
         assert all(rule == "VG002" for _, rule in expected(p)), p  # info at most
 

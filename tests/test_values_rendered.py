@@ -205,3 +205,26 @@ def test_without_an_engine_the_commands_say_so_in_one_line(tmp_path, command):
     assert res.returncode == 2, res.stderr
     assert res.stderr.count("\n") == 1 and "no Helm engine" in res.stderr and "vllmgen[render]" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+# --- what the API server refuses, in what the chart renders ----------------------------------------------------
+
+def test_an_overlay_raising_only_a_memory_request_is_refused_at_its_line(tmp_path):
+    """`helm lint` and `--dry-run=client` pass a request above its limit; the API server refuses it (VG060)."""
+    base = write(tmp_path, generated("probes: {mode: plain}\n", layout="single-node"), "base.yaml")
+    over = tmp_path / "more-memory.yaml"
+    over.write_text("standalone:\n  resources:\n    requests:\n      memory: 64Gi\n")
+    findings = Linter().lint_paths([], [str(base), str(over)]).findings
+    assert [(f.rule, f.file, f.line) for f in findings] == [("VG060", str(over), 4)]
+    assert "container vllm: requests memory 64Gi above its limit 15Gi" in findings[0].message
+
+
+def test_an_extra_object_colliding_with_a_chart_object_is_found_at_its_line(tmp_path):
+    data = generated("probes: {mode: plain}\n", layout="single-node")
+    data["extraObjects"] = [{"apiVersion": "v1", "kind": "ConfigMap",
+                             "metadata": {"name": "{{ .Release.Name }}-vllm-spec"}, "data": {"a": "b"}}]
+    path = write(tmp_path, data)
+    findings = [f for f in Linter().lint_paths([str(path)]).findings if f.rule == "VG063"]
+    assert len(findings) == 1 and "ConfigMap 'release-name-vllm-spec' is declared twice" in findings[0].message
+    assert path.read_text().splitlines()[findings[0].line - 1].strip().startswith("name:")
+    assert findings[0].pointer == "/extraObjects/0/metadata/name"

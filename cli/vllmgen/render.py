@@ -305,15 +305,18 @@ def refusal(exc: RenderError, stack: "ValuesStack") -> InputError:
 class RenderedDocument(Document):
     """A rendered object whose errors point at the values that made it, where the chart copies the field."""
 
-    def __init__(self, doc: Document, stack: ValuesStack):
+    def __init__(self, doc: Document, stack: ValuesStack, index: int = 0):
         super().__init__(doc.data, doc.file, doc._lines)
         self.stack = stack
+        self.index = index  # its place among the objects its template rendered
 
     def origin(self, path) -> tuple[str, Optional[tuple], Optional[int], str]:
         """(file, values path, line, note): where a rendered field comes from in the values."""
         path = tuple(path)
         where = f" (rendered {self.file}: {pointer(path) or '/'})"
         target = values_path_of(self.data, path)
+        if self.file.endswith(EXTRA_OBJECTS_TEMPLATE):  # the values' extraObjects, rendered one by one in order
+            target = ("extraObjects", self.index) + path
         if target is not None and target[-2:-1] == ("name",):  # an env var, by name
             target = self.stack.env_path(target[:-2], target[-1])
         if target is None:
@@ -340,8 +343,17 @@ def _load_chart(path: str):
     return _CHARTS[path]
 
 
+#: The template that renders the values' `extraObjects` (charts/vllm/templates/extra-objects.yaml).
+EXTRA_OBJECTS_TEMPLATE = "templates/extra-objects.yaml"
+
+
 def rendered_documents(out: Rendered, stack: ValuesStack) -> list[RenderedDocument]:
-    return [RenderedDocument(d, stack) for d in out.documents]
+    seen: dict[str, int] = {}
+    docs = []
+    for d in out.documents:
+        docs.append(RenderedDocument(d, stack, seen.get(d.file, 0)))
+        seen[d.file] = seen.get(d.file, 0) + 1
+    return docs
 
 
 def _documents(texts: dict[str, str]) -> list[Document]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional
 
 from vllmgen import loras, workloads
+from vllmgen.lint.refusals import R_REFUSALS
 from vllmgen.lint.commandline import flag_value, flag_values, has_flag, to_int
 from vllmgen.lint.findings import Rule
 from vllmgen.lint.identify import VLLM
@@ -161,6 +162,7 @@ R = {r.id: r for r in (
          "raise --max-lora-rank to a value vLLM accepts that holds the rank (vllmgen computes it from the ranks "
          "in model.loras)"),
 )}
+R.update(R_REFUSALS)  # what the API server refuses (lint/refusals.py)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Iterable, Optional
 from vllmgen import workloads
 from vllmgen.errors import pointer
 from vllmgen import render
-from vllmgen.lint import autoscalers, loader, rendered, rules, suppress
+from vllmgen.lint import autoscalers, loader, refusals, rendered, rules, suppress
 from vllmgen.lint.drift import drift_hits
 from vllmgen.lint.gateway_check import run_hits, values_hits
 from vllmgen.lint.findings import Finding, Inspected, Result, Unusable
@@ -137,6 +137,9 @@ class Linter:
                 add(hit)
         for hit in rules.check_hf_token(ld.data):
             add(hit)
+        if ld.kind in (loader.KUBERNETES, loader.POD_SPEC):
+            for rule, path, message in refusals.document_hits(ld.data, ld.doc):
+                add(rules.Hit(rule, path, message))
         if ld.kind == loader.OTHER:
             return []
         if ld.kind == loader.VALUES:
@@ -188,6 +191,13 @@ class Linter:
         rlf = loader.LoadedFile(lf.file, "", docs)
         ctx = file_context(d.data for d in docs)
         spec = _rendered_spec(ctx)
+        refused = [(rd, rules.Hit(rule, path, message)) for rd in docs
+                   for rule, path, message in refusals.document_hits(rd.data, rd.doc)]
+        refused += [(docs[i], (rules.Hit("VG063", path, message))) for i, path, message
+                    in refusals.collisions([d.data for d in docs])]
+        for rd, hit in refused:
+            file, path, line, note = rd.doc.origin(hit.path)
+            add(rules.Hit(hit.rule, hit.path, hit.message + note), file, line, path or ())
         for rd in docs:
             if rd.kind != loader.KUBERNETES:
                 continue
