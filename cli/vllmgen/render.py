@@ -229,7 +229,7 @@ def _drop_nulls(value: Any) -> Any:
     return value
 
 
-#: The label that names a rendered object's role (charts/vllm/templates/_helpers.tpl, vllm.selectorLabels).
+#: The label that names a rendered object's role (charts/vllm/templates/_labels.tpl, vllm.selectorLabels).
 ROLE_LABEL = "app.kubernetes.io/component"
 
 
