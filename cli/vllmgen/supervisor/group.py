@@ -42,6 +42,9 @@ class GroupMonitor:
     def start(self) -> None:
         self._thread.start()
 
+    def settle(self) -> None:
+        """No serving watchdog on a headless rank: it serves no requests (the leader's watchdog watches them)."""
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=REQUEST_TIMEOUT_S + 1)
