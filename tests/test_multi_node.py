@@ -224,3 +224,15 @@ def test_a_worker_keeps_its_ranks_until_the_leader_has_drained(tmp_path, group_s
     finally:
         worker.stop()
         leader.stop()
+
+
+@pytest.mark.parametrize("mode", ["supervised", "plain"])
+def test_vllmgen_lint_reads_the_rendered_group_as_one_model_over_the_nodes(mode, tmp_path):
+    """The values render through the chart; lint sees tensor 8 x pipeline 2 over 2 pods x 8 GPUs (no accelerator,
+    data-parallel or restart finding)."""
+    from vllmgen.lint.runner import Linter
+
+    path = tmp_path / "values.yaml"
+    path.write_text(values.render(parse_spec(SPEC + f"probes: {{mode: {mode}}}\n", "405b.yaml"), None))
+    result = Linter().lint_paths([str(path)])
+    assert not result.unusable and [f.rule for f in result.findings] == []

@@ -411,7 +411,7 @@ def _supervised(v: ContainerView, c: Container, pod: PodTemplate, ctx: FileConte
     v.spec = spec
     engine = spec.get("engine") if isinstance(spec.get("engine"), dict) else {}
     v.tensor = to_int(engine.get("tensorParallelSize")) or 1
-    v.pipeline = 1
+    v.pipeline = to_int(engine.get("pipelineParallelSize")) or 1  # multi-node: stages over the group's pods
     v.data_parallel = to_int(engine.get("dataParallelSize"))
     v.data_parallel_local = to_int(engine.get("dataParallelSizeLocal")) or 1
     model = spec.get("model") if isinstance(spec.get("model"), dict) else {}
