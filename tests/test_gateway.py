@@ -55,7 +55,9 @@ def cases():
                 for variant in VARIANTS:
                     name = f"{layout}:{mode}:{'+'.join(roles)}:{variant}"
                     try:
-                        out.append((name, roles, emitted(_spec_text(mode, variant), roles, layout=layout)))
+                        # multi-node splits one model over 2 nodes: 2 pipeline stages of 1 GPU each
+                        split = "engine: {pipelineParallelSize: 2}\n" if layout == "multi-node" else ""
+                        out.append((name, roles, emitted(_spec_text(mode, variant) + split, roles, layout=layout)))
                     except (InputError, InputErrors):  # refused by vllmgen (supervised simulator): nothing to deploy
                         continue
     return out
@@ -72,15 +74,30 @@ def validators() -> cc.Validators:
 
 # --- views of rendered objects ----------------------------------------------------------------------------------
 
+#: The label the LeaderWorkerSet controller puts on each pod of a group: its index, 0 on the leader
+#: (kubernetes-sigs/lws, api/leaderworkerset/v1 `WorkerIndexLabelKey`).
+LWS_WORKER_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/worker-index"
+
+
+def _as_pod(template: dict, index: int) -> dict:
+    """A LeaderWorkerSet template as the controller makes a pod of it: labelled with the pod's worker index."""
+    meta = dict(template.get("metadata") or {})
+    meta["labels"] = {**(meta.get("labels") or {}), LWS_WORKER_INDEX_LABEL: str(index)}
+    return {**template, "metadata": meta}
+
+
 def pod_templates(objs: list[dict]) -> list[tuple[dict, dict]]:
-    """(workload, pod template) of every workload: Deployments and both LeaderWorkerSet templates."""
+    """(workload, pod template) of every workload: Deployments, and a LeaderWorkerSet's leader and (when the group
+    has workers) a worker, labelled as the LWS controller labels them."""
     out = []
     for o in objs:
         if o["kind"] == "Deployment":
             out.append((o, o["spec"]["template"]))
         elif o["kind"] == "LeaderWorkerSet":
             lwt = o["spec"]["leaderWorkerTemplate"]
-            out += [(o, lwt[k]) for k in ("leaderTemplate", "workerTemplate") if k in lwt]
+            out.append((o, _as_pod(lwt.get("leaderTemplate", lwt["workerTemplate"]), 0)))
+            if lwt.get("size", 1) > 1:
+                out.append((o, _as_pod(lwt["workerTemplate"], 1)))
     return out
 
 
@@ -110,7 +127,7 @@ def pool_problems(objs: list[dict], release: str, roles) -> list[str]:
     spec = pool["spec"]
     match = spec["selector"]["matchLabels"]
     selected = [(wl, t) for wl, t in pod_templates(objs) if selects(match, t)]
-    got = sorted((wl["metadata"]["labels"]["app.kubernetes.io/instance"], cc.component(wl)) for wl, _ in selected)
+    got = sorted({(wl["metadata"]["labels"]["app.kubernetes.io/instance"], cc.component(wl)) for wl, _ in selected})
     want = sorted((release, r) for r in roles)
     if got != want:
         problems.append(f"selects {got}, not {want}")

@@ -236,3 +236,16 @@ def test_vllmgen_lint_reads_the_rendered_group_as_one_model_over_the_nodes(mode,
     path.write_text(values.render(parse_spec(SPEC + f"probes: {{mode: {mode}}}\n", "405b.yaml"), None))
     result = Linter().lint_paths([str(path)])
     assert not result.unusable and [f.rule for f in result.findings] == []
+
+
+def test_only_leaders_get_traffic_from_the_service_and_the_inference_pool():
+    """Workers run headless ranks with no API server: the Service and the InferencePool select leaders only
+    (the LWS controller labels a group's pods with their index, 0 on the leader)."""
+    from tests import chartcheck as cc
+
+    spec = parse_spec(SPEC + "routing: {inferencePool: true}\n", "405b.yaml")
+    objs = cc.render_objects(values.values_dict(spec), "llama", "default")
+    (service,) = [o for o in objs if o["kind"] == "Service" and o["metadata"]["name"].endswith("-standalone")]
+    (pool,) = [o for o in objs if o["kind"] == "InferencePool"]
+    for selector in (service["spec"]["selector"], pool["spec"]["selector"]["matchLabels"]):
+        assert selector["leaderworkerset.sigs.k8s.io/worker-index"] == "0"

@@ -39,6 +39,10 @@ and nothing else; the endpoint picker's pod carries no `llm-d.ai/inference-servi
 app.kubernetes.io/name: {{ include "vllm.name" . | quote }}
 app.kubernetes.io/instance: {{ .Release.Name | quote }}
 llm-d.ai/inference-serving: "true"
+{{- if and .Values.multinode (eq (default "all" .Values.groupServing) "leader") }}
+{{- /* multi-node: only a group's leader serves; its workers run headless ranks */}}
+leaderworkerset.sigs.k8s.io/worker-index: "0"
+{{- end }}
 {{- end }}
 
 {{- define "vllm.eppSelectorLabels" -}}

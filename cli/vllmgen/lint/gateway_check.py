@@ -90,6 +90,7 @@ def pods_of(ld: LoadedDoc) -> list[Pods]:
     out = []
     for workload in workloads.read(ld.doc).workloads:
         namespace = _namespace(_dict(_at(ld.data, workload.path)))
+        has_leader = any(t.template == "leader" for t in workload.templates)
         for t in workload.templates:
             labels = {k: str(v) for k, v in t.template_meta.labels.items()}
             role = labels.get(ROLE_LABEL)  # what llm-d's prefill and decode filters read on the pod
@@ -97,9 +98,35 @@ def pods_of(ld: LoadedDoc) -> list[Pods]:
             where = f"{t.kind} {t.name}" + (f" ({t.template})" if t.template else "")
             serves = any(identify.identify(name=c.name, image=c.image, command=c.command, args=c.args).server
                          is not None for c in t.running)
-            out.append(Pods(ld, where, namespace, labels, ports, role, t.spec_path[:-1] + ("metadata", "labels"),
-                            serves))
+            for extra in _controller_labels(t, has_leader):
+                out.append(Pods(ld, where, namespace, {**labels, **extra}, ports, role,
+                                t.spec_path[:-1] + ("metadata", "labels"), serves))
     return out
+
+
+#: The label the LeaderWorkerSet controller puts on each pod of a group: its index in the group, 0 on the leader
+#: (kubernetes-sigs/lws, api/leaderworkerset/v1 `WorkerIndexLabelKey`).
+LWS_WORKER_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/worker-index"
+
+
+def _controller_labels(t, has_leader: bool) -> list[dict]:
+    """Labels the workload's controller adds to the pods it makes from template `t`, one dict per kind of pod: a
+    LeaderWorkerSet's leader is index 0 (made from the worker template when there is no leader template)."""
+    if t.kind != "LeaderWorkerSet":
+        return [{}]
+    if t.template == "leader":
+        return [{LWS_WORKER_INDEX_LABEL: "0"}]
+    workers = [{LWS_WORKER_INDEX_LABEL: "1"}] if (t.group_size or 1) > 1 else []
+    return workers if has_leader else [{LWS_WORKER_INDEX_LABEL: "0"}, *workers]
+
+
+def _worker_of_a_selected_leader(tmpl: Pods, pods: list[Pods], pools: list[Pool]) -> bool:
+    """A LeaderWorkerSet worker (index > 0) whose group's leader some pool selects."""
+    if tmpl.labels.get(LWS_WORKER_INDEX_LABEL, "0") == "0":
+        return False
+    workload = tmpl.where.split(" (")[0]
+    return any(q.ld is tmpl.ld and q.where.split(" (")[0] == workload and q.labels.get(LWS_WORKER_INDEX_LABEL) == "0"
+               and any(selects(pool, q) for pool in pools) for q in pods)
 
 
 def _at(data, path: tuple):
@@ -137,6 +164,8 @@ def run_hits(docs: list[LoadedDoc]) -> Iterator[tuple[LoadedDoc, Hit]]:
     pools = [p for ld in docs for p in pools_of(ld)]
     pods = [p for ld in docs for p in pods_of(ld)]
     for tmpl in pods:
+        if _worker_of_a_selected_leader(tmpl, pods, pools):
+            continue  # a multi-node worker runs headless ranks: its group's leader takes the work
         if tmpl.role == PREFILL and not any(selects(pool, tmpl) for pool in pools):
             yield tmpl.ld, Hit("VG018", tmpl.path, f"{tmpl.where}: prefill pods that no InferencePool in the "
                                                    f"linted files selects (labels {tmpl.labels or 'none'})")
