@@ -55,9 +55,7 @@ def cases():
                 for variant in VARIANTS:
                     name = f"{layout}:{mode}:{'+'.join(roles)}:{variant}"
                     try:
-                        # multi-node splits one model over 2 nodes: 2 pipeline stages of 1 GPU each
-                        split = "engine: {pipelineParallelSize: 2}\n" if layout == "multi-node" else ""
-                        out.append((name, roles, emitted(_spec_text(mode, variant) + split, roles, layout=layout)))
+                        out.append((name, roles, emitted(_spec_text(mode, variant), roles, layout=layout)))
                     except (InputError, InputErrors):  # refused by vllmgen (supervised simulator): nothing to deploy
                         continue
     return out

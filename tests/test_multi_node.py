@@ -46,6 +46,17 @@ def vllm_parser():
     return make_arg_parser(FlexibleArgumentParser())
 
 
+def test_the_default_spec_splits_across_two_nodes_by_pipeline():
+    """vLLM's advice: tensor parallel inside a node, pipeline parallel across nodes; the default spec's single
+    accelerator per node gives 2 pipeline stages on 2 nodes."""
+    from vllmgen.spec import load_spec
+
+    spec = load_spec(None, layout="multi-node")
+    assert (spec["engine"]["pipelineParallelSize"], spec["multiNode"]["nodes"], spec["accelerator"]["countPerPod"]) \
+        == (2, 2, 1)
+    assert load_spec(None)["engine"]["pipelineParallelSize"] == 1
+
+
 def test_two_8_gpu_nodes_for_405b():
     spec = parse_spec(SPEC, "405b.yaml")
     assert spec["accelerator"]["countPerPod"] == 8 and spec["multiNode"]["nodes"] == 2

@@ -184,6 +184,8 @@ def derive(spec: dict) -> None:
         engine.setdefault("dataParallelSize", layouts.group_size(spec) * local)
     else:
         engine.setdefault("dataParallelSize", local)
+    # vLLM's advice for a model over nodes: tensor parallel inside a node, pipeline parallel across nodes
+    engine.setdefault("pipelineParallelSize", layouts.group_size(spec) if lay.group_launch == "node-ranks" else 1)
     acc.setdefault("resource", RESOURCE_BY_VENDOR[acc["type"]])
     acc.setdefault("countPerPod", ranks_per_pod(spec))
     # the layout's roles when the spec names none; the roles it names (and only those) otherwise, so asking for
