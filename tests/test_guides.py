@@ -9,7 +9,7 @@ from tests.guidecheck import GUIDES, blocks, check_guide
 
 GUIDE_FILES = sorted(GUIDES.glob("*.md"))
 EXPECTED = {"readiness-probes.md", "simulated-accelerators.md", "single-node.md", "wide-ep-lws.md",
-            "ci-linting.md", "autoscaling.md", "pd-disaggregation.md", "lora-adapters.md"}
+            "ci-linting.md", "autoscaling.md", "pd-disaggregation.md", "lora-adapters.md", "multi-node.md"}
 
 
 def test_the_guides_exist():
