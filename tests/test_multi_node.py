@@ -7,7 +7,9 @@
 - the budget: each node loads its share of the weights, and the group's setup is a term;
 - two supervisors on this machine as a leader and a worker pod (stand-in ranks, tests/support/standin_rank.py): a
   worker is live but not Ready while the group forms, Ready once the leader is, NotReady and then not live when
-  the leader is gone, and on SIGTERM it keeps its ranks until the leader has drained and exited.
+  the leader is gone, and on SIGTERM it keeps its ranks until the leader has drained and exited;
+- the rendered group: only leaders get traffic (Service, InferencePool), lint reads it clean and probe-check
+  emulates its leader.
 """
 
 from __future__ import annotations
@@ -260,3 +262,15 @@ def test_only_leaders_get_traffic_from_the_service_and_the_inference_pool():
     (pool,) = [o for o in objs if o["kind"] == "InferencePool"]
     for selector in (service["spec"]["selector"], pool["spec"]["selector"]["matchLabels"]):
         assert selector["leaderworkerset.sigs.k8s.io/worker-index"] == "0"
+
+
+def test_probe_check_emulates_the_rendered_groups_leader(tmp_path):
+    """probe-check renders the multi-node values and replays a recorded supervised start against the leader."""
+    path = tmp_path / "values.yaml"
+    path.write_text(values.render(parse_spec(SPEC, "405b.yaml"), None))
+    run = subprocess.run([sys.executable, "-m", "vllmgen", "probe-check", str(path), "--replay",
+                          str(REPO / "tests" / "data" / "timelines" / "vllmgen-serve-start.yaml")],
+                         env={**os.environ, "PYTHONPATH": str(REPO / "cli")}, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "Ready at" in run.stdout and "restarts: 0" in run.stdout
