@@ -13,7 +13,7 @@ ROLES = ["standalone", "prefill", "decode"]
 
 @st.composite
 def valid_specs(draw) -> dict:
-    layout = draw(st.sampled_from(["simulated", "single-node", "wide-ep"]))
+    layout = draw(st.sampled_from(["simulated", "single-node", "wide-ep", "multi-node"]))
     kind = draw(st.sampled_from(["hf", "pvc", "path"]))
     org, name = draw(SAFE), draw(SAFE)
     source = {"hf": f"hf://{org}/{name}", "pvc": f"pvc://{org}/{name}", "path": f"/models/{name}"}[kind]
@@ -44,6 +44,10 @@ def valid_specs(draw) -> dict:
     engine["env"] = draw(st.dictionaries(st.from_regex(r"[A-Z_][A-Z0-9_]{0,20}", fullmatch=True), UNICODE,
                                          max_size=3))
     spec["engine"] = engine
+    if layout == "multi-node":  # one model over the nodes: tensor inside a node, pipeline across nodes
+        nodes = draw(st.sampled_from([2, 3, 4]))
+        engine.update(dataParallelSizeLocal=1, pipelineParallelSize=nodes)
+        spec["multiNode"] = {"nodes": nodes}
     if layout == "wide-ep":
         wide = {"groupSize": draw(st.integers(1, 16))}
         if draw(st.booleans()):
