@@ -44,10 +44,9 @@ def valid_specs(draw) -> dict:
     engine["env"] = draw(st.dictionaries(st.from_regex(r"[A-Z_][A-Z0-9_]{0,20}", fullmatch=True), UNICODE,
                                          max_size=3))
     spec["engine"] = engine
-    if layout == "multi-node":  # one model over the nodes: tensor inside a node, pipeline across nodes
-        nodes = draw(st.sampled_from([2, 3, 4]))
-        engine.update(dataParallelSizeLocal=1, pipelineParallelSize=nodes)
-        spec["multiNode"] = {"nodes": nodes}
+    if layout == "multi-node":  # one model over the nodes: tensor inside a node, pipeline (its default) across
+        engine["dataParallelSizeLocal"] = 1
+        spec["multiNode"] = {"nodes": draw(st.sampled_from([2, 3, 4]))}
     if layout == "wide-ep":
         wide = {"groupSize": draw(st.integers(1, 16))}
         if draw(st.booleans()):
