@@ -22,6 +22,7 @@ import pytest
 
 from tests.support.vllm_server import (Supervisor, cpu_env, free_port, running_requests, start_traffic,
                                        tiny_spec, traffic_result)
+from vllmgen.supervisor import watchdog
 
 pytestmark = pytest.mark.vllm
 
@@ -82,6 +83,12 @@ def wait_for(pred, what: str, s: Supervisor, timeout: float = WAIT_S):
             return got
         time.sleep(0.2)
     raise AssertionError(f"{what} not seen in {timeout} s: {s.tail()}")
+
+
+def engine_requests(s: Supervisor) -> int:
+    """Requests the engine reports running or waiting (its gauges in /metrics, what the watchdog reads)."""
+    parsed = watchdog.parse_metrics(httpx.get(f"http://127.0.0.1:{s.vllm_port}/metrics", timeout=10).text)
+    return parsed[1] if parsed else 0
 
 
 def readyz(s: Supervisor):
@@ -147,7 +154,8 @@ def test_engine_frozen_with_requests_in_flight_is_not_ready_then_restarted(sup):
     clients = [threading.Thread(target=ask, daemon=True) for _ in range(8)]
     for c in clients:
         c.start()
-    wait_for(lambda: running_requests(sup.vllm_port) >= 2, "requests in flight", sup)
+    # frozen once the engine itself reports them (a freeze before that is the idle case: the canary's)
+    wait_for(lambda: engine_requests(sup) >= 2, "requests in the engine", sup)
     seen = len(verdicts(sup, "stalled"))
     frozen_at = freeze(sup)
     r = wait_for(lambda: (x := readyz(sup)) is not None and x.status_code == 503 and x, "/readyz 503", sup)

@@ -195,8 +195,8 @@ def _supervised(spec: dict, budget: Budget) -> RoleProbes:
                        f"and answers 200 within ms of the model being ready; timeout = period = {period} s "
                        f"(0.1 req/s); failureThreshold {s_fail} x {period} s covers {covers}. The supervisor "
                        f"ends a start that shows no progress (no log line, no downloaded byte, no CPU time, no "
-                       f"storage read) for the stall window {stall.arithmetic()}, so a stuck pod restarts then and one that "
-                       f"progresses is never restarted before the ceiling",
+                       f"storage read) for the stall window {stall.arithmetic()}, so a stuck pod restarts then and "
+                       f"one that progresses is never restarted before the ceiling",
             "readiness": f"/readyz: vLLM healthy, model served, engine awake and stepping, not draining; timeout "
                          f"{r_timeout} s tolerates a CPU-starved supervisor; NotReady after "
                          f"{SUPERVISED_READINESS_FAILURES} x {SUPERVISED_READINESS_PERIOD_S} s. "
