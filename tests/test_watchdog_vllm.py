@@ -35,6 +35,9 @@ PROMPTNESS_S = 2
 #: Bound on the test's own wait for a verdict (a hang only): the test polls from a process that shares the
 #: busy cores with vLLM and the supervisor.
 WAIT_S = 120
+#: Requests in flight at the freeze: enough that the engine holds them for tens of seconds (its request gauges in
+#: /metrics are read between steps, so a short burst may come and go between two reads).
+FROZEN_CLIENTS = 32
 #: Saturation: clients x tokens per request, for this long.
 SATURATE_CLIENTS, SATURATE_TOKENS, SATURATE_S = 48, 400, 60
 
@@ -151,7 +154,7 @@ def test_engine_frozen_with_requests_in_flight_is_not_ready_then_restarted(sup):
         except httpx.HTTPError:
             pass  # the restart ends it
 
-    clients = [threading.Thread(target=ask, daemon=True) for _ in range(8)]
+    clients = [threading.Thread(target=ask, daemon=True) for _ in range(FROZEN_CLIENTS)]
     for c in clients:
         c.start()
     # frozen once the engine itself reports them (a freeze before that is the idle case: the canary's)
