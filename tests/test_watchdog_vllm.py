@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 
 import httpx
@@ -148,16 +147,18 @@ def test_engine_frozen_while_idle_is_caught_by_the_canary(sup):
 
 
 def test_engine_frozen_with_requests_in_flight_is_not_ready_then_restarted(sup):
-    def ask():
-        try:
-            sup.completion(max_tokens=480, prompt="the", timeout=RESTART_S + WAIT_S)
-        except httpx.HTTPError:
-            pass  # the restart ends it
+    # closed-loop clients in a process of their own (threads here once reached vLLM one at a time); frozen once
+    # the engine itself reports them (a freeze before that is the idle case: the canary's)
+    traffic = start_traffic("saturate", f"http://127.0.0.1:{sup.vllm_port}", str(FROZEN_CLIENTS),
+                            str(RESTART_S + WAIT_S), str(SATURATE_TOKENS))
+    try:
+        frozen_in_flight(sup)
+    finally:
+        traffic.kill()
+        traffic.communicate()
 
-    clients = [threading.Thread(target=ask, daemon=True) for _ in range(FROZEN_CLIENTS)]
-    for c in clients:
-        c.start()
-    # frozen once the engine itself reports them (a freeze before that is the idle case: the canary's)
+
+def frozen_in_flight(sup: Supervisor) -> None:
     wait_for(lambda: engine_requests(sup) >= 2, "requests in the engine", sup)
     seen = len(verdicts(sup, "stalled"))
     frozen_at = freeze(sup)
