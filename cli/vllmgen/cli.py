@@ -84,11 +84,11 @@ ServerName = Enum("ServerName", {name: name for name in SERVER_NAMES}, type=str)
 SPEC_HELP = "Model spec (YAML). Default: the embedded default spec."
 
 
-def _load(spec_file: Optional[Path], layout=None, server=None) -> dict:
+def _load(spec_file: Optional[Path], layout=None, server=None, roles: list[str] | None = None) -> dict:
     from vllmgen.spec import load_spec
 
     return load_spec(None if spec_file is None else str(spec_file),
-                     layout=layout.value if layout else None, server=server.value if server else None)
+                     layout=layout.value if layout else None, server=server.value if server else None, roles=roles)
 
 
 @app.command("values")
@@ -105,8 +105,8 @@ def values_cmd(
     from vllmgen.yamlio import write_atomic
 
     try:
-        spec = _load(spec_file, layout, server)
         roles = [r.value for r in role] if role else None
+        spec = _load(spec_file, layout, server, roles)
         text = values.render(spec, roles, source=str(spec_file) if spec_file else "the embedded default spec")
         if output is None or str(output) == "-":
             sys.stdout.write(text)
