@@ -13,7 +13,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from vllmgen import autoscaling, gateway, layouts, servers
+from vllmgen import autoscaling, gateway, layouts, patterns, servers
 from vllmgen.accelerators import RESOURCE_BY_VENDOR
 from vllmgen.budget import MAX_BUDGET_SECONDS, startup_budget, weights_bytes
 from vllmgen.engine import CONTROLLED_ENV, CONTROLLED_FLAGS, flag_name
@@ -138,7 +138,7 @@ def _message(err) -> str:
     if err.validator == "type":
         return f"expected {err.validator_value}, got {_kind(err.instance)} ({_short(err.instance)})"
     if err.validator == "pattern":
-        return f"{_short(err.instance)} does not match the expected form {err.validator_value}"
+        return patterns.explain(err.validator_value, err.instance, err.schema.get("description"))
     if err.validator == "const":
         return f"must be {err.validator_value!r}"
     exclusion = exclusion_message(err)
