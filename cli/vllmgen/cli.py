@@ -15,7 +15,7 @@ app = typer.Typer(
     name="vllmgen",
     help="vLLM on Kubernetes behind model-aware probes: spec -> Helm values, lint, probe emulator, supervisor.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
 )
 
