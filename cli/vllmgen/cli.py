@@ -314,6 +314,27 @@ def calibrate_cmd(
 
 
 # --- vllmgen probe-check (vllmgen.emulator) --------------------------------------------------------------
+from contextlib import contextmanager  # noqa: E402
+
+
+@contextmanager
+def _live_progress(live: bool):
+    """A live run on a terminal shows one line on stderr, rewritten in place (elapsed time, each probe's last
+    answer, the pod's state) and gone when the report prints; anything else (a pipe, a CI log, replay mode) gets
+    nothing extra."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not live or not console.is_terminal:
+        yield None
+        return
+    from rich.live import Live
+    from rich.text import Text
+
+    from vllmgen.emulator.drivers import progress_line
+
+    with Live(Text("probe-check: starting"), console=console, transient=True, refresh_per_second=4) as screen:
+        yield lambda progress: screen.update(Text(progress_line(progress)))
 @app.command("probe-check")
 def probe_check(
     config: str = typer.Argument(..., metavar="VALUES|MANIFEST",
@@ -365,12 +386,14 @@ def probe_check(
     try:
         from vllmgen.emulator import command
 
-        text, code = command.probe_check(config=config, role=role, container=container, url=url,
-                                         replay_file=replay_file, record=record, duration=duration,
-                                         compare=compare, lead=lead, port_map=port_map,
-                                         record_interval=record_interval, details=details, fmt=fmt,
-                                         until_ready=until_ready, delete_at=delete_at,
-                                         timing=command.Timing(pleg_delay, resync_period, endpoint_delay))
+        with _live_progress(url is not None) as on_progress:
+            text, code = command.probe_check(config=config, role=role, container=container, url=url,
+                                             replay_file=replay_file, record=record, duration=duration,
+                                             compare=compare, lead=lead, port_map=port_map,
+                                             record_interval=record_interval, details=details, fmt=fmt,
+                                             until_ready=until_ready, delete_at=delete_at,
+                                             timing=command.Timing(pleg_delay, resync_period, endpoint_delay),
+                                             on_progress=on_progress)
     except (InputError, InputErrors) as exc:
         fail_input(exc)
     typer.echo(text, nl=False)
