@@ -450,8 +450,13 @@ spec:
   resourceClaims:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- if eq (include "vllm.proxyEnabled" .) "true" }}
+  {{- if or (eq (include "vllm.proxyEnabled" .) "true") $h.extraInitContainers }}
   initContainers:
+    {{- with $h.extraInitContainers }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- end }}
+  {{- if eq (include "vllm.proxyEnabled" .) "true" }}
     # The llm-d routing sidecar as a native sidecar: started before vLLM and kept running beside it. It listens
     # on routing.servicePort and forwards to vLLM on the port `vllm`. No probes: its /health answers by itself.
     - name: routing-proxy
@@ -582,6 +587,9 @@ spec:
         {{- toYaml . | nindent 8 }}
         {{- end }}
       {{- end }}
+    {{- with $h.extraContainers }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
   {{- if or $hf $pvc $cfg.dshm $mountSpec $mountSupervisor $values.homeDir $triton $h.extraVolumes $cacheVolume $loras }}
   volumes:
     {{- if $pvc }}

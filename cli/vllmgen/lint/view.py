@@ -555,6 +555,26 @@ def _values_identity(data: dict) -> Identity:
     return Identity(identify.SUPERVISOR, "vllmgen values (`vllmgen serve`)")
 
 
+#: The chart's escape hatches that add containers to a role's pods (top level and per role).
+EXTRA_CONTAINER_KEYS = ("extraContainers", "extraInitContainers")
+
+
+def _extra_container_ports(v: ContainerView, data: dict, block: dict) -> None:
+    """The pod's extra containers (the chart's hatches) listen in the same network namespace: their ports are
+    the pod's, so a probe naming one resolves, to a port that is not vLLM's."""
+    for key in EXTRA_CONTAINER_KEYS:
+        for where in (data, block):
+            items = where.get(key) if isinstance(where.get(key), list) else []
+            for c in (c for c in items if isinstance(c, dict)):
+                for port in (p for p in c.get("ports") or [] if isinstance(p, dict)):
+                    number = to_int(port.get("containerPort"))
+                    if number is None:
+                        continue
+                    v.port_numbers.add(number)
+                    if isinstance(port.get("name"), str):
+                        v.ports.setdefault(port["name"], number)
+
+
 def _values_views(ld: LoadedDoc, problems: list[Problem], ctx: FileContext, overlay: bool = False
                   ) -> list[ContainerView]:
     """vllmgen values: the chart's values schema (VG000) already reports wrong shapes, so none are added here."""
@@ -602,6 +622,7 @@ def _values_views(ld: LoadedDoc, problems: list[Problem], ctx: FileContext, over
         if role == "decode" and proxy.get("enabled") is True:
             v.sidecar_ports = {service_port}
             v.ports[PROXY_PORT_NAME] = service_port
+        _extra_container_ports(v, data, block)
         probes = block.get("probes") if isinstance(block.get("probes"), dict) else {}
         v.probes = {k: workloads.read_probe(k, probes[k], (role, "probes", k))
                     for k in PROBE_KINDS if isinstance(probes.get(k), dict)
