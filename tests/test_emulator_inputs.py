@@ -224,6 +224,21 @@ def test_answers_from_observations_held_and_plain():
     assert ep.respond(1.0).end == 10.0 and ep.respond(1.0).status == 503  # the hold ran out first
 
 
+
+def test_a_held_request_holds_as_long_as_the_shortest_hold_seen():
+    """The supervisor holds /startupz for a fixed time; an expired hold measured longer (9.4 s) is that hold plus
+    the recording client's delay in reading the 503. With the longest as the hold, a request sent 9.2 s before the
+    release would be replayed as answered 200 where the server gave 503 at 9.0 s."""
+    O = timeline.Observation
+    obs = [O(0.0, 9.0, "status", 503), O(9.1, 18.5, "status", 503), O(18.6, 27.6, "status", 503),
+           O(27.7, 30.0, "status", 200)]
+    (held, ok) = timeline.answers_from(obs)
+    assert (held.kind, held.hold, ok.at) == ("hold", 9.0, 30.0)
+    ep = timeline.Endpoint("/startupz", None, (held, ok))
+    assert (ep.respond(20.8).status, ep.respond(20.8).end) == (503, pytest.approx(29.8))
+    assert ep.respond(21.1).status == 200
+
+
 # --- the command ------------------------------------------------------------------------------------------
 
 runner = CliRunner()

@@ -371,6 +371,10 @@ def probe_check(
     endpoint_delay: Optional[float] = typer.Option(None, "--endpoint-delay", metavar="S", help="seconds from a "
                                                    "Ready change or a deletion to proxies routing accordingly "
                                                    "(EndpointSlice controller and kube-proxy; default 1)"),
+    kubelet_version: Optional[str] = typer.Option(None, "--kubelet-version", metavar="1.N",
+                                                  help="the kubelet release to emulate where its behaviour "
+                                                  "changed (1.35-1.37: a restarted container inherits Started "
+                                                  "until its startup probe runs; default 1.37)"),
     record_interval: float = typer.Option(0.1, "--record-interval", min=0.0, help="live mode: seconds "
                                           "between recording requests per endpoint (0: record only probes)"),
     details: Optional[bool] = typer.Option(None, "--details/--no-details",
@@ -392,7 +396,8 @@ def probe_check(
                                              compare=compare, lead=lead, port_map=port_map,
                                              record_interval=record_interval, details=details, fmt=fmt,
                                              until_ready=until_ready, delete_at=delete_at,
-                                             timing=command.Timing(pleg_delay, resync_period, endpoint_delay),
+                                             timing=command.Timing(pleg_delay, resync_period, endpoint_delay,
+                                                                   kubelet_version),
                                              on_progress=on_progress)
     except (InputError, InputErrors) as exc:
         fail_input(exc)

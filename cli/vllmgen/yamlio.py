@@ -154,6 +154,28 @@ def _pure_scanner():
                     raise _nesting_error(self)
                 return super().add_indent(column)
 
+            def scan_to_next_token(self):
+                """ruamel's, with libyaml's rule for tabs between tokens (scanner.c,
+                yaml_parser_scan_to_next_token): "Tabs are allowed: in the flow context; in the block context, but
+                not at the beginning of the line or after '-', '?', or ':' (complex value)", i.e. wherever no
+                simple key may start. go-yaml, which kubectl reads with, is a port of it: a tab after a value
+                (`type: LoadBalancer<TAB>`) is whitespace to both, where ruamel refuses it."""
+                srp, srf = self.reader.peek, self.reader.forward
+                if self.reader.index == 0 and srp() == "\uFEFF":
+                    srf()
+                while True:
+                    white = " \t" if self.flow_level > 0 or not self.allow_simple_key else " "
+                    while srp() in white:
+                        srf()
+                    if srp() == "#":
+                        while srp() not in "\0\r\n\x85\u2028\u2029":
+                            srf()
+                    if self.scan_line_break():
+                        if not self.flow_level:
+                            self.allow_simple_key = True
+                    else:
+                        return None
+
         _PURE_SCANNER.append(DepthLimitedScanner)
     return _PURE_SCANNER[0]
 

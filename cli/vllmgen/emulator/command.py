@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vllmgen import yamlio
-from vllmgen.emulator import drivers, model, report, timeline
+from vllmgen.emulator import drivers, kubelet, model, report, timeline
 from vllmgen.emulator.kubelet import KubeletModel
 from vllmgen.errors import InputError
 
@@ -25,16 +25,25 @@ class Timing:
     pleg_delay: float | None = None
     resync_period: float | None = None
     endpoint_delay: float | None = None
+    kubelet_version: str | None = None
 
     def model(self) -> KubeletModel:
         base = KubeletModel()
         for option, value in (("--pleg-delay", self.pleg_delay), ("--resync-period", self.resync_period),
                               ("--endpoint-delay", self.endpoint_delay)):
             _finite(option, value)
+        version = base.version
+        if self.kubelet_version is not None:
+            version = kubelet.parse_version(self.kubelet_version)
+            if version is None:
+                raise InputError("--kubelet-version", "", f"must be a Kubernetes release 1.N from "
+                                 f"1.{kubelet.OLDEST_KUBELET_MINOR} (for example {base.version}), not "
+                                 f"{self.kubelet_version!r}")
         return KubeletModel(
             pleg_delay=base.pleg_delay if self.pleg_delay is None else self.pleg_delay,
             resync_period=base.resync_period if self.resync_period is None else self.resync_period,
-            endpoint_delay=base.endpoint_delay if self.endpoint_delay is None else self.endpoint_delay)
+            endpoint_delay=base.endpoint_delay if self.endpoint_delay is None else self.endpoint_delay,
+            version=version)
 
 
 def _finite(option: str, value: float | None, limit: float = timeline.MAX_DURATION_S) -> None:

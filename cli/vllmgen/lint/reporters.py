@@ -35,7 +35,10 @@ def summary(result: Result) -> str:
 def text(result: Result) -> str:
     lines = [f"{_where(u.file, u.line)}: input-error: {u.message}" for u in result.unusable]
     for f in result.findings:
-        lines.append(f"{_where(f.file, f.line)}: {f.rule} {f.severity}: {f.message}. Fix: {f.fix}")
+        line = f"{_where(f.file, f.line)}: {f.rule} {f.severity}: {f.message}. Fix: {f.fix}"
+        if f.evidence:
+            line += f". probe-check: {f.evidence['summary']}"
+        lines.append(line)
     return "".join(one_line(line) + "\n" for line in lines)
 
 
@@ -49,7 +52,7 @@ def as_json(result: Result) -> str:
         "findings": [
             {"file": f.file, "line": f.line, "document": f.document, "pointer": f.pointer, "rule": f.rule,
              "name": R[f.rule].name, "severity": f.severity, "message": f.message, "fix": f.fix,
-             "container": f.container}
+             "container": f.container, **({"evidence": f.evidence} if f.evidence else {})}
             for f in result.findings
         ],
         "containers": [

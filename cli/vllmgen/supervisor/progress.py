@@ -16,11 +16,14 @@ from vllmgen.supervisor.vllmlog import marker
 
 #: The budget term (vllmgen.budget.startup_budget) each phase's time counts towards; they add up to the start.
 TERM_OF = {"process-start": "start", "download": "download", "weights-load": "load", "compile": "compile",
-           "warm-up": "compile", "api-start": "start"}
+           "graph-capture": "compile", "warm-up": "compile", "api-start": "start"}
 TERMS = ("download", "load", "compile", "start")
-#: Phase order for moving on: download and weights-load share a rank (vLLM downloads inside its weight loading).
-_RANK = {"process-start": 0, "download": 1, "weights-load": 1, "compile": 2, "warm-up": 3, "api-start": 4,
-         "ready": 5}
+#: Phase order for moving on: download and weights-load share a rank (vLLM downloads inside its weight loading),
+#: and so do graph-capture and warm-up (the warm-up JIT runs after the capture on vLLM 0.26, before it on 0.32).
+_RANK = {"process-start": 0, "download": 1, "weights-load": 1, "compile": 2, "graph-capture": 3, "warm-up": 3,
+         "api-start": 4, "ready": 5}
+#: Moves between phases of one rank: (from, to).
+_ALTERNATE = {("download", "weights-load"), ("graph-capture", "warm-up"), ("warm-up", "graph-capture")}
 #: CPU time of vLLM's processes that counts as progress. A working start keeps at least a core busy and earns
 #: this in half a second (in 5 s on a tenth of a core, on a saturated node); processes blocked on a lock, a
 #: dead mount or a peer use milliseconds a minute (pollers waking up).
@@ -96,10 +99,11 @@ def _enter(p: Progress, phase: str, now: float) -> Progress:
 
 
 def _moves(p: Progress, target: str) -> bool:
-    """Phases only move forward, except that a download and the weight loading around it alternate."""
+    """Phases only move forward, except that a download and the weight loading around it alternate, and so do the
+    CUDA graph capture and the warm-up."""
     if _RANK[target] > _RANK[p.phase]:
         return True
-    if (p.phase, target) == ("download", "weights-load"):
+    if (p.phase, target) in _ALTERNATE:
         return True
     return (p.phase, target) == ("weights-load", "download") and not p.files_local
 
