@@ -73,6 +73,10 @@ def test_the_values_header_prints_the_install_line():
 
 def test_the_readme_install_line_uses_the_default_values_timeout():
     timeout = _values()["installTimeoutSeconds"]
+    spec = specmod.load_spec(None)
+    budget = startup_budget(spec)
+    assert (f"startup ceiling ({supervised_ceiling(budget)} s in supervised mode, {CEILING_FACTOR} x the "
+            f"{budget.seconds} s startup") in " ".join(README.split())
     assert f"helm install NAME charts/vllm -f values.yaml --wait --timeout {timeout}s" in README
     for number in re.findall(r"--timeout (\d+)s", README):
         assert int(number) == timeout, "every --timeout in the README is the default values' one"
