@@ -152,3 +152,36 @@ def test_calibrate_on_a_recorded_gpu_start_proposes_the_measured_terms(tmp_path)
     assert "stallSeconds" not in block  # CPU time kept the 127 s of silence progressing
     measured = json.loads(out.getvalue())
     assert measured["vllmReported"]["modelGiB"] == 1.98
+
+
+#: The measured starts of benchmarks/gpu_start.py on an H100 (vLLM 0.26.0), as recorded, and their Ready times
+#: (benchmarks/results/gpu_start-h100.json): cold caches, the cache claim warm with a fresh HOME (a new pod), and both
+#: warm.
+MEASURED_H100 = {"h100-vllm-0.26-cold.log": 192.49, "h100-vllm-0.26-claim-warm.log": 69.63,
+                 "h100-vllm-0.26-warm.log": 59.50, "h100-vllm-0.26-sleep.log": 87.13}
+
+
+@pytest.mark.parametrize("name", sorted(MEASURED_H100))
+def test_every_recorded_h100_start_shows_every_phase_in_order_and_fits_the_default_budget(name):
+    """Real recordings: /status walks the same phases in the same order on every start, cold or warm, and the
+    default plain-mode budget outlasts each start by half again."""
+    lines = recorded(name)
+    p = replay(lines)
+    assert [phase for phase, _ in p.done] == ["process-start", "weights-load", "compile", "warm-up",
+                                              "graph-capture", "warm-up", "api-start"]
+    assert p.phase == "ready"
+    assert p.reported["modelGiB"] == pytest.approx(2.01)
+    assert lines[-1][0] <= MEASURED_H100[name] + 1.0  # the recording ends at Ready
+    spec = parse_spec(H100_SPEC, "t.yaml")
+    assert MEASURED_H100[name] * 1.5 <= budget.startup_budget(spec).seconds
+
+
+def test_a_new_pod_with_the_cache_claim_warm_is_ready_at_least_2_5x_sooner_than_a_cold_one():
+    """What the cache claim buys, measured: every JIT and compile cache on the claim (FlashInfer, tilelang,
+    humming-kernels and the CUDA PTX cache included), HOME fresh as in a new pod."""
+    cold = replay(recorded("h100-vllm-0.26-cold.log"))
+    claim_warm = replay(recorded("h100-vllm-0.26-claim-warm.log"))
+    warm_up = lambda p: sum(sec for phase, sec in p.done if phase == "warm-up")  # noqa: E731
+    assert MEASURED_H100["h100-vllm-0.26-cold.log"] / MEASURED_H100["h100-vllm-0.26-claim-warm.log"] >= 2.5
+    # the warm-up JIT (about 90 s cold) is what the claim saves
+    assert warm_up(cold) > 60 > 10 > warm_up(claim_warm)

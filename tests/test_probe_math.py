@@ -115,10 +115,10 @@ def test_stall_window_is_computed_from_the_layout_and_explained():
     from vllmgen.budget import stall_window
 
     single = stall_window(spec())
-    assert single.seconds == 120 and single.arithmetic() == "(60 quiet start) x 2 = 120 s"
-    # ranks of a multi-pod group wait for peers that may still pull the image: (60 + 300) x 2
+    assert single.seconds == 50 and single.arithmetic() == "(25 quiet start) x 2 = 50 s"
+    # ranks of a multi-pod group wait for peers that may still pull the image: (25 + 300) x 2
     wide = stall_window(spec(layout="wide-ep"))
-    assert wide.seconds == 720 and wide.arithmetic() == "(60 quiet start + 300 peers' image pull) x 2 = 720 s"
+    assert wide.seconds == 650 and wide.arithmetic() == "(25 quiet start + 300 peers' image pull) x 2 = 650 s"
     explicit = stall_window(spec("startup: {stallSeconds: 45}\n"))
     assert explicit.seconds == 45 and explicit.arithmetic() == "explicit startup.stallSeconds = 45 s"
 
@@ -127,8 +127,8 @@ def test_supervised_startup_note_explains_the_ceiling_and_the_stall_window():
     note = probes.probes_for(spec(), "standalone").notes["startup"]
     assert "failureThreshold 211 x 10 s covers the ceiling 2103 s = 3 x the startup budget (164 download + 33 " \
            "load + 175 compile + 95 start) x 1.5 = 701 s" in note
-    assert "no progress (no log line, no downloaded byte, no CPU time) for the stall window (60 quiet start) x 2 " \
-           "= 120 s" in note
+    assert "no progress (no log line, no downloaded byte, no CPU time, no storage read) for the stall window (25 " \
+           "quiet start) x 2 = 50 s" in note
 
 
 def test_default_terms_are_the_named_parts_of_a_measured_gpu_cold_start():

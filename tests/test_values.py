@@ -130,7 +130,7 @@ def test_every_computed_number_is_explained():
     text = values.render(load_spec(), ["decode"])
     for phrase in ["failureThreshold 211 x 10 s covers the ceiling 2103 s = 3 x the startup budget",
                    "(164 download + 33 load + 175 compile + 95 start) x 1.5 = 701 s",
-                   "for the stall window (60 quiet start) x 2 = 120 s",
+                   "for the stall window (25 quiet start) x 2 = 50 s",
                    "vLLM listens on 8200 behind the routing sidecar",
                    "drain window: 10 endpoint drain + 30 vLLM drain + 10 vLLM teardown + 5 supervisor kill grace = 55 s",
                    "1 accelerator(s) = tensor 1 x dataLocal 1"]:

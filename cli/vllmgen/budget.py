@@ -179,10 +179,14 @@ def startup_budget(spec: dict) -> Budget:
 #: that stops progressing, so kubelet only has to catch one that still progresses but runs 3x slower than
 #: estimated (a third of the bandwidths, three times the compile).
 CEILING_FACTOR = 3
-#: The longest a healthy start goes without a vLLM log line, a downloaded byte or half a second of CPU time in
-#: vLLM's processes. Imports, loading, compiling and graph capture keep a core busy; the waits that use no CPU
-#: are network round trips (hub requests time out after 10 s and are retried) and engine processes handshaking.
-QUIET_START_SECONDS = 60
+#: The longest a healthy start goes without a vLLM log line, a downloaded byte, half a second of CPU time, a MiB
+#: read from storage or device memory growth in vLLM's processes. Imports, loading (reads), compiling and graph
+#: capture keep a core or the storage busy; the waits that use neither are network round trips (a hub request
+#: times out after 10 s and is retried) and engine processes handshaking (seconds). 25 s covers a timed-out hub
+#: request, its retry and a handshake; with STALL_MARGIN a frozen load is ended 50 s after the freeze, and the pod
+#: is held at most 50 + 1 (sampling) + 5 (kill and exit) + 2 (kubelet sees the exit) = 58 s, 10x less than
+#: production-stack's 580 s.
+QUIET_START_SECONDS = 25
 #: A start is called stalled only after twice the longest quiet stretch a healthy one has.
 STALL_MARGIN = 2
 
@@ -203,7 +207,7 @@ class StallWindow:
     explicit: bool = False
 
     def arithmetic(self) -> str:
-        """`(60 quiet start) x 2 = 120 s`, or the explicit value."""
+        """`(25 quiet start) x 2 = 50 s`, or the explicit value."""
         if self.explicit:
             return f"explicit startup.stallSeconds = {self.seconds} s"
         return _sum_line(self.terms, self.margin, self.seconds)
@@ -218,7 +222,8 @@ def stall_window(spec: dict) -> StallWindow:
         sec = int(start["stallSeconds"])
         return StallWindow(sec, (Term("explicit", sec, "startup.stallSeconds"),), 1.0, explicit=True)
     terms = [Term("quiet start", QUIET_START_SECONDS,
-                  "the longest a healthy start goes without a log line, a downloaded byte or CPU time")]
+                  "the longest a healthy start goes without a log line, a downloaded byte, CPU time, a storage read "
+                  "or device memory growth")]
     if layouts.of(spec).multinode:
         terms.append(Term("peers' image pull", IMAGE_PULL_SECONDS,
                           "ranks wait for their peers without CPU, and a peer may still be pulling the image"))

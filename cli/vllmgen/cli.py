@@ -278,6 +278,17 @@ def serve_cmd(
 
 
 # --- vllmgen calibrate ---------------------------------------------------------------------------------------
+def _open_log(path: str):
+    """A log file, FIFO or device opened for reading: O_NONBLOCK so that a FIFO nobody writes to is opened at
+    once (and read as empty) instead of blocking; reads then block as usual (calibrate.bounded_lines bounds
+    them)."""
+    import os
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    os.set_blocking(fd, True)
+    return open(fd, "rb")
+
+
 @app.command("calibrate")
 def calibrate_cmd(
     logs: List[str] = typer.Argument(..., metavar="LOG...", help="Logs of `vllmgen serve` as `kubectl logs POD` "
@@ -299,9 +310,10 @@ def calibrate_cmd(
         for path in logs:
             name = "<stdin>" if path == "-" else path
             try:
-                with (open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False) if path == "-"
-                      else open(path, encoding="utf-8", errors="replace")) as stream:
-                    found.append((name, calibrate.starts(stream, name)))
+                with (open(sys.stdin.fileno(), "rb", closefd=False) if path == "-" else _open_log(path)) as stream:
+                    found.append((name, calibrate.starts(calibrate.bounded_lines(stream, name), name)))
+            except IsADirectoryError:
+                raise InputError(name, "", "is a directory, not a log") from None
             except OSError as exc:
                 raise InputError(name, "", f"cannot read: {exc.strerror or exc}") from None
         cal = calibrate.fit(calibrate.merge(found))

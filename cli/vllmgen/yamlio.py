@@ -520,6 +520,25 @@ def parse_documents(text: str, file: str, *, duplicates: list | None = None) -> 
     return _Builder(file, duplicates=duplicates).build(_pure_events(text, file))
 
 
+def string_spans(text: str, needle: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """((line, column), (line, column)) from start to end, 0-based and in text order, of every scalar whose value
+    holds `needle`: text that looks like a comment there is part of a string. Read by the parser that
+    `parse_documents` uses; empty when the text is not YAML."""
+    def collect(events: Iterable) -> list:
+        return [((e.start_mark.line, e.start_mark.column), (e.end_mark.line, e.end_mark.column))
+                for e in events if type(e).__name__ == "ScalarEvent" and needle in e.value]
+
+    if _libyaml_parser() is not None and not _PURE_ONLY.search(text):
+        try:
+            return collect(_libyaml_events(text))
+        except _NotForLibyaml:
+            pass
+    try:
+        return collect(_pure_events(text, "<text>"))
+    except InputError:
+        return []
+
+
 def parse_document(text: str, file: str, *, allow_empty: bool = False) -> Document:
     """Exactly one YAML document (a spec or values file)."""
     docs = [d for d in parse_documents(text, file)]
