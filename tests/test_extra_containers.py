@@ -5,6 +5,7 @@ lists concatenated), as strictly checked as the other hatches, counted in the po
 from __future__ import annotations
 
 import copy
+import re
 from decimal import Decimal
 
 import pytest
@@ -106,18 +107,26 @@ def test_two_extra_containers_of_one_name_are_refused():
         cc.render_objects(values)
 
 
-def test_lint_sees_the_extra_containers_ports_as_the_pods(tmp_path):
-    """A probe aimed at an extra container's named port resolves (the pod declares it) and is reported as not
-    vLLM's, not as an undeclared port."""
+def test_lint_sees_the_pod_with_its_extra_containers(tmp_path):
+    """lint renders the values through the chart: the extra containers are in the pods it inspects, and a probe
+    aimed at one's port (the pod shares one network namespace) is reported as not reaching vLLM; a probe naming
+    that port resolves only among the server container's own ports, as the kubelet resolves it."""
     import yaml
     from typer.testing import CliRunner
 
     from vllmgen.cli import app
 
-    values = _values("single-node:supervised")
+    def lint(values: dict) -> str:
+        path = tmp_path / "values.yaml"
+        path.write_text(yaml.safe_dump(values))
+        return CliRunner().invoke(app, ["lint", str(path)]).output
+
+    base, values = _base("single-node:supervised"), _values("single-node:supervised")
+    inspected = [int(re.search(r"(\d+) containers inspected", lint(v)).group(1)) for v in (base, values)]
+    pods = len(workloads(cc.render_objects(base)))
+    assert inspected[1] == inspected[0] + 3 * pods, inspected  # exporter, log shipper, prefetch in each pod
+    values["prefill"]["probes"]["readiness"]["httpGet"]["port"] = 9100
+    out = lint(values)
+    assert "VG001" in out and "targets port 9100, but vLLM listens on" in out, out
     values["prefill"]["probes"]["readiness"]["httpGet"]["port"] = "exporter"
-    path = tmp_path / "values.yaml"
-    path.write_text(yaml.safe_dump(values))
-    res = CliRunner().invoke(app, ["lint", str(path)])
-    assert "VG001" in res.output and "targets port 9100, but vLLM listens on" in res.output, res.output
-    assert "does not declare" not in res.output
+    assert "targets port name 'exporter', which the container does not declare" in lint(values)
