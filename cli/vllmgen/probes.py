@@ -63,6 +63,23 @@ def rollout_deadline(startup_seconds: int) -> int:
     return startup_seconds + IMAGE_PULL_SECONDS
 
 
+# --- install --------------------------------------------------------------------------------------------------
+#: Helm's own default for `--timeout` (5m0s): `helm install --wait` (or `--rollback-on-failure`) fails, or rolls
+#: back, a release whose model is still loading after it.
+HELM_DEFAULT_TIMEOUT_S = 300
+
+
+def install_timeout(startup_seconds: list[int]) -> int:
+    """`helm install --wait --timeout`: as long as the rollout of the slowest role takes, its startup budget (the
+    ceiling in supervised mode) plus the image pull (which alone is Helm's default)."""
+    return rollout_deadline(max(startup_seconds, default=0))
+
+
+def install_command(timeout_s: int, release: str = "NAME", chart: str = "charts/vllm") -> str:
+    """The install line a user copies: waits for every pod to turn Ready, as long as the slowest may take."""
+    return f"helm install {release} {chart} -f values.yaml --wait --timeout {timeout_s}s"
+
+
 # --- drain window -----------------------------------------------------------------------------------------------
 #: vLLM's own teardown after its drain (engine and worker exit): 8.3 s measured on CPU with --shutdown-timeout.
 VLLM_TEARDOWN_S = 10
