@@ -107,11 +107,19 @@ def _validator():
 def validate_schema(doc: Document) -> None:
     """Every schema error, each with its JSON pointer and line."""
     validator = _validator()
-    found = sorted(validator.iter_errors(doc.data), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    found = _under_valid_names(sorted(validator.iter_errors(doc.data),
+                                      key=lambda e: (list(map(str, e.absolute_path)), e.message)))
     if not found:
         return
     errors = [doc.error(tuple(err.absolute_path), _message(err)) for err in found]
     raise errors[0] if len(errors) == 1 else InputErrors(errors)
+
+
+def _under_valid_names(found: list) -> list:
+    """The errors, less those about the value of a key whose name is itself refused (`propertyNames`): the name's
+    error is the one to fix, and a pointer through a refused name (`/engine/env/ `) says nothing more."""
+    refused = [tuple(e.absolute_path) + (e.instance,) for e in found if "propertyNames" in e.schema_path]
+    return [e for e in found if not any(tuple(e.absolute_path)[:len(r)] == r for r in refused)]
 
 
 def exclusion_message(err) -> str | None:
