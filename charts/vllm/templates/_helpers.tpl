@@ -87,7 +87,7 @@ tunable, and the only length limit used below.
 {{- define "vllm.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "vllm.name" .root | quote }}
 app.kubernetes.io/instance: {{ .root.Release.Name | quote }}
-app.kubernetes.io/component: {{ .role }}
+app.kubernetes.io/component: {{ .role | quote }}
 {{- end }}
 
 {{/*
@@ -96,11 +96,11 @@ prefill and decode pods (a standalone pod does both: `both`).
 */}}
 {{- define "vllm.labels" -}}
 {{ include "vllm.selectorLabels" . }}
-helm.sh/chart: {{ include "vllm.chart" .root }}
+helm.sh/chart: {{ include "vllm.chart" .root | quote }}
 app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
 llm-d.ai/inference-serving: "true"
-llm-d.ai/role: {{ ternary "both" .role (eq .role "standalone") }}
+llm-d.ai/role: {{ ternary "both" .role (eq .role "standalone") | quote }}
 {{- end }}
 
 {{/* "true" when the InferencePool and its endpoint picker render, else "". */}}
@@ -136,7 +136,7 @@ app.kubernetes.io/component: endpoint-picker
 
 {{- define "vllm.eppLabels" -}}
 {{ include "vllm.eppSelectorLabels" . }}
-helm.sh/chart: {{ include "vllm.chart" . }}
+helm.sh/chart: {{ include "vllm.chart" . | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end }}
@@ -400,7 +400,7 @@ metadata:
     checksum/spec: {{ toYaml $values.spec | sha256sum }}
     {{- end }}
     {{- if $mountSupervisor }}
-    checksum/supervisor: {{ include "vllm.supervisorZipapp" $root | sha256sum }}
+    checksum/supervisor: {{ include "vllm.supervisorZipapp" $root | sha256sum | quote }}
     {{- end }}
     {{- if $values.monitoring.scrapeAnnotations }}
     prometheus.io/scrape: "true"
@@ -414,7 +414,7 @@ metadata:
 spec:
   automountServiceAccountToken: false
   {{- with include "vllm.serviceAccountName" $root }}
-  serviceAccountName: {{ . }}
+  serviceAccountName: {{ . | quote }}
   {{- end }}
   {{- with $values.imagePullSecrets }}
   imagePullSecrets:
@@ -443,7 +443,7 @@ spec:
   {{- end }}
   {{- range $key := list "priorityClassName" "runtimeClassName" "schedulerName" }}
   {{- with index $h $key }}
-  {{ $key }}: {{ . }}
+  {{ $key | quote }}: {{ . | quote }}
   {{- end }}
   {{- end }}
   {{- with $h.resourceClaims }}
@@ -455,8 +455,8 @@ spec:
     # The llm-d routing sidecar as a native sidecar: started before vLLM and kept running beside it. It listens
     # on routing.servicePort and forwards to vLLM on the port `vllm`. No probes: its /health answers by itself.
     - name: routing-proxy
-      image: {{ $values.routing.proxy.image }}
-      imagePullPolicy: {{ $values.routing.proxy.pullPolicy }}
+      image: {{ $values.routing.proxy.image | quote }}
+      imagePullPolicy: {{ $values.routing.proxy.pullPolicy | quote }}
       restartPolicy: Always
       args:
         {{- toYaml $values.routing.proxy.args | nindent 8 }}
@@ -472,7 +472,7 @@ spec:
   containers:
     - name: vllm
       image: "{{ $values.image.repository }}:{{ $values.image.tag }}"
-      imagePullPolicy: {{ $values.image.pullPolicy }}
+      imagePullPolicy: {{ $values.image.pullPolicy | quote }}
       {{- with $cfg.command }}
       command:
         {{- toYaml . | nindent 8 }}
@@ -534,7 +534,7 @@ spec:
       volumeMounts:
         {{- if or $hf $pvc }}
         - name: model-storage
-          mountPath: {{ $art.mountPath }}
+          mountPath: {{ $art.mountPath | quote }}
           {{- if $pvc }}
           # the claim's root: the model is at mountPath/pvc.subPath, the path vllmgen passes to vLLM
           readOnly: true
@@ -546,28 +546,28 @@ spec:
         {{- end }}
         {{- if $mountSpec }}
         - name: spec
-          mountPath: {{ dir $values.supervisor.specPath }}
+          mountPath: {{ dir $values.supervisor.specPath | quote }}
           readOnly: true
         {{- end }}
         {{- if $mountSupervisor }}
         - name: supervisor
-          mountPath: {{ dir $values.supervisor.zipappPath }}
+          mountPath: {{ dir $values.supervisor.zipappPath | quote }}
           readOnly: true
         {{- end }}
         {{- with $values.homeDir }}
         - name: home
-          mountPath: {{ . }}
+          mountPath: {{ . | quote }}
         {{- end }}
         {{- if $triton }}
         - name: triton-models
-          mountPath: {{ $values.triton.modelRepository.mountPath }}
+          mountPath: {{ $values.triton.modelRepository.mountPath | quote }}
           readOnly: true
         {{- end }}
         {{- with $cacheVolume }}
-        - name: {{ . }}
-          mountPath: {{ $caches.mountPath }}
+        - name: {{ . | quote }}
+          mountPath: {{ $caches.mountPath | quote }}
           {{- with $caches.subPath }}
-          subPath: {{ . }}
+          subPath: {{ . | quote }}
           {{- end }}
         {{- end }}
         {{- range $i, $lora := $loras }}
@@ -597,7 +597,7 @@ spec:
     - name: model-storage
       emptyDir:
         {{- with $art.size }}
-        sizeLimit: {{ . }}
+        sizeLimit: {{ . | quote }}
         {{- else }} {}
         {{- end }}
     {{- end }}
@@ -605,25 +605,25 @@ spec:
     - name: dshm
       emptyDir:
         medium: Memory
-        sizeLimit: {{ .sizeLimit }}
+        sizeLimit: {{ .sizeLimit | quote }}
     {{- end }}
     {{- if $mountSpec }}
     - name: spec
       configMap:
-        name: {{ include "vllm.specConfigMapName" $root }}
+        name: {{ include "vllm.specConfigMapName" $root | quote }}
         items:
           - key: spec.yaml
-            path: {{ base $values.supervisor.specPath }}
+            path: {{ base $values.supervisor.specPath | quote }}
           - key: spec.json
-            path: {{ include "vllm.specJsonName" $root }}
+            path: {{ include "vllm.specJsonName" $root | quote }}
     {{- end }}
     {{- if $mountSupervisor }}
     - name: supervisor
       configMap:
-        name: {{ include "vllm.supervisorConfigMapName" $root }}
+        name: {{ include "vllm.supervisorConfigMapName" $root | quote }}
         items:
           - key: vllmgen.pyz
-            path: {{ base $values.supervisor.zipappPath }}
+            path: {{ base $values.supervisor.zipappPath | quote }}
     {{- end }}
     {{- if $values.homeDir }}
     - name: home
@@ -632,17 +632,17 @@ spec:
     {{- if $triton }}
     - name: triton-models
       configMap:
-        name: {{ include "vllm.tritonConfigMapName" $root }}
+        name: {{ include "vllm.tritonConfigMapName" $root | quote }}
         items:
           {{- range $path, $_ := $values.triton.modelRepository.files }}
-          - key: {{ $path | replace "/" "_" }}
-            path: {{ $path }}
+          - key: {{ $path | replace "/" "_" | quote }}
+            path: {{ $path | quote }}
           {{- end }}
     {{- end }}
     {{- if eq $cacheVolume "caches" }}
     - name: caches
       persistentVolumeClaim:
-        claimName: {{ if $caches.modelCache }}{{ include "vllm.modelCacheClaimName" $root }}{{ else }}{{ $caches.claimName }}{{ end }}
+        claimName: {{ ternary (include "vllm.modelCacheClaimName" $root) $caches.claimName (not (empty $caches.modelCache)) | quote }}
     {{- end }}
     {{- range $i, $lora := $loras }}
     - name: lora-adapter-{{ $i }}
@@ -665,7 +665,7 @@ kind: LeaderWorkerSet
 apiVersion: apps/v1
 kind: Deployment
 {{- end }}
-name: {{ include "vllm.roleName" . }}
+name: {{ include "vllm.roleName" . | quote }}
 {{- end }}
 
 {{/*
