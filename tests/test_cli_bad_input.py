@@ -130,3 +130,14 @@ def test_schema_command_prints_the_spec_schema():
     res = vllmgen("schema")
     schema = json.loads(res.stdout)
     assert schema["$schema"].endswith("2020-12/schema") and schema["additionalProperties"] is False
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("field", ["weightsGiB", "parameters"])
+def test_json_specs_refuse_nan_and_infinity(tmp_path, constant, field):
+    """Python's json reads NaN and Infinity, which no JSON has: NaN passed every bound and crashed the budget."""
+    path = write(tmp_path, f'{{"model": {{"source": "hf://a/b", "{field}": {constant}}}}}', "spec.json")
+    for command in ("validate", "values"):
+        res = vllmgen(command, path) if command == "validate" else vllmgen(command, "--spec", path)
+        assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+        assert res.stderr.startswith(f"error: {path}:") and "JSON has no NaN or Infinity" in res.stderr

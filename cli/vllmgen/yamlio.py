@@ -536,8 +536,11 @@ def parse_json_document(text: str, file: str) -> Document:
     (errors name the JSON pointer)."""
     import json
 
+    def refuse_constant(name: str):
+        raise InputError(file, "", f"{name} is not a JSON number (JSON has no NaN or Infinity): write a number")
+
     try:
-        data = json.loads(text, object_pairs_hook=_refuse_duplicates(file))
+        data = json.loads(text, object_pairs_hook=_refuse_duplicates(file), parse_constant=refuse_constant)
     except json.JSONDecodeError as exc:
         raise InputError(file, "", f"invalid JSON: {exc.msg}", exc.lineno) from None
     except RecursionError:
