@@ -621,8 +621,8 @@ def yaml11_safe(node: Any) -> Any:
     return node
 
 
-#: A string a flow collection (`[a, b]`) may hold unquoted for every reader: a word of letters, digits and `._/-`.
-_FLOW_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
+#: A string a flow collection (`[a, b]`) may hold unquoted for every reader: a word or path of letters, digits, `._/-`.
+_FLOW_WORD = re.compile(r"[A-Za-z0-9/][A-Za-z0-9._/-]*")
 
 
 def flow_word(text: str) -> bool:
