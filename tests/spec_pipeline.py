@@ -31,7 +31,9 @@ class Outcome:
     @property
     def klass(self) -> str:
         """A short class for counting: the stage and the first words of the reason, numbers and names dropped."""
-        words = re.sub(r"'[^']*'|\"[^\"]*\"|[0-9]+", "_", self.detail.splitlines()[0] if self.detail else "")
+        first = self.detail.splitlines()[0] if self.detail else ""
+        first = re.sub(r"(does not match the expected form|is not one of) .*", r"\1 ...", first)
+        words = re.sub(r"'[^']*'|\"[^\"]*\"|[0-9]+", "_", first)
         return f"{self.stage}: {words[:90]}"
 
 

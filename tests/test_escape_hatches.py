@@ -216,3 +216,32 @@ def test_a_misspelled_hatch_is_refused_by_helm_naming_it(mutate, field):
     with pytest.raises(helm.HelmValuesError) as err:
         cc.render_objects(values)
     assert field in str(err.value)
+
+
+#: Specs whose pods carry every volume the chart renders (model storage, shm, the spec and supervisor, caches,
+#: LoRA adapters on claims, Triton's model repository).
+VOLUME_SPECS = [
+    "caches: {claim: model-cache}\nmodel: {source: hf://Qwen/Qwen3-0.6B, weightsGiB: 1.2, loras: "
+            "[{name: a, source: pvc://adapters/a}, {name: b, source: pvc://adapters/b}]}\n",
+    "model: {source: pvc://models/qwen, weightsGiB: 1.2}\ncaches: {claim: pvc://cache/x}\n",
+    MODEL + "layout: wide-ep\n",
+    MODEL + "server: triton\nprobes: {mode: plain}\n",
+]
+
+
+@pytest.mark.parametrize("text", VOLUME_SPECS, ids=["hf-loras-cache", "pvc", "wide-ep", "triton"])
+def test_an_extra_volume_named_like_one_of_the_charts_is_refused(text):
+    """Two pod volumes of one name pass the JSON schemas and are refused by the API server at install: the values
+    schema refuses every name the chart renders."""
+    import helm_python as helm
+
+    from vllmgen import spec as specmod, values as valuesmod
+
+    base = helm.values_from_yaml(valuesmod.render(specmod.parse_spec(text, "<spec>")))
+    names = {v["name"] for obj in workloads(cc.render_objects(base)) for v in pod_spec(obj).get("volumes", [])}
+    assert names
+    for name in sorted(names):
+        values = merge_values(base, {"extraVolumes": [{"name": name, "emptyDir": {}}]})
+        with pytest.raises(helm.HelmValuesError) as err:
+            cc.render_objects(values)
+        assert "extraVolumes" in str(err.value), name
