@@ -141,3 +141,20 @@ def test_json_specs_refuse_nan_and_infinity(tmp_path, constant, field):
         res = vllmgen(command, path) if command == "validate" else vllmgen(command, "--spec", path)
         assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
         assert res.stderr.startswith(f"error: {path}:") and "JSON has no NaN or Infinity" in res.stderr
+
+
+@pytest.mark.parametrize("field", ["model.source", "caches.claim", "lora"])
+def test_claim_names_are_dns_names_of_at_most_253_characters(tmp_path, field):
+    """A PersistentVolumeClaim's name is a DNS subdomain: a longer one rendered, then failed at the API server."""
+    def spec(claim):
+        source = f"pvc://{claim}/m" if field == "model.source" else "hf://a/b"
+        text = f"model:\n  source: {source}\n  weightsGiB: 1\n"
+        if field == "lora":
+            text += f"  loras: [{{name: l, source: 'pvc://{claim}/l'}}]\n"
+        if field == "caches.claim":
+            text += f"caches: {{claim: 'pvc://{claim}/c'}}\n"
+        return write(tmp_path, text)
+
+    assert vllmgen("validate", spec("a" * 253)).returncode == 0
+    res = vllmgen("validate", spec("a" * 254))
+    assert res.returncode == 2 and "does not match the expected form" in res.stderr and "Traceback" not in res.stderr
