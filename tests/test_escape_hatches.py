@@ -245,3 +245,29 @@ def test_an_extra_volume_named_like_one_of_the_charts_is_refused(text):
         with pytest.raises(helm.HelmValuesError) as err:
             cc.render_objects(values)
         assert "extraVolumes" in str(err.value), name
+
+
+@pytest.mark.parametrize("key", sorted(BASES))
+def test_an_extra_object_with_the_kind_and_name_of_one_of_the_charts_is_refused(key):
+    """At install the later of two objects of one kind and name silently replaces the other: the chart refuses an
+    extraObject that would replace one of its own (its ConfigMaps, workloads, Services, autoscalers...)."""
+    import helm_python as helm
+
+    values = _with_hatches(_base(key))
+    own = [o for o in cc.render_objects(values) if (o["kind"], o["metadata"]["name"]) not in {
+        (e["kind"], e["metadata"]["name"].replace("{{ .Release.Name }}", "rel")) for e in values["extraObjects"]}]
+    assert own
+    for obj in own:
+        clash = {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": {"name": obj["metadata"]["name"]}}
+        with pytest.raises(helm.HelmRenderError) as err:
+            cc.render_objects(merge_values(values, {"extraObjects": [*values["extraObjects"], clash]}))
+        assert f"{obj['kind']} {obj['metadata']['name']} is an object the chart renders" in str(err.value)
+
+
+def test_the_chart_knows_every_template_of_its_objects():
+    from pathlib import Path
+
+    templates = Path(cc.CHART) / "templates"
+    text = (templates / "extra-objects.yaml").read_text()
+    listed = text.split('define "vllm.ownTemplates" -}}')[1].split("{{- end }}")[0].split()
+    assert sorted(listed) == sorted(p.name for p in templates.glob("*.yaml") if p.name != "extra-objects.yaml")
