@@ -45,10 +45,11 @@ PEERS = [("production-stack", "production-stack-engine.yaml", "615 s ceiling"),
          ("NVIDIA Dynamo worker", "dynamo-worker.yaml", "7200 s ceiling")]
 
 
-def live_freeze(model_dir: Path, work: Path, stall_s: int) -> tuple[float, str]:
-    """Seconds from SIGSTOP of vLLM's tree to the supervisor's exit, and its exit reason."""
+def live_freeze(model_dir: Path, work: Path, stall_s: int | None) -> tuple[float, str]:
+    """Seconds from SIGSTOP of vLLM's tree to the supervisor's exit, and its exit reason (stall_s None: the
+    computed default window)."""
     spec = tiny_spec(model_dir, free_port(), free_port())
-    spec["startup"] = {"budgetSeconds": 600, "stallSeconds": stall_s}
+    spec["startup"] = {"budgetSeconds": 600, **({"stallSeconds": stall_s} if stall_s else {})}
     with Supervisor(work / "frozen", spec, cpu_env(work / "cache")).start() as sup:
         deadline = time.monotonic() + START_TIMEOUT_S
         while FREEZE_AT_LINE not in sup.out_path.read_text(errors="replace"):
@@ -58,7 +59,7 @@ def live_freeze(model_dir: Path, work: Path, stall_s: int) -> tuple[float, str]:
         pgid = sup.vllm_pgid()
         os.killpg(pgid, signal.SIGSTOP)
         t0 = time.monotonic()
-        code = sup.wait_exit(stall_s + 300)
+        code = sup.wait_exit((stall_s or 3600) + 300)
         took = time.monotonic() - t0
         exit_line = sup.event("exit") or {}
         if code != 1:
@@ -85,26 +86,28 @@ def supervised_timeline(exit_at: float, path: Path) -> Path:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-live", action="store_true", help="skip the real frozen start")
-    ap.add_argument("--stall-seconds", type=int, default=20, help="stallSeconds of the live start")
+    ap.add_argument("--stall-seconds", type=int, default=None,
+                    help="stallSeconds of the live start (default: the computed window)")
     ap.add_argument("--model", type=Path, help="tiny model folder (default: built in a temp dir)")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="stall-recovery-"))
     overshoot = SAMPLE_PERIOD_S
+    spec = load_spec()
+    stall = stall_window(spec)
     if not args.no_live:
+        live_s = args.stall_seconds or stall.seconds
         model = args.model
         if model is None:
             model = work / "model"
             subprocess.run([sys.executable, "-m", "tests.support.tiny_model", str(model)], cwd=REPO, check=True,
                            capture_output=True)
         took, reason = live_freeze(model, work, args.stall_seconds)
-        overshoot = max(0.0, took - args.stall_seconds)
+        overshoot = max(0.0, took - live_s)
         print(f"live: vLLM frozen mid-load; `vllmgen serve` exited 1 after {took:.1f} s "
-              f"(stallSeconds {args.stall_seconds}, {took - args.stall_seconds:+.1f} s)")
+              f"(stallSeconds {live_s}{'' if args.stall_seconds else ', computed'}, {took - live_s:+.1f} s)")
         print(f"      reason: {reason}")
 
-    spec = load_spec()
-    stall = stall_window(spec)
     vals = work / "values.yaml"
     vals.write_text(values.render(spec))
     exit_at = FROZEN_AT + stall.seconds + overshoot

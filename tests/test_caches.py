@@ -87,7 +87,7 @@ def test_without_a_claim_caches_stay_in_the_pod_and_the_compile_term_says_it_is_
     warm = next(t for t in budget.startup_budget(_spec(MODEL + "caches: {claim: pvc://cc}\n")).terms
                 if t.name == "compile")
     assert "warm after the first start" in warm.reason and "claim cc" in warm.reason
-    assert "compile term (90 s): cold at every start" in " ".join(
+    assert "compile term (175 s): cold at every start" in " ".join(
         line.strip("# ") for line in values.render(spec).splitlines())
 
 
@@ -128,3 +128,24 @@ def test_large_downloads_in_multi_pod_layouts_are_steered_to_a_shared_cache(tmp_
         assert "caches.claim: model-cache" in res.stderr and "caches.claim: model-cache" in comment
     else:
         assert res.stderr == "" and "downloaded by each of" not in comment
+
+
+def test_every_jit_cache_a_gpu_start_writes_under_home_is_moved_onto_the_claim():
+    """FlashInfer, tilelang, humming-kernels and the CUDA driver write under $HOME (an emptyDir in the pod) unless
+    their own variable says otherwise: each gets a folder on the claim, and the driver's cache room to keep them."""
+    spec = _spec(MODEL + "caches: {claim: model-cache}\n")
+    env = {e["name"]: e["value"] for e in caches.env(spec)}
+    for name in ("FLASHINFER_WORKSPACE_BASE", "TILELANG_CACHE_DIR", "HUMMING_CACHE_DIR", "CUDA_CACHE_PATH",
+                 "VLLM_CACHE_ROOT", "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"):
+        assert env[name].startswith(CACHE_MOUNT_PATH + "/"), name
+    folders = [v for k, v in env.items() if k in caches.CACHE_ENV]
+    assert len(set(folders)) == len(folders), "each cache in a folder of its own"
+    assert int(env["CUDA_CACHE_MAXSIZE"]) > 256 * 1024**2, "above the driver's default, which evicts"
+    assert "HOME" not in env
+
+
+@pytest.mark.parametrize("accelerator", ["{type: amd}", "{resource: nvidia.com/mig-3g.40gb}",
+                                         "{deviceClassName: h100.nvidia.com}"])
+def test_another_gpu_type_gets_its_own_cache_folder(accelerator):
+    base = caches.key(_spec(MODEL + "caches: {claim: model-cache}\n"))
+    assert caches.key(_spec(MODEL + f"accelerator: {accelerator}\ncaches: {{claim: model-cache}}\n")) != base

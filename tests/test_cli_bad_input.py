@@ -121,7 +121,7 @@ def test_a_role_asked_for_with_zero_replicas_is_refused(tmp_path):
 def test_validate_reads_stdin_and_prints_the_budget():
     res = vllmgen("validate", "-", stdin=GOOD)
     assert res.returncode == 0
-    assert "valid: layout single-node" in res.stdout and "= 521 s" in res.stdout
+    assert "valid: layout single-node" in res.stdout and "= 701 s" in res.stdout
 
 
 def test_schema_command_prints_the_spec_schema():

@@ -4,6 +4,8 @@ replay mode, including the clear one-line errors (exit 2, file, pointer, line)."
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -201,6 +203,13 @@ def test_timeline_round_trip(tmp_path):
      "/endpoints/0/answers/0", "needs `hold`"),
     ("version: 1\nduration: 9\nendpoints:\n- path: h\n  answers: [{at: 0, answer: 200}]\n",
      "/endpoints/0/path", "starting with '/'"),
+    # a 400-digit number did not fit a float (OverflowError)
+    ("version: 1\nduration: 1" + "0" * 400 + "\nendpoints: [{path: /h, answers: [{at: 0, answer: 200}]}]\n",
+     "/duration", "a 401-digit number is more than a replay emulates"),
+    ("version: 1\nduration: 9\nendpoints: [{path: /h, answers: [{at: 1" + "0" * 400 + ", answer: 200}]}]\n",
+     "/endpoints/0/answers/0/at", "is more than a replay emulates"),
+    ("version: 1\nduration: 9\nendpoints: [{path: /h, answers: [{at: 0, answer: hold, hold: 1" + "0" * 400
+     + "}]}]\n", "/endpoints/0/answers/0/hold", "is more than a replay emulates"),
 ])
 def test_malformed_timelines(tmp_path, body, pointer, message):
     f = tmp_path / "t.yaml"
@@ -222,6 +231,21 @@ def test_answers_from_observations_held_and_plain():
     # held until the 200 at 12.5, then answered with its latency (median of the later fast 200s: 3 ms)
     assert ep.respond(5.0).end == pytest.approx(12.503) and ep.respond(5.0).held
     assert ep.respond(1.0).end == 10.0 and ep.respond(1.0).status == 503  # the hold ran out first
+
+
+
+def test_a_held_request_holds_as_long_as_the_shortest_hold_seen():
+    """The supervisor holds /startupz for a fixed time; an expired hold measured longer (9.4 s) is that hold plus
+    the recording client's delay in reading the 503. With the longest as the hold, a request sent 9.2 s before the
+    release would be replayed as answered 200 where the server gave 503 at 9.0 s."""
+    O = timeline.Observation
+    obs = [O(0.0, 9.0, "status", 503), O(9.1, 18.5, "status", 503), O(18.6, 27.6, "status", 503),
+           O(27.7, 30.0, "status", 200)]
+    (held, ok) = timeline.answers_from(obs)
+    assert (held.kind, held.hold, ok.at) == ("hold", 9.0, 30.0)
+    ep = timeline.Endpoint("/startupz", None, (held, ok))
+    assert (ep.respond(20.8).status, ep.respond(20.8).end) == (503, pytest.approx(29.8))
+    assert ep.respond(21.1).status == 200
 
 
 # --- the command ------------------------------------------------------------------------------------------
@@ -297,6 +321,38 @@ def test_cli_compare_across_role_names_and_port_map_in_replay(tmp_path):
     assert json.loads(res.output)["runs"][0]["verdict"]["started_at"] == pytest.approx(56.004, abs=1e-3)
     res = invoke(both, "--role", "prefill", "--replay", tl, "--port-map", "8000=8300")
     assert res.exit_code == 2 and "GET :8300/v1/models (--port-map 8000=8300)" in res.output
+
+
+@pytest.mark.parametrize("option, value, minimum", [
+    ("--resync-period", "0", "1"),  # looped forever: every resync requeued the next one at the same instant
+    ("--resync-period", "1e-9", "1"),
+    ("--resync-period", "-5", "1"),
+    ("--record-interval", "1e-9", "0.01"),
+    ("--pleg-delay", "-1", "0"),
+    ("--endpoint-delay", "nan", "0"),
+])
+def test_cli_zero_or_negative_periods_are_refused(option, value, minimum):
+    res = invoke(DATA / "plain-decode.yaml", "--replay", DATA / "vllm-cpu-start.yaml", option, value)
+    assert res.exit_code == 2, res.output
+    assert res.output.startswith(f"error: {option}: (document): must be a number of seconds from {minimum} to "
+                                 "21600, not ") and res.output.count("\n") == 1, res.output
+
+
+def test_cli_an_endless_live_duration_is_refused():
+    """`--duration 1e400` is read as inf: a live run went on forever (only a replay checked it)."""
+    res = subprocess.run([sys.executable, "-m", "vllmgen", "probe-check", str(DATA / "plain-decode.yaml"), "--url",
+                          "http://127.0.0.1:9", "--duration", "1" + "0" * 400], capture_output=True, text=True,
+                         timeout=60, stdin=subprocess.DEVNULL)
+    assert res.returncode == 2 and res.stderr == ("error: --duration: (document): must be a number of seconds from "
+                                                  "0 to 21600, not inf\n"), res.stderr
+
+
+def test_cli_a_400_digit_timeline_duration_is_one_line(tmp_path):
+    tl = write(tmp_path, "t.yaml", "version: 1\nduration: 1" + "0" * 400 + "\nendpoints:\n"
+               "- path: /v1/models\n  answers: [{at: 0, answer: 200}]\n")
+    res = invoke(DATA / "plain-decode.yaml", "--replay", tl)
+    assert res.exit_code == 2 and res.output == (f"error: {tl}:2: /duration: a 401-digit number is more than a "
+                                                 "replay emulates (at most 21600 s)\n"), res.output
 
 
 def test_cli_delete_at_bounds(tmp_path):

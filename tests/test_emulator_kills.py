@@ -125,12 +125,13 @@ def test_readiness_failure_clears_ready_while_the_kill_runs():
                                 "/r": [{"at": 0, "answer": 200}, {"at": 50, "answer": 503}]}, duration=110))
     # liveness fails at 20, 30, 40: kill at 40.001; a hung server uses the whole 60 s: SIGKILL at 100.001
     assert at(run, "kill") == [40.001] and at(run, "container-exit") == [100.001]
-    # readiness (ticker reset by the run at 1.001): 46.001 ok, 51.001, 56.001, 61.001 get 503 -> NotReady when the
-    # third failure lands, though the pod worker is still inside killContainer (before: only after the restart)
+    # readiness (ticker reset by the manual run at 1.0, the PLEG sync; the initial Failure's sync waits for the
+    # relist at 2.0 and finds Ready): 46 ok, 51, 56, 61 get 503 -> NotReady when the third failure lands, though
+    # the pod worker is still inside killContainer (before: only after the restart)
     ready = probes_of(run, "readiness")
     assert [(round(r.start, 3), r.result) for r in ready if 45 < r.start < 62] == [
-        (46.001, "Success"), (51.001, "Failure"), (56.001, "Failure"), (61.001, "Failure")]
-    assert at(run, "not-ready") == [61.002]
+        (46.0, "Success"), (51.0, "Failure"), (56.0, "Failure"), (61.0, "Failure")]
+    assert at(run, "not-ready") == [61.001]
     assert starts(run) == [0.0, 100.001]
 
 
@@ -152,18 +153,19 @@ def test_stalled_body_is_retried_and_discarded():
     run = drivers.replay(p, tl({"/r": [{"at": 0, "answer": 200}, {"at": 20, "answer": "stall"},
                                        {"at": 40, "answer": 200}]}, duration=50))
     r = [x for x in probes_of(run, "readiness") if 20 < x.start < 40]
-    # 21.001: attempts at 21.001, 23.001, 25.001 all stall -> discarded at 27.001; the tick at 31.001 likewise
+    # ticks from the manual run at the PLEG sync (1.0): 21: attempts at 21, 23, 25 all stall -> discarded at 27;
+    # the tick at 31 likewise
     assert [(round(x.start, 3), round(x.end, 3), x.result) for x in r] == [
-        (21.001, 27.001, "Error"), (31.001, 37.001, "Error")]
+        (21.0, 27.0, "Error"), (31.0, 37.0, "Error")]
     assert at(run, "not-ready") == []  # failureThreshold 1, yet Ready throughout
-    # a stall that ends during the retries: the third attempt (at 25.001) gets the 200
+    # a stall that ends during the retries: the third attempt (at 25) gets the 200
     run = drivers.replay(p, tl({"/r": [{"at": 0, "answer": 200}, {"at": 20, "answer": "stall"},
                                        {"at": 24, "answer": 200}]}, duration=30))
     r = next(x for x in probes_of(run, "readiness") if 20 < x.start < 30)
-    assert (r.result, r.end) == ("Success", A(25.002))
+    assert (r.result, r.end) == ("Success", A(25.001))
     # an answer that is no HTTP (a reset, a reply that is not HTTP) is a failure, counted
     run = drivers.replay(p, tl({"/r": [{"at": 0, "answer": 200}, {"at": 20, "answer": "error"}]}, duration=30))
-    assert at(run, "not-ready") == [21.002]
+    assert at(run, "not-ready") == [21.001]
 
 
 # --- deletion ---------------------------------------------------------------------------------------------
@@ -240,16 +242,21 @@ def test_constants_are_shown_and_settable(tmp_path):
     line.write_text("version: 1\nduration: 20\nendpoints:\n- path: /r\n  answers: [{at: 0, answer: 200}]\n")
     res = CliRunner().invoke(app, ["probe-check", str(values), "--replay", str(line)])
     assert res.exit_code == 0, res.output
-    assert res.output.endswith("modelled: PLEG relist 1 s, pod resync 60 s, endpoint propagation 1 s "
-                              "(--pleg-delay, --resync-period, --endpoint-delay)\n")
+    assert res.output.endswith("modelled: kubelet 1.37, PLEG relist 1 s, pod resync 60 s, endpoint propagation "
+                              "1 s (--kubelet-version, --pleg-delay, --resync-period, --endpoint-delay)\n")
     # PLEG shows the container 2.5 s after it started: started, probed and Ready then (UpdatePodStatus at that sync)
     res = CliRunner().invoke(app, ["probe-check", str(values), "--replay", str(line), "--pleg-delay", "2.5",
-                                   "--resync-period", "30", "--endpoint-delay", "4", "--format", "json"])
+                                   "--resync-period", "30", "--endpoint-delay", "4", "--kubelet-version", "v1.34.2",
+                                   "--format", "json"])
     v = json.loads(res.output)["runs"][0]["verdict"]
-    assert v["model"] == {"pleg_delay": 2.5, "resync_period": 30.0, "endpoint_delay": 4.0}
+    assert v["model"] == {"pleg_delay": 2.5, "resync_period": 30.0, "endpoint_delay": 4.0, "kubelet_version": "1.34"}
     assert (v["started_at"], v["ready_at"]) == (2.5, 2.501)
     res = CliRunner().invoke(app, ["probe-check", str(values), "--replay", str(line), "--pleg-delay", "nan"])
     assert res.exit_code == 2 and res.output.startswith("error: --pleg-delay: (document): must be a number")
+    for bad in ("1.20", "2.0", "latest", "1.3x"):
+        res = CliRunner().invoke(app, ["probe-check", str(values), "--replay", str(line), "--kubelet-version", bad])
+        assert res.exit_code == 2 and res.output.startswith("error: --kubelet-version: (document): must be a "
+                                                            "Kubernetes release 1.N from 1.21"), res.output
 
 
 def test_a_retry_at_the_backoff_expiry_starts_whatever_the_floats():

@@ -201,14 +201,45 @@ def test_live_delete_at_models_the_termination(tmp_path, fake_pod):
     cfg = tmp_path / "values.yaml"
     cfg.write_text(f"supervisor: {{port: {fake.health_port}}}\nstandalone:\n  port: {fake.vllm_port}\n"
                    f"  terminationGracePeriodSeconds: 3\n  preStopSleepSeconds: 1\n  probes:\n{SUPERVISED}")
-    res = CliRunner().invoke(app, ["probe-check", str(cfg), "--url", "http://127.0.0.1", "--duration", "3",
-                                   "--delete-at", "2.5", "--format", "json"])
+    # (Ready a little after 3.0: startup succeeds at its tick at 2.0, and the sync that runs readiness at once
+    # waits for the relist at 3.0, since the startup worker's initial Unknown had the pod synced at 2.0)
+    res = CliRunner().invoke(app, ["probe-check", str(cfg), "--url", "http://127.0.0.1", "--duration", "4.5",
+                                   "--delete-at", "4", "--format", "json"])
     assert res.exit_code == 0, res.output
     run = json.loads(res.output)["runs"][0]
+    assert run["verdict"]["ready_at"] < 4, run["timeline"]
     d = run["verdict"]["deletion"]
-    assert (d["deleted_at"], d["sigterm_at"], d["sigkill_at"], d["exit_at"]) == (2.5, 3.5, 5.5, 5.5)
-    assert d["drain_fit"] is None and d["out_of_endpoints_at"] == 3.5 and d["in_endpoints_after_sigterm"] == 0
+    assert (d["deleted_at"], d["sigterm_at"], d["sigkill_at"], d["exit_at"]) == (4, 5, 7, 7)
+    assert d["drain_fit"] is None and d["out_of_endpoints_at"] == 5 and d["in_endpoints_after_sigterm"] == 0
     probes = [r for r in run["timeline"] if r.get("probe")]
-    assert not [r for r in probes if r["probe"] in ("liveness", "startup") and r["time"] > 2.5]
-    assert [r for r in probes if r["probe"] == "readiness" and r["time"] > 2.5]
+    assert not [r for r in probes if r["probe"] in ("liveness", "startup") and r["time"] > 4]
+    assert [r for r in probes if r["probe"] == "readiness" and r["time"] > 4]
     assert any("does not signal the server" in n for n in run["notes"])
+
+
+def test_a_held_answer_is_stamped_when_it_arrived_though_the_event_loop_was_busy(fake_pod):
+    """A /startupz long-poll released while the event loop was busy: the answer's time is when it arrived. The
+    exchange runs in a task of its own (asyncio.wait_for before Python 3.12); a loop blocked for 0.4 s right when
+    the probe starts delays that task, and a latency counted from the task's start stamped the answer 0.4 s early
+    (a recording's /startupz release before vLLM's own /health turned 200)."""
+    import asyncio
+
+    from vllmgen.emulator import httpprobe
+
+    fake = fake_pod(ready_after=1.5, hold=5.0)
+
+    async def go():
+        prober = httpprobe.Prober()
+        try:
+            asyncio.get_running_loop().call_soon(time.sleep, 0.4)  # the loop is busy as the probe starts
+            got, tried = await prober.probe(f"http://127.0.0.1:{fake.health_port}/startupz", (), 10.0)
+            return got, tried, time.monotonic()
+        finally:
+            await prober.aclose()
+
+    got, tried, returned = asyncio.run(go())
+    started, outcome = tried[0]
+    assert got.kind == "status" and got.status == 200
+    released = fake.t0 + fake.ready_after
+    assert released <= started + outcome.latency <= returned
+    assert returned - (started + outcome.latency) < 0.2

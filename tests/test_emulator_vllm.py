@@ -48,6 +48,10 @@ def test_live_on_real_vllm_supervised_vs_plain_vs_llmd_guide(start_supervisor, t
     assert "held" in startup[-1].detail or startup[-1].start >= truth - HELD_MIN_S, (startup[-1], truth)
     # while loading: one /startupz request per 10 s period
     assert sum(1 for r in startup if r.start < truth) <= truth / 10 + 1
+    # the recording replays as the live run went: the same configuration at the live run's own phase turns Ready
+    # within 50 ms of it (a held /startupz is stamped with when its answer arrived)
+    again = drivers.replay(pods[0], result.timeline, lead=0.0, wall_offset=result.run.wall_start)
+    assert abs(again.kubelet.first("ready") - live.ready_at) <= 0.05, (again.kubelet.first("ready"), live.ready_at)
     # the other configurations on the same recording (the endpoints keep their last answers past its end)
     plain = drivers.replay(pods[1], result.timeline, lead=0.0, until=truth + 40)
     guide_run = drivers.replay(pods[2], result.timeline, lead=0.0, until=truth + 40)

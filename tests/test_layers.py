@@ -19,7 +19,7 @@ LAYERS = [
     {"yamlio", "schemas", "reference", "layouts", "sources", "loras", "sidecar", "gateway", "workloads",
      "versions", "connectors"},  # readers and data
     # startup budget, `vllm serve` line, container resources, caches, autoscaler behaviour
-    {"budget", "engine", "resources", "caches", "autoscaling"},
+    {"budget", "engine", "resources", "caches", "autoscaling", "serving"},
     {"probes"},  # probe math
     {"servers"},  # one module per server behind servers.base.Server
     {"spec"},  # load, validate, fill the spec (asks the servers for their checks)

@@ -103,6 +103,40 @@ def test_disable_comment_in_file(tmp_path):
     assert r.exit_code == 2 and "names no rule: 'not-a-rule'" in r.stdout
 
 
+@pytest.mark.parametrize("holder", [
+    '  annotations: {note: "x # vllmgen-lint: disable=VG008"}\n',
+    "  annotations: {note: 'it''s # vllmgen-lint: disable=all'}\n",
+    "  annotations:\n    note: |\n      # vllmgen-lint: disable=VG008\n      text\n",
+    "  annotations:\n    note: >-\n      a\n      # vllmgen-lint: disable=all\n",
+    "  annotations:\n    note: a#vllmgen-lint:disable=all\n",  # a plain scalar: `#` after a non-space is text
+    "  annotations:\n    note: \"multi\n      # vllmgen-lint: disable=all\n      line\"\n",
+], ids=["double-quoted", "single-quoted", "literal", "folded", "plain", "multi-line-quoted"])
+def test_a_disable_comment_inside_a_string_is_not_a_directive(tmp_path, holder):
+    f = tmp_path / "lag.yaml"
+    f.write_text(LAG.read_text().replace("  name: qwen\n", "  name: qwen\n" + holder, 1))
+    r = run(f)
+    assert r.exit_code == 1 and "VG008" in r.stdout, r.stdout  # the finding still fires
+    # a real comment after the string on the same line still counts
+    if holder.startswith('  annotations: {note: "x'):
+        f.write_text(LAG.read_text().replace("  name: qwen\n", "  name: qwen\n" + holder.rstrip("\n")
+                                             + "  # vllmgen-lint: disable=all\n", 1))
+        assert run(f).exit_code == 0
+
+
+def test_disable_comments_are_read_in_linear_time(tmp_path):
+    """40,000 disable comments above the object (1.2 MB): each comment scanned every line below it to find what
+    it annotates, minutes in all; one pass now. The bound is generous: the run takes about a second."""
+    f = tmp_path / "lag.yaml"
+    f.write_text("# vllmgen-lint: disable=VG007\n" * 40_000 + LAG.read_text())
+    r = subprocess.run([sys.executable, "-m", "vllmgen", "lint", str(f)], capture_output=True, text=True,
+                       timeout=30, stdin=subprocess.DEVNULL)
+    assert r.returncode == 1 and "VG008" in r.stdout, r.stdout + r.stderr
+    f.write_text("# vllmgen-lint: disable=VG008\n" * 40_000 + LAG.read_text())
+    r = subprocess.run([sys.executable, "-m", "vllmgen", "lint", str(f)], capture_output=True, text=True,
+                       timeout=30, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_directory_is_searched_recursively():
     r = run(DATA / "good", "-o", "json")
     assert json.loads(r.stdout)["summary"]["files_checked"] == len(list((DATA / "good").glob("*.yaml")))

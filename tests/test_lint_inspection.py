@@ -275,3 +275,29 @@ def test_sarif_has_what_code_scanning_reads(tmp_path):
     (invocation,) = sarif_run["invocations"]
     assert invocation["executionSuccessful"] is False
     assert "no such file" in invocation["toolExecutionNotifications"][0]["message"]["text"]
+
+
+def test_sarif_survives_file_names_that_are_not_utf8(tmp_path):
+    """A file name is bytes: b'\\xff' reached the URI encoder as a lone surrogate and SARIF output ended in a
+    traceback. Now the URI percent-encodes the name's own bytes and every text is valid UTF-8 JSON."""
+    from urllib.parse import unquote_to_bytes
+
+    folder = os.fsencode(tmp_path)
+    with open(folder + b"/lag\xff.yaml", "wb") as fh:
+        fh.write((BAD / "VG001-wrong-port.yaml").read_bytes())
+    with open(folder + b"/blob\xfe.yaml", "wb") as fh:  # unusable: its name is in a notification
+        fh.write(b"\xff\xfe\x00binary")
+    p = subprocess.run([sys.executable, "-m", "vllmgen", "lint", str(tmp_path), "--format", "sarif"],
+                       capture_output=True, env=dict(os.environ, PYTHONPATH=str(REPO / "cli"),
+                                                     PYTHONIOENCODING="utf-8"), timeout=300)
+    assert p.returncode == 2 and b"Traceback" not in p.stderr, p.stderr.decode(errors="replace")
+    doc = json.loads(p.stdout.decode("utf-8"))  # strict UTF-8: no lone surrogate escaped into the text either
+    json.dumps(doc).encode("utf-8")
+    assert "\\ud" not in p.stdout.decode("utf-8").lower()
+    (sarif_run,) = doc["runs"]
+    (result,) = [r for r in sarif_run["results"] if r["ruleId"] == "VG001"]
+    uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert uri.endswith("/lag%FF.yaml") and unquote_to_bytes(uri) == folder + b"/lag\xff.yaml"
+    (note,) = sarif_run["invocations"][0]["toolExecutionNotifications"]
+    assert unquote_to_bytes(note["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]) == \
+        folder + b"/blob\xfe.yaml"

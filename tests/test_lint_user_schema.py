@@ -34,3 +34,28 @@ def test_an_unusable_schema_is_one_line_and_exit_2(tmp_path):
         res = _lint("--schema", schema, values)
         assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
         assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_a_deeply_nested_schema_is_one_line_and_exit_2(tmp_path):
+    """json and jsonschema recurse: a schema nested 1,000 deep (or 100,000) ended in a RecursionError traceback."""
+    values = tmp_path / "values.yaml"
+    values.write_text("layout: simulated\n")
+    schema = tmp_path / "schema.json"
+    for depth in (100, 1_000, 100_000):
+        schema.write_text('{"properties": {"a": ' * depth + "{}" + "}}" * depth)
+        res = _lint("--schema", schema, values)
+        assert res.returncode == 2 and res.stdout == "", res.stderr[-500:]
+        assert res.stderr == f"error: {schema}: (document): nesting deeper than 64 levels\n"
+
+
+def test_a_schema_that_refers_to_itself_is_one_line_and_exit_2(tmp_path):
+    values = tmp_path / "values.yaml"
+    values.write_text("layout: simulated\n")
+    schema = tmp_path / "schema.json"
+    for text in ('{"$ref": "#"}', '{"$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#/$defs/b"}, '
+                                  '"b": {"$ref": "#/$defs/a"}}}'):
+        schema.write_text(text)
+        res = _lint("--schema", schema, values)
+        assert res.returncode == 2 and res.stdout == "", res.stderr[-500:]
+        assert res.stderr.startswith(f"error: {schema}: (document): the schema refers to itself without end") \
+            and len(res.stderr.splitlines()) == 1, res.stderr

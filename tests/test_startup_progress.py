@@ -218,3 +218,40 @@ def test_bytes_written_before_the_loops_first_look_count_and_the_cache_before_th
     watch.ready(2.0)
     measured = [e for e in log.lines if e["event"] == "startup-measured"][0]
     assert 800_000 <= measured["downloadedBytes"] < 800_000 + 2 * 4096
+
+
+def test_a_load_from_storage_reads_is_progress_and_a_frozen_one_is_not():
+    """A load from a PVC or a local disk waits on storage: little CPU, no hub bytes, but bytes read
+    (/proc/PID/io) keep it alive; once the reads stop it stalls."""
+    mib = 1 << 20
+    p = pg.begin(0.0)
+    for t in range(1, 200):  # 2 MiB read every 10 s, 0.01 s of CPU a second: slow, never stalled
+        p = pg.on_sample(p, Sample(float(t), {7: 0.01 * t}, None, io={7: 2 * mib * (t // 10)}))
+        assert pg.stalled(p, float(t), 50) is None
+    assert p.last_signal == "storage reads" and p.io >= 38 * mib
+    frozen = p.io_by_pid[7]
+    for t in range(200, 260):
+        p = pg.on_sample(p, Sample(float(t), {7: 2.0}, None, io={7: frozen + 1000}))  # kilobytes: a poller
+    assert "startup stalled" in pg.stalled(p, 259.0, 50) and "1 MiB read" in pg.stalled(p, 259.0, 50)
+
+
+def test_device_memory_growth_is_progress_where_nvml_reads_it():
+    mib = 1 << 20
+    p = pg.on_sample(pg.begin(0.0), Sample(1.0, {}, None, gpu_memory=500 * mib))
+    p = pg.on_sample(p, Sample(30.0, {}, None, gpu_memory=505 * mib))  # allocator noise
+    assert p.last_progress == 0.0
+    p = pg.on_sample(p, Sample(40.0, {}, None, gpu_memory=900 * mib))
+    assert p.last_progress == 40.0 and p.last_signal == "device memory"
+
+
+def test_bytes_read_by_the_process_tree_come_from_proc(tmp_path):
+    import os
+
+    from vllmgen.supervisor.watch import io_bytes
+
+    before = io_bytes([os.getpid()])[os.getpid()]
+    data = tmp_path / "weights.bin"
+    data.write_bytes(os.urandom(3 << 20))
+    data.read_bytes()
+    assert io_bytes([os.getpid()])[os.getpid()] - before >= 3 << 20
+    assert io_bytes([2 ** 22 + 1]) == {}  # gone (or never there): left out

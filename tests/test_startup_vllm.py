@@ -28,6 +28,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from tests.support.vllm_server import REPO, START_TIMEOUT_S, Supervisor, cpu_env, free_port, tiny_spec
+from vllmgen.budget import QUIET_START_SECONDS, STALL_MARGIN
 from vllmgen.supervisor import process
 
 #: The module's four starts run in its first test's setup: two at a time, one of them slowed down.
@@ -36,12 +37,14 @@ pytestmark = [pytest.mark.vllm, pytest.mark.timeout(2400)]
 GIB = 1024**3
 #: The slowed start: vLLM's whole tree stopped this long, then running this long, in turns until Ready.
 PAUSE_S, RUN_S = 4.0, 4.0
-#: Its stall window: a run of RUN_S earns CPU_PROGRESS_S of CPU time even at a tenth of a core, so it shows
-#: progress at least every two turns (16 s); 30 s leaves room for a saturated machine.
-SLOWED_STALL_S = 30
+#: Both starts run with the computed default stall window of a single-node spec, (25 quiet start) x 2 = 50 s:
+#: the slowed start shows progress (CPU time, bytes read) in every run of RUN_S, and the frozen one is ended
+#: within it plus a few seconds.
+DEFAULT_STALL_S = QUIET_START_SECONDS * STALL_MARGIN
+SLOWED_STALL_S = DEFAULT_STALL_S
 #: The frozen start's stall window, and what "a few seconds" after it may take on a saturated machine (one
 #: sample period, the kill of the group, the supervisor's exit).
-FROZEN_STALL_S = 20
+FROZEN_STALL_S = DEFAULT_STALL_S
 FEW_S = 15
 #: The frozen start is stopped once its engine process reports in: mid-load, before the weights.
 FREEZE_AT_LINE = "Initializing a V1 LLM engine"
@@ -49,14 +52,14 @@ FREEZE_AT_LINE = "Initializing a V1 LLM engine"
 SLOWED_TIMEOUT_S = 3 * START_TIMEOUT_S
 
 
-def small_estimate_spec(model_dir: Path, stall_s: int) -> dict:
+def small_estimate_spec(model_dir: Path, stall_s: int | None) -> dict:
     """The tiny model with an estimate of 6 s and its true size. Any start takes longer, and the slowed one far
     longer: it lasts at least 3 turns, whose pauses and runs alone add up to 3 * PAUSE_S + 2 * RUN_S = 20 s, more
     than twice the estimate on the fastest machine."""
     spec = tiny_spec(model_dir, free_port(), free_port())
     spec["model"]["weightsGiB"] = (model_dir / "model.safetensors").stat().st_size / GIB
     spec["startup"] = {"cached": True, "compileSeconds": 2, "processStartSeconds": 4, "safetyFactor": 1,
-                       "stallSeconds": stall_s}
+                       **({"stallSeconds": stall_s} if stall_s else {})}  # None: the computed default
     return spec
 
 
@@ -131,8 +134,8 @@ def starts(tiny_model, vllm_cache, tmp_path_factory):
     """Runs the four starts and returns what each showed; every process is killed at the end."""
     work = tmp_path_factory.mktemp("startup")
     env = cpu_env(vllm_cache)
-    slowed = Supervisor(work / "slowed", small_estimate_spec(tiny_model, SLOWED_STALL_S), env)
-    frozen = Supervisor(work / "frozen", small_estimate_spec(tiny_model, FROZEN_STALL_S), env)
+    slowed = Supervisor(work / "slowed", small_estimate_spec(tiny_model, None), env)
+    frozen = Supervisor(work / "frozen", small_estimate_spec(tiny_model, None), env)
     plain = [Supervisor(work / f"plain{i}", small_estimate_spec(tiny_model, 120), env) for i in (1, 2)]
     result = {"slowed": {}, "frozen": {}}
     try:

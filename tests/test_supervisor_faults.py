@@ -99,3 +99,20 @@ def test_vllm_rejecting_its_arguments_ends_with_its_reason(start_supervisor):
     reason = exit_reason(sup)
     assert "while loading the model" in reason and "--no-such-flag" in reason
     assert process_groups_alive(sup.vllm_pgid()) == []
+
+
+def test_a_sigkilled_supervisor_leaves_no_process_of_vllms_tree(start_supervisor):
+    """SIGKILL cannot be handled: the kernel's death signal ends vLLM's API server, and without the supervisor's
+    tree guard the EngineCore and its worker lived on (nothing in vLLM ends an EngineCore whose API server is
+    gone)."""
+    sup = start_supervisor("sigkill")
+    sup.wait_ready()
+    pgid = sup.vllm_pgid()
+    engine = sup.engine_core_pid()
+    assert engine and engine != pgid and len(process_groups_alive(pgid)) >= 2
+    sup.signal(signal.SIGKILL)
+    assert sup.wait_exit(timeout=10) == -signal.SIGKILL
+    deadline = time.monotonic() + EXIT_AFTER_FAULT_S
+    while process_groups_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert process_groups_alive(pgid) == []

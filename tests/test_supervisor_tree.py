@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -49,8 +50,10 @@ class Sup:
         self.health_port = spec["probes"]["healthPort"]
         self.vllm_port = spec["routing"]["servicePort"]
         self.pidfile = tmp_path / "child.pid"
+        self.engine_pidfile = tmp_path / "engine.pid"
         self.env = {**os.environ, "PYTHONPATH": str(REPO / "cli"), process.COMMAND_ENV: STANDIN,
-                    "STANDIN_CHILD_PIDFILE": str(self.pidfile), **(env or {})}
+                    "STANDIN_CHILD_PIDFILE": str(self.pidfile), "STANDIN_ENGINE_PIDFILE": str(self.engine_pidfile),
+                    **(env or {})}
         self.popen: subprocess.Popen | None = None
         self.stderr_path = tmp_path / "stderr.log"
 
@@ -77,6 +80,25 @@ class Sup:
     def child_pid(self) -> int:
         assert _wait(lambda: self.pidfile.exists() and self.pidfile.read_text().strip()), "stand-in never started"
         return int(self.pidfile.read_text())
+
+    def engine_pid(self) -> int:
+        """The stand-in's EngineCore-like child: in vLLM's group, blind to its parent's death."""
+        path = self.engine_pidfile
+        assert _wait(lambda: path.exists() and path.read_text().strip()), "stand-in never started"
+        return int(path.read_text())
+
+    def guards(self) -> list[int]:
+        """The supervisor's tree guard (a child carrying the tree's mark on its command line), if any."""
+        mark = f"{process.TREE_MARK_ENV}={process.tree_mark(self.vllm_port, self.popen.pid)}".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and mark in (entry / "cmdline").read_bytes().split(b"\0") and \
+                        int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == self.popen.pid:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+        return found
 
     def close(self):
         if self.popen and self.popen.poll() is None:
@@ -107,22 +129,45 @@ def _cleanup(*pids):
             pass
 
 
-def test_a_killed_supervisor_takes_vllm_with_it_and_a_restart_reaps_the_rest(sup):
+def test_a_killed_supervisor_and_guard_take_vllm_with_them_and_a_restart_reaps_the_rest(sup):
+    """The supervisor and its tree guard SIGKILLed at once (the OOM killer could): the kernel's death signal
+    still ends vLLM's API server, and a restarted supervisor ends what was left of the tree."""
     s = sup().start()
-    vllm_pid, child = s.started()["pid"], s.child_pid()
+    vllm_pid, child, engine = s.started()["pid"], s.child_pid(), s.engine_pid()
     assert _wait(lambda: s.get("/readyz") == 200)
+    (guard,) = s.guards()
+    os.kill(guard, signal.SIGKILL)
     os.kill(s.popen.pid, signal.SIGKILL)
     s.popen.wait(10)
     try:
         # the kernel's parent-death signal ends vLLM's API server: its port is free again
         assert _wait(lambda: not _alive(vllm_pid)), "vLLM outlived its supervisor"
-        assert _alive(child)  # a setsid() child escapes the death signal...
+        assert _alive(child) and _alive(engine)  # its children escape the death signal...
         s.start()  # ...until a restarted supervisor reaps what was left on its port
         assert _wait(lambda: any(e["event"] == "reaped" for e in s.events())), s.stderr_path.read_text()
-        assert _wait(lambda: not _alive(child))
+        assert _wait(lambda: not _alive(child) and not _alive(engine))
         assert _wait(lambda: s.get("/readyz") == 200), s.stderr_path.read_text()
     finally:
-        _cleanup(vllm_pid, child)
+        _cleanup(vllm_pid, child, engine)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGQUIT, signal.SIGUSR1])
+def test_no_process_of_the_tree_outlives_a_supervisor_killed_by_a_signal(sup, sig):
+    """SIGKILL cannot be handled, and SIGQUIT and SIGUSR1 end a Python process without its cleanup: the
+    death signal ended vLLM's API server only, and its EngineCore-like child (and a setsid() one) lived on.
+    The tree's guard now ends every process carrying the tree's mark."""
+    s = sup().start()
+    vllm_pid, child, engine = s.started()["pid"], s.child_pid(), s.engine_pid()
+    assert _wait(lambda: s.get("/readyz") == 200)
+    guards = s.guards()
+    os.kill(s.popen.pid, sig)
+    assert s.popen.wait(SETTLE_S) == -sig
+    try:
+        for pid, name in ((vllm_pid, "vLLM's API server"), (engine, "the EngineCore-like child"),
+                          (child, "the setsid() child"), *((g, "the tree guard") for g in guards)):
+            assert _wait(lambda: not _alive(pid)), f"{name} outlived a supervisor killed by {sig.name}"
+    finally:
+        _cleanup(vllm_pid, child, engine, *guards)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
@@ -184,6 +229,68 @@ def test_idle_connections_cannot_starve_the_probes(sup):
     finally:
         for c in idle:
             c.close()
+        _cleanup(vllm_pid, child)
+
+
+class SlowClients:
+    """`count` connections to a port that never finish a request: half send nothing, half trickle one header
+    line each round (each line used to restart the server's read timeout). One closed by the server is opened
+    again, so the pressure holds for as long as they run."""
+
+    def __init__(self, port: int, count: int):
+        self.port = port
+        self.socks = [self._open() for _ in range(count)]
+        self.reopened = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _open(self) -> socket.socket:
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        s.setblocking(False)
+        return s
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.wait(0.2):
+            n += 1
+            for i, s in enumerate(self.socks):
+                try:
+                    if i % 2:
+                        s.send(b"GET /readyz HTTP/1.1\r\n" if n == 1 else f"X-Slow-{n}: 1\r\n".encode())
+                    elif s.recv(1, socket.MSG_PEEK) == b"":
+                        raise ConnectionError  # closed by the server
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    s.close()
+                    try:
+                        self.socks[i] = self._open()
+                        self.reopened += 1
+                    except OSError:
+                        pass
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(10)
+        for s in self.socks:
+            s.close()
+
+
+def test_hundreds_of_slow_clients_cannot_black_out_the_probes(sup):
+    """600 connections that never finish their request (530 used to refuse every probe: the server was full and
+    closed each new connection at once): each probe still gets its answer while they hold on."""
+    s = sup().start()
+    vllm_pid, child = s.started()["pid"], s.child_pid()
+    assert _wait(lambda: s.get("/readyz") == 200)
+    try:
+        with SlowClients(s.health_port, 600):
+            answers = {path: [s.get(path) for _ in range(5)] for path in ("/readyz", "/livez", "/startupz")}
+        assert answers == {path: [200] * 5 for path in answers}, answers
+    finally:
         _cleanup(vllm_pid, child)
 
 

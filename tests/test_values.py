@@ -128,9 +128,9 @@ def test_sidecar_flags_follow_the_image_generation():
 
 def test_every_computed_number_is_explained():
     text = values.render(load_spec(), ["decode"])
-    for phrase in ["failureThreshold 157 x 10 s covers the ceiling 1563 s = 3 x the startup budget",
-                   "(164 download + 33 load + 90 compile + 60 start) x 1.5 = 521 s",
-                   "for the stall window (60 quiet start) x 2 = 120 s",
+    for phrase in ["failureThreshold 211 x 10 s covers the ceiling 2103 s = 3 x the startup budget",
+                   "(164 download + 33 load + 175 compile + 95 start) x 1.5 = 701 s",
+                   "for the stall window (25 quiet start) x 2 = 50 s",
                    "vLLM listens on 8200 behind the routing sidecar",
                    "drain window: 10 endpoint drain + 30 vLLM drain + 10 vLLM teardown + 5 supervisor kill grace = 55 s",
                    "1 accelerator(s) = tensor 1 x dataLocal 1"]:
@@ -161,11 +161,11 @@ def test_rollout_deadline_covers_the_startup_budget():
     assert v["standalone"]["progressDeadlineSeconds"] == 3 * startup_budget(big).seconds + 300 > 600
     deployment = next(o for o in cc.render_objects(v) if o["kind"] == "Deployment")
     assert deployment["spec"]["progressDeadlineSeconds"] == v["standalone"]["progressDeadlineSeconds"]
-    # the default spec: 3 x 521 s budget + 300 s image pull; in plain mode the budget itself + 300 s
-    assert values.values_dict(load_spec(), ["decode"])["decode"]["progressDeadlineSeconds"] == 1863
+    # the default spec: 3 x 701 s budget + 300 s image pull; in plain mode the budget itself + 300 s
+    assert values.values_dict(load_spec(), ["decode"])["decode"]["progressDeadlineSeconds"] == 2403
     plain = parse_spec("model: {source: hf://Qwen/Qwen3-8B, parameters: 8.2e9, dtype: bfloat16}\n"
                        "probes: {mode: plain}\n", "t.yaml")
-    assert values.values_dict(plain, ["decode"])["decode"]["progressDeadlineSeconds"] == 821
+    assert values.values_dict(plain, ["decode"])["decode"]["progressDeadlineSeconds"] == 1001
     # LeaderWorkerSets have no progress deadline
     assert "progressDeadlineSeconds" not in values.values_dict(load_spec(layout="wide-ep"), ["decode"])["decode"]
 

@@ -77,6 +77,8 @@ KIND_CASES = {
                    [("spec", "rayClusterConfig", "headGroupSpec", "template", "spec")]),
     "RayJob": ({"spec": {"rayClusterSpec": {"headGroupSpec": {"template": TEMPLATE}}}},
                [("spec", "rayClusterSpec", "headGroupSpec", "template", "spec")]),
+    "RayClusterFleet": ({"spec": {"replicas": 2, "template": {"spec": {"headGroupSpec": {"template": TEMPLATE}}}}},
+                        [("spec", "template", "spec", "headGroupSpec", "template", "spec")]),
 }
 
 
@@ -91,6 +93,51 @@ def test_every_kind_that_holds_a_pod_template_is_read():
         assert reading.all_problems() == [], kind
     lws = workloads.read_data({"kind": "LeaderWorkerSet", **KIND_CASES["LeaderWorkerSet"][0]}).templates
     assert [(t.template, t.group_size) for t in lws] == [("leader", 4), ("worker", 4)]
+
+
+# Objects of kinds the table does not name, in the shapes their projects write them (AIBrix's StormService,
+# OME's ClusterServingRuntime, an OpenShift Template holding a KServe ServingRuntime, an unknown CRD).
+SHAPES = {
+    # vllm-project/aibrix StormService: roles, each with replicas and a PodTemplateSpec
+    "StormService": ({"spec": {"template": {"spec": {"roles": [
+        {"name": "prefill", "replicas": 2, "template": TEMPLATE},
+        {"name": "decode", "replicas": 3, "template": TEMPLATE}]}}}},
+        [(("spec", "template", "spec", "roles", 0, "template", "spec"), "prefill", 2, ("containers", 0)),
+         (("spec", "template", "spec", "roles", 1, "template", "spec"), "decode", 3, ("containers", 0))]),
+    # sgl-project/ome ClusterServingRuntime: one container of its own (`runner`) in each component's config,
+    # beside pod-level fields (volumes); KServe's table entry (spec as a PodSpec) finds no containers there
+    "ClusterServingRuntime": ({"spec": {"engineConfig": {"volumes": [], "runner": {
+        "name": "ome-container", "image": "vllm/vllm-openai:v0.9.0"}}, "routerConfig": {"runner": {
+            "name": "router", "image": "router:1"}}}},
+        [(("spec", "engineConfig"), "engineConfig", None, ("runner",)),
+         (("spec", "routerConfig"), "routerConfig", None, ("runner",))]),
+    # a CRD nobody has met: a PodSpec under spec.workers.template, found by its shape alone
+    "InferenceFleet": ({"spec": {"workers": {"replicas": 4, "template": TEMPLATE}}},
+                       [(("spec", "workers", "template", "spec"), "workers", 4, ("containers", 0))]),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SHAPES))
+def test_pod_templates_of_kinds_not_in_the_table_are_found_by_their_shape(kind):
+    body, expected_templates = SHAPES[kind]
+    obj = {"apiVersion": "x.io/v1", "kind": kind, "metadata": {"name": "qwen"}, **copy.deepcopy(body)}
+    reading = workloads.read_data(obj)
+    got = [(t.spec_path, t.template, t.replicas, t.containers[0].path[len(t.spec_path):])
+           for t in reading.templates if t.containers]
+    assert got == expected_templates
+    assert reading.all_problems() == []
+
+
+def test_objects_inside_an_openshift_template_are_read_as_objects():
+    template = {"apiVersion": "template.openshift.io/v1", "kind": "Template", "metadata": {"name": "vllm"},
+                "objects": [{"apiVersion": "serving.kserve.io/v1alpha1", "kind": "ServingRuntime",
+                             "metadata": {"name": "vllm-runtime"},
+                             "spec": {**POD_SPEC, "workerSpec": POD_SPEC}}]}
+    reading = workloads.read_data(template)
+    assert [(w.kind, w.path) for w in reading.workloads] == [("ServingRuntime", ("objects", 0))]
+    assert [t.spec_path for t in reading.templates] == [("objects", 0, "spec"), ("objects", 0, "spec", "workerSpec")]
+    assert workloads.holds_pods(template)
+    assert not workloads.holds_pods({"apiVersion": "v1", "kind": "ConfigMap", "data": {"image": "x"}})
 
 
 def test_lists_are_opened_recursively_and_paths_start_at_the_document_root():

@@ -12,8 +12,13 @@ RESOURCE_BY_VENDOR = {
     "google": "google.com/tpu",  # GKE TPU nodes
 }
 
+#: Accelerators vllmgen does not deploy on but meets in manifests: Huawei Ascend NPUs (vLLM-Ascend; the Ascend
+#: device plugin, Ascend/ascend-device-plugin) and AWS Neuron (aws-neuron/neuron-helm-charts' device plugin).
+OTHER_ACCELERATOR_RESOURCES = ("huawei.com/Ascend910", "huawei.com/Ascend310P", "huawei.com/Ascend310",
+                               "aws.amazon.com/neuron", "aws.amazon.com/neuroncore")
+
 #: Every extended resource that counts as an accelerator when reading manifests.
-ACCELERATOR_RESOURCES = tuple(RESOURCE_BY_VENDOR.values())
+ACCELERATOR_RESOURCES = tuple(RESOURCE_BY_VENDOR.values()) + OTHER_ACCELERATOR_RESOURCES
 
 #: llm-d-modelservice's accelerator types and the resources its chart requests for them (its `accelerator.type`,
 #: charts/llm-d-modelservice/values.yaml in llm-d-incubation/llm-d-modelservice).

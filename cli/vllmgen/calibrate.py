@@ -15,7 +15,7 @@ import json
 import math
 import statistics
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import BinaryIO, Iterable, Iterator
 
 from vllmgen.budget import MB, QUIET_START_SECONDS, STALL_MARGIN, startup_budget
 from vllmgen.errors import InputError
@@ -26,6 +26,17 @@ MEASURED = "startup-measured"
 #: Significant digits kept of a fitted bandwidth (rounded down, so the block never promises more).
 BANDWIDTH_DIGITS = 3
 TERMS = ("download", "load", "compile", "start")
+#: Most bytes read of one log: kubelet rotates a container's log at 10 MiB (containerLogMaxSize) and `kubectl
+#: logs` prints the newest file; a stream past 64 MiB (/dev/zero, `yes`, a FIFO that never ends) is not one.
+MAX_LOG_BYTES = 64 * 1024 * 1024
+#: Longest log line read: the supervisor's JSON lines are under 1 KiB, vLLM's under a few KiB.
+MAX_LINE_BYTES = 1024 * 1024
+#: Largest number of seconds a start may measure (about 4 months) and of bytes it may load (1 PB): beyond them
+#: the line is not the supervisor's, and the arithmetic of the fit would overflow a float.
+MAX_SECONDS = 1e7
+MAX_BYTES = 1e15
+#: A term shorter than this gives no bandwidth (bytes over a zero-length time).
+MIN_BANDWIDTH_SECONDS = 1e-3
 
 
 @dataclass(frozen=True)
@@ -41,19 +52,34 @@ class Start:
 
     @property
     def load_mbps(self) -> float | None:
-        return self.weights_bytes / MB / self.seconds["load"] if self.weights_bytes and self.seconds["load"] > 0 \
-            else None
+        return self.weights_bytes / MB / self.seconds["load"] \
+            if self.weights_bytes and self.weights_bytes >= 1 and self.seconds["load"] >= MIN_BANDWIDTH_SECONDS else None
 
     @property
     def download_mbps(self) -> float | None:
         return self.downloaded_bytes / MB / self.seconds["download"] \
-            if self.downloaded_bytes and self.seconds["download"] > 0 else None
+            if self.downloaded_bytes >= 1 and self.seconds["download"] >= MIN_BANDWIDTH_SECONDS else None
 
 
 @dataclass(frozen=True)
 class Found:
     starts: list
     stalled: list = field(default_factory=list)  # "file:line: reason" of starts the supervisor ended stalled
+
+
+def bounded_lines(stream: BinaryIO, name: str) -> Iterator[str]:
+    """The lines of a binary stream as text (undecodable bytes replaced), refusing a line longer than
+    MAX_LINE_BYTES or a stream longer than MAX_LOG_BYTES with one InputError naming the bound."""
+    total = 0
+    for n, raw in enumerate(iter(lambda: stream.readline(MAX_LINE_BYTES + 1), b""), 1):
+        total += len(raw)
+        if len(raw) > MAX_LINE_BYTES:
+            raise InputError(name, "", f"line longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB: not a pod log "
+                             f"(a device or binary file?)", n)
+        if total > MAX_LOG_BYTES:
+            raise InputError(name, "", f"more than {MAX_LOG_BYTES // (1024 * 1024)} MiB: not one pod's log (an "
+                             f"endless stream?); pass the log of one container", n)
+        yield raw.decode("utf-8", errors="replace")
 
 
 def _json_at(line: str) -> dict | None:
@@ -63,15 +89,17 @@ def _json_at(line: str) -> dict | None:
         return None
     try:
         data = json.loads(line[at:])
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, a number of too many digits, nesting deeper than Python's stack
         return None
     return data if isinstance(data, dict) and data.get("logger") == LOGGER else None
 
 
-def _number(value, file: str, n: int, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise InputError(file, "/" + key.replace(".", "/"), f"`{MEASURED}` line: {value!r} is not a number of "
-                         f"seconds or bytes", n)
+def _number(value, file: str, n: int, key: str, most: float = MAX_SECONDS) -> float:
+    # compared before float(): an integer of 400 digits does not fit a float
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= most:
+        shown = repr(value) if not isinstance(value, int) or abs(value) < 10 ** 20 else "a number this large"
+        raise InputError(file, "/" + key.replace(".", "/"), f"`{MEASURED}` line: {shown[:80]} is not a number of "
+                         f"seconds or bytes (0 to {most:g})", n)
     return float(value)
 
 
@@ -83,7 +111,8 @@ def starts(lines: Iterable[str], file: str) -> Found:
         if data is None:
             continue
         if data.get("event") == "exit" and str(data.get("reason", "")).startswith("startup stalled"):
-            stalled.append(f"{file}:{n}: {data['reason']}")
+            reason = " ".join(str(data["reason"]).split())  # one comment line, whatever the log holds
+            stalled.append(f"{file}:{n}: {reason[:200]}")
         if data.get("event") != MEASURED:
             continue
         seconds = data.get("seconds")
@@ -94,9 +123,9 @@ def starts(lines: Iterable[str], file: str) -> Found:
         quiet = data.get("longestQuietSeconds")
         found.append(Start(
             where=f"{file}:{n}", seconds=terms,
-            total=_number(data.get("totalSeconds", sum(terms.values())), file, n, "totalSeconds"),
-            weights_bytes=None if weights is None else _number(weights, file, n, "weightsBytes"),
-            downloaded_bytes=_number(data.get("downloadedBytes", 0), file, n, "downloadedBytes"),
+            total=_number(data.get("totalSeconds", sum(terms.values())), file, n, "totalSeconds", 4 * MAX_SECONDS),
+            weights_bytes=None if weights is None else _number(weights, file, n, "weightsBytes", MAX_BYTES),
+            downloaded_bytes=_number(data.get("downloadedBytes", 0), file, n, "downloadedBytes", MAX_BYTES),
             longest_quiet=None if quiet is None else _number(quiet, file, n, "longestQuietSeconds")))
     return Found(found, stalled)
 

@@ -278,6 +278,17 @@ def serve_cmd(
 
 
 # --- vllmgen calibrate ---------------------------------------------------------------------------------------
+def _open_log(path: str):
+    """A log file, FIFO or device opened for reading: O_NONBLOCK so that a FIFO nobody writes to is opened at
+    once (and read as empty) instead of blocking; reads then block as usual (calibrate.bounded_lines bounds
+    them)."""
+    import os
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    os.set_blocking(fd, True)
+    return open(fd, "rb")
+
+
 @app.command("calibrate")
 def calibrate_cmd(
     logs: List[str] = typer.Argument(..., metavar="LOG...", help="Logs of `vllmgen serve` as `kubectl logs POD` "
@@ -299,9 +310,10 @@ def calibrate_cmd(
         for path in logs:
             name = "<stdin>" if path == "-" else path
             try:
-                with (open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False) if path == "-"
-                      else open(path, encoding="utf-8", errors="replace")) as stream:
-                    found.append((name, calibrate.starts(stream, name)))
+                with (open(sys.stdin.fileno(), "rb", closefd=False) if path == "-" else _open_log(path)) as stream:
+                    found.append((name, calibrate.starts(calibrate.bounded_lines(stream, name), name)))
+            except IsADirectoryError:
+                raise InputError(name, "", "is a directory, not a log") from None
             except OSError as exc:
                 raise InputError(name, "", f"cannot read: {exc.strerror or exc}") from None
         cal = calibrate.fit(calibrate.merge(found))
@@ -350,6 +362,10 @@ def probe_check(
     endpoint_delay: Optional[float] = typer.Option(None, "--endpoint-delay", metavar="S", help="seconds from a "
                                                    "Ready change or a deletion to proxies routing accordingly "
                                                    "(EndpointSlice controller and kube-proxy; default 1)"),
+    kubelet_version: Optional[str] = typer.Option(None, "--kubelet-version", metavar="1.N",
+                                                  help="the kubelet release to emulate where its behaviour "
+                                                  "changed (1.35-1.37: a restarted container inherits Started "
+                                                  "until its startup probe runs; default 1.37)"),
     record_interval: float = typer.Option(0.1, "--record-interval", min=0.0, help="live mode: seconds "
                                           "between recording requests per endpoint (0: record only probes)"),
     details: Optional[bool] = typer.Option(None, "--details/--no-details",
@@ -370,7 +386,8 @@ def probe_check(
                                          compare=compare, lead=lead, port_map=port_map,
                                          record_interval=record_interval, details=details, fmt=fmt,
                                          until_ready=until_ready, delete_at=delete_at,
-                                         timing=command.Timing(pleg_delay, resync_period, endpoint_delay))
+                                         timing=command.Timing(pleg_delay, resync_period, endpoint_delay,
+                                                               kubelet_version))
     except (InputError, InputErrors) as exc:
         fail_input(exc)
     typer.echo(text, nl=False)

@@ -15,6 +15,7 @@ from typing import Callable
 from vllmgen.budget import (CEILING_FACTOR, IMAGE_PULL_SECONDS, Budget, stall_window, startup_budget,
                             supervised_ceiling)
 from vllmgen.roles import HEALTH_PORT_NAME, VLLM_PORT_NAME
+from vllmgen.serving import note as watchdog_note, windows as watchdog_windows
 
 # --- measured facts (docs/upstream-facts.md#vllm-under-load) ------------------------------------------------
 #: Worst vLLM /health latency seen with 16 concurrent completions saturating the server (21.5 ms).
@@ -193,12 +194,13 @@ def _supervised(spec: dict, budget: Budget) -> RoleProbes:
             "startup": f"long-poll: the supervisor holds each request up to {period - STARTUP_HOLD_MARGIN_S:g} s "
                        f"and answers 200 within ms of the model being ready; timeout = period = {period} s "
                        f"(0.1 req/s); failureThreshold {s_fail} x {period} s covers {covers}. The supervisor "
-                       f"ends a start that shows no progress (no log line, no downloaded byte, no CPU time) for "
-                       f"the stall window {stall.arithmetic()}, so a stuck pod restarts then and one that "
+                       f"ends a start that shows no progress (no log line, no downloaded byte, no CPU time, no "
+                       f"storage read) for the stall window {stall.arithmetic()}, so a stuck pod restarts then and one that "
                        f"progresses is never restarted before the ceiling",
-            "readiness": f"/readyz: vLLM healthy, model served, engine awake, not draining; timeout {r_timeout} s "
-                         f"tolerates a CPU-starved supervisor; NotReady after {SUPERVISED_READINESS_FAILURES} x "
-                         f"{SUPERVISED_READINESS_PERIOD_S} s",
+            "readiness": f"/readyz: vLLM healthy, model served, engine awake and stepping, not draining; timeout "
+                         f"{r_timeout} s tolerates a CPU-starved supervisor; NotReady after "
+                         f"{SUPERVISED_READINESS_FAILURES} x {SUPERVISED_READINESS_PERIOD_S} s. "
+                         f"{watchdog_note(watchdog_windows(spec))}",
             "liveness": f"/livez fails only when vLLM exited or its engine is dead or wedged, never while loading "
                         f"or busy; timeout {l_timeout} s; restart after {LIVENESS_FAILURES} x {LIVENESS_PERIOD_S} s",
         },

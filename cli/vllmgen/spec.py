@@ -266,6 +266,15 @@ def cross_check(spec: dict) -> list[tuple[tuple, str]]:
         errors.append((("accelerator", "countPerPod"),
                        f"{acc['countPerPod']} accelerators per pod, but tensorParallelSize x "
                        f"dataParallelSizeLocal = {tp} x {local} = {tp * local} ranks each need one"))
+    serving = spec.get("serving", {})
+    if "restartSeconds" in serving:
+        from vllmgen.serving import windows
+
+        stall = windows(spec)
+        if serving["restartSeconds"] < stall.stall_s:
+            errors.append((("serving", "restartSeconds"),
+                           f"restartSeconds {serving['restartSeconds']} is shorter than the stall window "
+                           f"{stall.stall_arithmetic()}: the container would restart before the pod turned NotReady"))
     ports = {
         ("routing", "servicePort"): spec["routing"]["servicePort"],
         ("routing", "targetPort"): spec["routing"]["targetPort"],

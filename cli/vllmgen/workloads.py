@@ -1,9 +1,14 @@
 """Pod templates inside Kubernetes objects, read one way for every command that looks at workloads
 (`vllmgen lint`, `vllmgen probe-check`).
 
-Where each kind keeps its pod templates is data (`KINDS`): a kind is read as soon as it has an entry there, and
-an entry is all a new kind needs. Lists (`kind: List`, what `kubectl get -o yaml` prints, and any `*List`) are
-opened item by item, recursively. Paths are JSON paths from the root of the YAML document, so line numbers and
+Pod templates are found by their shape in any object, known kind or not: a mapping holding a `containers` (or
+`initContainers`) list of mappings with an image is a PodSpec, and one holding a single container under a key of
+its own (OME's `runner`, Dynamo's `mainContainer`) is one too; a PodSpec under a `spec` key beside `metadata` is a
+PodTemplateSpec; an object nested in another (an OpenShift Template's `objects`) is read as an object. So a new
+custom resource needs nothing here to be read. What a kind adds to its templates (replicas, group size, roles, a
+launcher, the container its controller runs the server in) is data (`KINDS`); a kind there is read from its
+entry first, and what its entry does not cover is still found by shape. Lists (`kind: List`, what
+`kubectl get -o yaml` prints, and any `*List`) are opened item by item, recursively. Paths are JSON paths from the root of the YAML document, so line numbers and
 pointers stay right inside lists.
 
 Reading is pure and never raises on a wrongly shaped object: whatever the API server would refuse (a `ports: 8000`,
@@ -22,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Iterator, Optional
 
-from vllmgen.errors import pointer
-from vllmgen.yamlio import Document
+from vllmgen.errors import InputError, pointer
+from vllmgen.yamlio import Document, parse_document
 
 # --- what Kubernetes fills in -------------------------------------------------------------------------------
 
@@ -154,6 +159,9 @@ KINDS: dict[str, tuple[TemplateSite, ...]] = {
                                        ("livenessProbe", "livenessProbe"), ("readinessProbe", "readinessProbe")),
                      resource_names=(("gpu", "nvidia.com/gpu"),)),),
     "RayCluster": _kuberay(("spec",)),
+    # vllm-project/aibrix: a RayClusterFleet runs `replicas` KubeRay clusters from one RayCluster template
+    # (api/orchestration/v1alpha1/rayclusterfleet_types.go)
+    "RayClusterFleet": _kuberay(("spec", "template", "spec")),
     "RayService": _kuberay(("spec", "rayClusterConfig")),
     "RayJob": _kuberay(("spec", "rayClusterSpec")),
 }
@@ -170,9 +178,223 @@ def is_workload(data: Any) -> bool:
     return isinstance(data, dict) and isinstance(data.get("kind"), str) and data["kind"] in KINDS
 
 
+def is_object(data: Any) -> bool:
+    """A Kubernetes object: a mapping with a string `apiVersion` and `kind`."""
+    return isinstance(data, dict) and isinstance(data.get("kind"), str) and isinstance(data.get("apiVersion"), str)
+
+
 def holds_pods(data: Any) -> bool:
-    """An object of a kind in KINDS, or a list that may hold some."""
-    return is_workload(data) or is_list(data)
+    """An object of a kind in KINDS, a list that may hold some, or any object with a pod template in it."""
+    return is_workload(data) or is_list(data) or (is_object(data) and bool(
+        _found_sites(data) or any(holds_pods(inner) for _, inner in _nested_objects(data))))
+
+
+# --- strategic merge patches -------------------------------------------------------------------------------
+
+#: Lists of a PodSpec merged item by item by a strategic merge patch, and the key that matches items
+#: (k8s.io/api/core/v1 types.go, `patchMergeKey`); every other list is replaced.
+MERGE_KEYS = {"containers": "name", "initContainers": "name", "env": "name", "volumes": "name",
+              "volumeMounts": "mountPath", "ports": "containerPort", "imagePullSecrets": "name"}
+
+
+def strategic_merge(base: Any, patch: Any, key: Optional[str] = None) -> Any:
+    """`patch` applied to `base` as a Kubernetes strategic merge patch of pod fields (`key`: the field `patch`
+    sits under): mappings merge key by key, a null removes a key, MERGE_KEYS lists merge item by item."""
+    if isinstance(base, dict) and isinstance(patch, dict):
+        out = dict(base)
+        for k, v in patch.items():
+            if v is None:
+                out.pop(k, None)
+            elif k in out:
+                out[k] = strategic_merge(out[k], v, k)
+            else:
+                out[k] = v
+        return out
+    if isinstance(base, list) and isinstance(patch, list) and key in MERGE_KEYS:
+        mk = MERGE_KEYS[key]
+        out = list(base)
+        for item in patch:
+            i = next((j for j, b in enumerate(out) if isinstance(b, dict) and isinstance(item, dict)
+                      and mk in item and b.get(mk) == item[mk]), None)
+            if i is None:
+                out.append(item)
+            else:
+                out[i] = strategic_merge(out[i], item)
+        return out
+    return patch
+
+
+# --- llm-d's dual pods: the server-running pod a server-requesting pod's annotation describes ----------------
+
+#: llm-d-incubation/llm-d-fast-model-actuation, pkg/api/interface.go: the server-running pod is the requesting
+#: pod's spec and labels and annotations (without the `dual-pod.llm-d.ai/` ones) with this annotation's value
+#: applied as a strategic merge patch; the value is a Go template (`{{ .NodeName }}`, `{{ .LocalVolume }}`).
+SERVER_PATCH_ANNOTATION = "dual-pod.llm-d.ai/server-patch"
+DUAL_POD_PREFIX = "dual-pod.llm-d.ai/"
+_GO_TEMPLATE = re.compile(r"\{\{[^}]*\}\}")
+
+
+def _server_patch(t: "PodTemplate", doc: Optional[Document], problems: list[Problem]) -> Optional["PodTemplate"]:
+    """The server-running pod of a server-requesting template, at the annotation's path; None without one."""
+    text = t.template_meta.annotations.get(SERVER_PATCH_ANNOTATION)
+    if not isinstance(text, str):
+        return None
+    at = t.spec_path[:-1] + ("metadata", "annotations", SERVER_PATCH_ANNOTATION)
+    try:
+        patch = parse_document(_GO_TEMPLATE.sub("template-value", text), "server-patch").data
+    except InputError as exc:
+        problems.append(Problem(at, f"the server patch is not YAML: {exc.message}"))
+        return None
+    if not isinstance(patch, dict):
+        problems.append(Problem(at, "the server patch must be a mapping (a strategic merge patch of the pod)"))
+        return None
+    annotations = {k: v for k, v in t.template_meta.annotations.items() if not str(k).startswith(DUAL_POD_PREFIX)}
+    runner = strategic_merge({"metadata": {"labels": t.template_meta.labels, "annotations": annotations},
+                              "spec": t.spec}, patch)
+    spec = runner.get("spec")
+    if not isinstance(spec, dict):
+        return None
+    if doc is not None and "\n" in text and at in doc._lines:  # a block scalar: the patch's lines follow its key
+        inner = parse_document(_GO_TEMPLATE.sub("template-value", text), "server-patch")
+        for path, n in inner._lines.items():
+            merged_path = _merged_path(runner, patch, path)
+            if merged_path is not None:
+                doc._lines.setdefault(at + merged_path, doc._lines[at] + n)
+    meta = read_meta(runner.get("metadata"), at + ("metadata",), problems)
+    out = PodTemplate(doc, t.object_path, t.kind, t.object_meta, meta, "server-running pod", at + ("spec",), spec)
+    out.replicas, out.site = t.replicas, t.site
+    _fill_pod(out)
+    return out
+
+
+def _merged_path(merged: Any, patch: Any, path: tuple) -> Optional[tuple]:
+    """Where a field of a strategic merge patch landed in the merged object (list items merged by key may move)."""
+    out, key = [], None
+    for step in path:
+        if isinstance(step, int) and isinstance(patch, list) and isinstance(merged, list) and step < len(patch):
+            item = patch[step]
+            mk = MERGE_KEYS.get(key)
+            if mk is not None and isinstance(item, dict) and mk in item:
+                step = next((i for i, m in enumerate(merged) if isinstance(m, dict) and m.get(mk) == item[mk]), None)
+                if step is None:
+                    return None
+            patch, merged = item, merged[step] if step < len(merged) else None
+        elif isinstance(patch, dict) and isinstance(merged, dict) and step in patch:
+            patch, merged = patch[step], merged.get(step)
+        else:
+            return None
+        out.append(step)
+        key = step
+    return tuple(out)
+
+
+# --- finding pod templates by their shape ---------------------------------------------------------------
+
+#: The PodSpec keys holding container lists.
+CONTAINER_LISTS = ("initContainers", "containers")
+#: Fields only a container has beside its image (one of them, or a `name`, tells a container from any
+#: mapping that names an image).
+_CONTAINER_FIELDS = frozenset({"command", "args", "ports", "env", "envFrom", "resources", "volumeMounts",
+                               "startupProbe", "readinessProbe", "livenessProbe", "lifecycle", "workingDir"})
+
+
+def looks_like_container(data: Any) -> bool:
+    """A mapping with an image (a string) and a name or a container's own field."""
+    return isinstance(data, dict) and isinstance(data.get("image"), str) and bool(data["image"]) and (
+        isinstance(data.get("name"), str) or bool(_CONTAINER_FIELDS.intersection(data)))
+
+
+def _container_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and any(looks_like_container(x) for x in value)
+
+
+def _single_containers(node: dict) -> tuple[str, ...]:
+    """Keys of `node` holding one container of its own (OME's `runner`): a container with a name, or under a key
+    that says it is one."""
+    return tuple(k for k, v in node.items() if isinstance(k, str) and k not in CONTAINER_LISTS
+                 and looks_like_container(v) and (isinstance(v.get("name"), str) or "container" in k.lower()))
+
+
+def _found_sites(obj: dict, skip: tuple[tuple, ...] = ()) -> list[TemplateSite]:
+    """Pod templates found by shape in one object (paths from its root), outside the paths in `skip` and outside
+    objects nested in it (those are read as objects of their own)."""
+    sites: list[TemplateSite] = []
+
+    def visit(node: Any, rel: tuple, names: tuple) -> None:
+        if any(_under(rel, s) for s in skip):
+            return
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                name = item.get("name") if isinstance(item, dict) and isinstance(item.get("name"), str) else None
+                visit(item, rel + (i,), names + ((name,) if name else ()))
+            return
+        if not isinstance(node, dict) or (rel and is_object(node)) or looks_like_container(node):
+            return
+        singles = _single_containers(node)
+        if singles or any(_container_list(node.get(k)) for k in CONTAINER_LISTS):
+            name = names[-1] if names else next((str(k) for k in reversed(rel) if isinstance(k, str)
+                                                 and k not in ("spec", "template")), "")
+            template = rel[:-1] if rel and rel[-1] == "spec" else None
+            holder = _at(obj, template[:-1]) if template else None
+            if template is not None and template and isinstance(_at(obj, template), dict) and (
+                    template[-1] == "template" or "metadata" in _at(obj, template)):
+                site_path, pod_spec = template, ("spec",)
+            else:
+                site_path, pod_spec, holder = rel, (), _at(obj, rel[:-1]) if rel else None
+            replicas = ("replicas",) if isinstance(holder, dict) and "replicas" in holder else None
+            if site_path:  # the object itself as a bare PodSpec is a Pod, which KINDS reads
+                sites.append(TemplateSite(site_path, pod_spec=pod_spec, name=name, containers=singles,
+                                          replicas=replicas))
+        for key, value in node.items():
+            if key in CONTAINER_LISTS or key in singles:
+                continue
+            visit(value, rel + (key,), names)
+
+    visit(obj, (), ())
+    return sites
+
+
+def _read_by_table(obj: dict, sites: tuple[TemplateSite, ...]) -> tuple[tuple, ...]:
+    """Paths (from the object's root) of the templates a kind's table entry reads that hold containers: the
+    search by shape leaves them alone. (OME's ClusterServingRuntime shares its kind with KServe's, whose spec is a
+    PodSpec; where that spec holds no containers, OME's engine and router configs are still found by shape.)"""
+    out = []
+    for site in sites:
+        for tpath, node, _, _ in _walk(obj, site.path, (), []):
+            spec = _at(node, site.pod_spec) if isinstance(node, dict) else None
+            if isinstance(spec, dict) and (any(_container_list(spec.get(k)) for k in CONTAINER_LISTS)
+                                           or any(spec.get(k) is not None for k in site.containers)):
+                out.append(tpath)
+    return tuple(out)
+
+
+def _nested_objects(obj: Any, rel: tuple = ()) -> Iterator[tuple[tuple, dict]]:
+    """Objects written inside an object (an OpenShift Template's `objects`), with their paths from its root."""
+    if isinstance(obj, dict):
+        if rel and is_object(obj):
+            yield rel, obj
+            return
+        for key, value in obj.items():
+            yield from _nested_objects(value, rel + (key,))
+    elif isinstance(obj, list):
+        for i, item in enumerate(obj):
+            yield from _nested_objects(item, rel + (i,))
+
+
+def _under(path: tuple, prefix: tuple) -> bool:
+    """`path` lies at or under `prefix`, whose `"*"` steps match any key."""
+    return len(path) >= len(prefix) and all(p == "*" or p == q for p, q in zip(prefix, path))
+
+
+def _at(node: Any, path: tuple) -> Any:
+    for step in path:
+        if isinstance(node, dict) and step in node:
+            node = node[step]
+        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+            node = node[step]
+        else:
+            return None
+    return node
 
 
 # --- what reading gives -------------------------------------------------------------------------------------
@@ -400,9 +622,23 @@ def read_all(docs: list[Document]) -> list[Reading]:
 def read_data(data: Any, doc: Optional[Document] = None) -> Reading:
     reading = Reading(doc)
     for path, obj in objects(data, problems=reading.problems):
-        if is_workload(obj):
-            reading.workloads.append(_workload(obj, path, doc))
+        reading.workloads.extend(_workloads_of(obj, path, doc))
     return reading
+
+
+def _workloads_of(obj: dict, path: tuple, doc: Optional[Document]) -> list[Workload]:
+    """The workload of one object (its table entry's templates, then those found by shape) and of the objects
+    nested in it."""
+    out: list[Workload] = []
+    if isinstance(obj.get("kind"), str):
+        known = KINDS.get(obj["kind"], ())
+        nested = list(_nested_objects(obj))
+        found = _found_sites(obj, skip=_read_by_table(obj, known) + tuple(p for p, _ in nested))
+        if known or found:
+            out.append(_workload(obj, path, doc, known + tuple(found)))
+        for rel, inner in nested:
+            out.extend(_workloads_of(inner, path + rel, doc))
+    return out
 
 
 def objects(data: Any, path: tuple = (), problems: Optional[list[Problem]] = None) -> Iterator[tuple[tuple, dict]]:
@@ -563,10 +799,10 @@ def resolve_port(port: Any, ports: dict[str, int]) -> Optional[int]:
 
 # --- the pieces ---------------------------------------------------------------------------------------------
 
-def _workload(obj: dict, path: tuple, doc: Optional[Document]) -> Workload:
+def _workload(obj: dict, path: tuple, doc: Optional[Document], sites: tuple[TemplateSite, ...]) -> Workload:
     w = Workload(path, obj["kind"], Meta())
     w.meta = read_meta(obj.get("metadata"), path + ("metadata",), w.problems)
-    for site in KINDS[w.kind]:
+    for site in sites:
         for tpath, node, parent, wild in _walk(obj, site.path, path, w.problems):
             if node is None:
                 continue
@@ -606,6 +842,9 @@ def _workload(obj: dict, path: tuple, doc: Optional[Document]) -> Workload:
             if site.container_fields and isinstance(parent, dict):
                 _add_container_fields(t, site, parent, tpath[:-1])
             w.templates.append(t)
+            runner = _server_patch(t, doc, w.problems)
+            if runner is not None:
+                w.templates.append(runner)
     # a problem met on the way to several templates (an LWS `spec: [1]`) is one problem
     w.problems = list(dict.fromkeys(w.problems))
     return w
@@ -653,10 +892,13 @@ def _walk(node: Any, steps: tuple, path: tuple, problems: list[Problem]):
             for p, value, parent, wild in _walk(child, rest, path + (key,), problems):
                 yield p, value, (node if parent is None else parent), (key,) + wild
         return
-    if not isinstance(node, dict):
+    if isinstance(step, int) and isinstance(node, list):  # a template found by shape inside a list
+        child = node[step] if 0 <= step < len(node) else None
+    elif not isinstance(node, dict):
         _problem(problems, path, "must be a mapping", node)
         return
-    child = node.get(step)
+    else:
+        child = node.get(step)
     if child is None:
         yield path + (step,), None, node, ()
         return

@@ -154,6 +154,28 @@ def _pure_scanner():
                     raise _nesting_error(self)
                 return super().add_indent(column)
 
+            def scan_to_next_token(self):
+                """ruamel's, with libyaml's rule for tabs between tokens (scanner.c,
+                yaml_parser_scan_to_next_token): "Tabs are allowed: in the flow context; in the block context, but
+                not at the beginning of the line or after '-', '?', or ':' (complex value)", i.e. wherever no
+                simple key may start. go-yaml, which kubectl reads with, is a port of it: a tab after a value
+                (`type: LoadBalancer<TAB>`) is whitespace to both, where ruamel refuses it."""
+                srp, srf = self.reader.peek, self.reader.forward
+                if self.reader.index == 0 and srp() == "\uFEFF":
+                    srf()
+                while True:
+                    white = " \t" if self.flow_level > 0 or not self.allow_simple_key else " "
+                    while srp() in white:
+                        srf()
+                    if srp() == "#":
+                        while srp() not in "\0\r\n\x85\u2028\u2029":
+                            srf()
+                    if self.scan_line_break():
+                        if not self.flow_level:
+                            self.allow_simple_key = True
+                    else:
+                        return None
+
         _PURE_SCANNER.append(DepthLimitedScanner)
     return _PURE_SCANNER[0]
 
@@ -505,6 +527,25 @@ def parse_documents(text: str, file: str, *, duplicates: list | None = None) -> 
         except (_NotForLibyaml, InputError):
             pass  # every error comes from the pure parser: libyaml can stop at another place, or not at all
     return _Builder(file, duplicates=duplicates).build(_pure_events(text, file))
+
+
+def string_spans(text: str, needle: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """((line, column), (line, column)) from start to end, 0-based and in text order, of every scalar whose value
+    holds `needle`: text that looks like a comment there is part of a string. Read by the parser that
+    `parse_documents` uses; empty when the text is not YAML."""
+    def collect(events: Iterable) -> list:
+        return [((e.start_mark.line, e.start_mark.column), (e.end_mark.line, e.end_mark.column))
+                for e in events if type(e).__name__ == "ScalarEvent" and needle in e.value]
+
+    if _libyaml_parser() is not None and not _PURE_ONLY.search(text):
+        try:
+            return collect(_libyaml_events(text))
+        except _NotForLibyaml:
+            pass
+    try:
+        return collect(_pure_events(text, "<text>"))
+    except InputError:
+        return []
 
 
 def parse_document(text: str, file: str, *, allow_empty: bool = False) -> Document:

@@ -1,7 +1,9 @@
 """A stand-in for vLLM's API server, for supervisor tests about processes rather than models: it answers
 /health, /v1/models and /load like a loaded vLLM, ignores SIGTERM (as vLLM may), and leaves a child that
 called setsid() (outside vLLM's process group, as a misbehaving worker could). Arguments as `vllm serve` gets
-them after `--model`: it reads --port and --served-model-name. The child's pid goes to $STANDIN_CHILD_PIDFILE."""
+them after `--model`: it reads --port and --served-model-name. The child's pid goes to $STANDIN_CHILD_PIDFILE.
+Like vLLM's EngineCore it also starts a child that stays in its process group and does not notice the API
+server's death (its pid goes to $STANDIN_ENGINE_PIDFILE)."""
 
 from __future__ import annotations
 
@@ -40,8 +42,10 @@ class Handler(BaseHTTPRequestHandler):
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     child = subprocess.Popen([sys.executable, "-c", "import os,time; os.setsid(); time.sleep(600)"])
-    pidfile = os.environ.get("STANDIN_CHILD_PIDFILE")
-    if pidfile:
-        with open(pidfile, "w") as f:
-            f.write(str(child.pid))
+    engine = subprocess.Popen([sys.executable, "-c", "import signal,time; signal.signal(signal.SIGTERM, "
+                               "signal.SIG_IGN); time.sleep(600)"])
+    for env, pid in (("STANDIN_CHILD_PIDFILE", child.pid), ("STANDIN_ENGINE_PIDFILE", engine.pid)):
+        if os.environ.get(env):
+            with open(os.environ[env], "w") as f:
+                f.write(str(pid))
     ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vllmgen import yamlio
-from vllmgen.emulator import drivers, model, report, timeline
+from vllmgen.emulator import drivers, kubelet, model, report, timeline
 from vllmgen.emulator.kubelet import KubeletModel
 from vllmgen.errors import InputError
 
@@ -16,6 +16,11 @@ from vllmgen.errors import InputError
 DEFAULT_LIVE_DURATION_S = 180.0
 #: Separates a --compare file from the role (and container) to read in it: other.yaml#decode, pod.yaml#vllm/main.
 COMPARE_SELECTOR = "#"
+#: Shortest pod resync period emulated: kubelet's --sync-frequency must be above 0, and one below a second would
+#: only multiply the events of a run (0 looped forever).
+MIN_RESYNC_PERIOD_S = 1.0
+#: Shortest live recording interval (0 turns recording requests off): below it the recorder would spin.
+MIN_RECORD_INTERVAL_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -25,21 +30,31 @@ class Timing:
     pleg_delay: float | None = None
     resync_period: float | None = None
     endpoint_delay: float | None = None
+    kubelet_version: str | None = None
 
     def model(self) -> KubeletModel:
         base = KubeletModel()
-        for option, value in (("--pleg-delay", self.pleg_delay), ("--resync-period", self.resync_period),
-                              ("--endpoint-delay", self.endpoint_delay)):
-            _finite(option, value)
+        for option, value, minimum in (("--pleg-delay", self.pleg_delay, 0.0),
+                                       ("--resync-period", self.resync_period, MIN_RESYNC_PERIOD_S),
+                                       ("--endpoint-delay", self.endpoint_delay, 0.0)):
+            _finite(option, value, minimum=minimum)
+        version = base.version
+        if self.kubelet_version is not None:
+            version = kubelet.parse_version(self.kubelet_version)
+            if version is None:
+                raise InputError("--kubelet-version", "", f"must be a Kubernetes release 1.N from "
+                                 f"1.{kubelet.OLDEST_KUBELET_MINOR} (for example {base.version}), not "
+                                 f"{self.kubelet_version!r}")
         return KubeletModel(
             pleg_delay=base.pleg_delay if self.pleg_delay is None else self.pleg_delay,
             resync_period=base.resync_period if self.resync_period is None else self.resync_period,
-            endpoint_delay=base.endpoint_delay if self.endpoint_delay is None else self.endpoint_delay)
+            endpoint_delay=base.endpoint_delay if self.endpoint_delay is None else self.endpoint_delay,
+            version=version)
 
 
-def _finite(option: str, value: float | None, limit: float = timeline.MAX_DURATION_S) -> None:
-    if value is not None and not (math.isfinite(value) and 0 <= value <= limit):
-        raise InputError(option, "", f"must be a number of seconds from 0 to {limit:g}, not {value!r}")
+def _finite(option: str, value: float | None, limit: float = timeline.MAX_DURATION_S, minimum: float = 0.0) -> None:
+    if value is not None and not (math.isfinite(value) and minimum <= value <= limit):
+        raise InputError(option, "", f"must be a number of seconds from {minimum:g} to {limit:g}, not {value!r}")
 
 
 def _port_map(entries: list[str]) -> dict[int, int]:
@@ -92,10 +107,12 @@ def probe_check(*, config: str, role: str | None, container: str | None, url: st
     if not math.isfinite(lead):
         raise InputError("--lead", "", f"must be a finite number of seconds, not {lead!r}")
     kubelet_model = timing.model()
+    if record_interval:
+        _finite("--record-interval", record_interval, minimum=MIN_RECORD_INTERVAL_S)
     pods = [model.load(config, role, container)] + [_load_compare(str(c), role, container) for c in compare]
     ports = _port_map(port_map)
+    _finite("--duration", duration)  # live runs too: 1e400 read as inf ran forever
     if replay_file is not None:
-        _finite("--duration", duration)
         tl = timeline.load(replay_file)
         end = tl.duration if duration is None else duration
         _check_delete_at(delete_at, end, pods, kubelet_model)

@@ -141,9 +141,11 @@ class Prober:
         return outcome, tried
 
     async def attempt(self, url: str, probe_headers, timeout: float) -> Outcome:
-        """DoHTTPProbe with an http.Client whose Timeout bounds everything."""
-        state = {"phase": "request", "headers_at": 0.0}
+        """DoHTTPProbe with an http.Client whose Timeout bounds everything. Latencies count from this call: the
+        exchange runs in a task of its own (asyncio.wait_for before Python 3.12), which a busy event loop may
+        start a good while later, and an answer counted from then would be stamped that much too early."""
         started = time.monotonic()
+        state = {"phase": "request", "headers_at": 0.0, "started": started}
         try:
             return await asyncio.wait_for(self._exchange(url, probe_headers, state), timeout)
         except (asyncio.TimeoutError, TimeoutError):
@@ -155,7 +157,7 @@ class Prober:
     async def _exchange(self, url: str, probe_headers, state: dict) -> Outcome:
         """client.Do (the request, then Go's redirect loop), then the body read of DoHTTPProbe."""
         httpx = self._httpx
-        started = time.monotonic()
+        started = state["started"]
 
         def failed(kind: str, detail: str) -> Outcome:
             return Outcome(kind, detail=detail, latency=time.monotonic() - started)

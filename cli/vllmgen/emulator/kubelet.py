@@ -9,10 +9,14 @@
   cases of `syncLoopIteration` in pkg/kubelet/kubelet.go: a readiness update sets Ready at once
   (`statusManager.SetContainerReadiness`, even while the pod worker waits in a kill), a startup update sets
   Started (`SetContainerStartup`), then the pod is synced; liveness syncs it only on Failure;
-- `_sync`: one pod-worker sync: `UpdatePodStatus` in pkg/kubelet/prober/prober_manager.go (Started, Ready, the
-  manual readiness trigger while started but not Ready), then `computePodActions`/`SyncPod` in
+- `_sync`: one pod-worker sync. `podWorkerLoop` in pkg/kubelet/pod_workers.go first waits in
+  `podCache.GetNewerThan(uid, lastSyncTime)` for a PLEG relist that started after the previous sync ended (relists
+  every `pleg_delay`, genericPlegRelistPeriod = 1 s in pkg/kubelet/kubelet.go); requests that arrive meanwhile
+  join the waiting one. Then `UpdatePodStatus` in pkg/kubelet/prober/prober_manager.go (Started, Ready, the manual
+  readiness trigger while started but not Ready), then `computePodActions`/`SyncPod` in
   pkg/kubelet/kuberuntime/kuberuntime_manager.go: a container whose liveness or startup failed is killed and
-  started again, behind `doBackOff`;
+  started again, behind `doBackOff`; a container that exited under restartPolicy Never ends the pod (Ready false
+  at this sync, the one PLEG's ContainerDied event causes, not at the exit);
 - `_on_delete`: the pod's deletion (`SyncTerminatingPod` in kubelet.go): `StopLivenessAndStartup`, then `killPod`
   with the deletion grace period while the readiness worker keeps probing.
 How a kill runs (grace period, preStop, SIGTERM, SIGKILL) and the crash-loop back-off are in `runtime`.
@@ -21,9 +25,21 @@ No I/O and no clock: a driver asks `run_until(t)` for the probes to start, execu
 timeline or a real server) and reports each answer with `complete(...)`. Times are seconds; t = 0 is when the
 first container started.
 
+Worker tickers are Go's `time.Ticker`: a tick that finds the worker busy waits in the channel and later ones are
+dropped, and a probe that ends at a tick's instant ended just after it (it started just after its own trigger),
+so that tick is one of the dropped ones.
+
+Versions (`KubeletModel.version`): 1.35 to 1.37 give a restarted container the Started value of the one it
+replaced (`convertToAPIContainerStatuses` in pkg/kubelet/kubelet_pods.go with the 1.35 KEP-4781 gate
+ChangeContainerStatusOnKubeletRestart off, its default; kubernetes/kubernetes#141155), until the startup worker's
+next run sees the new container: liveness and readiness may probe it before its startup probe ran. Fixed in 1.38
+(kubernetes/kubernetes#141342).
+
 Left out on purpose: the start-up jitter of a kubelet younger than one period; the jitter of PLEG, of the resync
-and of the pod worker's requeues (KubeletModel fixes them at their usual values); exec/tcpSocket/grpc handlers;
-the 1.35-1.37 bug (kubernetes/kubernetes#141155) where a restarted container skipped its startup probe."""
+and of the pod worker's requeues (KubeletModel fixes them at their usual values); the relists' phase after a
+restart (a later container's start and exit are seen `pleg_delay` after them, between the 1 s relists from t =
+0); the phase of kubelet's 2 s housekeeping (taken as ticking at even seconds); kubelet restarts (what KEP-4781
+is about); exec/tcpSocket/grpc handlers."""
 
 from __future__ import annotations
 
@@ -42,9 +58,37 @@ DISCARDED = "Error"
 INITIAL_RESULT = {"readiness": FAILURE, "liveness": SUCCESS, "startup": UNKNOWN}
 
 
+#: The newest Kubernetes release the project validates against (kubernetes-validate's schemas in pyproject.toml).
+DEFAULT_KUBELET_VERSION = "1.37"
+#: The oldest release modelled: the manual readiness run after startup success exists since 1.21
+#: (kubernetes/kubernetes#98376).
+OLDEST_KUBELET_MINOR = 21
+#: 1.35 added the ChangeContainerStatusOnKubeletRestart gate (KEP-4781, default off), whose Started inheritance by
+#: container name also reached restarted containers (kubernetes/kubernetes#141155) ...
+INHERITS_STARTED_FROM = 35
+#: ... until kubernetes/kubernetes#141342 (merged 2026-08, first in 1.38) kept it to the same container ID.
+INHERITS_STARTED_UNTIL = 38
+
+
+def minor(version: str) -> int:
+    """The N of a "1.N" kubelet version (checked by `parse_version`)."""
+    return int(version.split(".")[1])
+
+
+def parse_version(text: str) -> str | None:
+    """"1.N" (a patch "1.N.P" or a leading "v" is accepted and dropped) or None when it is not one modelled."""
+    parts = text.strip().lstrip("v").split(".")
+    if len(parts) not in (2, 3) or parts[0] != "1" or not all(p.isdigit() for p in parts[1:]):
+        return None
+    if int(parts[1]) < OLDEST_KUBELET_MINOR:
+        return None
+    return f"1.{int(parts[1])}"
+
+
 @dataclass(frozen=True)
 class KubeletModel:
-    """Timing constants of the emulated kubelet and cluster (defaults: a current, long-running kubelet, 1.32+)."""
+    """Timing constants of the emulated kubelet and cluster (defaults: a long-running kubelet of the newest
+    release the project validates against)."""
 
     #: PLEG relists every second: a container that starts or exits is seen (and the pod synced) up to 1 s later.
     pleg_delay: float = 1.0
@@ -58,11 +102,18 @@ class KubeletModel:
     min_grace: float = runtime.MIN_GRACE_S
     backoff_initial: float = runtime.BACKOFF_INITIAL_S
     backoff_max: float = runtime.BACKOFF_MAX_S
+    #: The kubelet's minor release (1.N), for the behaviour that changed between releases.
+    version: str = DEFAULT_KUBELET_VERSION
 
-    def shown(self) -> dict[str, float]:
+    @property
+    def inherits_started(self) -> bool:
+        """A restarted container inherits Started from the one it replaced (kubernetes/kubernetes#141155)."""
+        return INHERITS_STARTED_FROM <= minor(self.version) < INHERITS_STARTED_UNTIL
+
+    def shown(self) -> dict:
         """The constants a user may want to change (each has a probe-check option), for the report."""
         return {"pleg_delay": self.pleg_delay, "resync_period": self.resync_period,
-                "endpoint_delay": self.endpoint_delay}
+                "endpoint_delay": self.endpoint_delay, "kubelet_version": self.version}
 
 
 @dataclass(frozen=True)
@@ -163,6 +214,7 @@ class Kubelet:
         self._starts: list[ProbeStart] = []
         self.results: dict[str, tuple[int, str]] = {}  # probe kind -> (container, result) as resultsManager
         self.started = False  # status-manager cache: container Started
+        self._inherited: int | None = None  # the container that inherited Started (1.35-1.37)
         self.ready = False  # pod Ready
         self.terminated = False  # the pod is over: restartPolicy Never and the container exited, or deleted
         self.deleting = False  # deletionTimestamp set
@@ -171,6 +223,8 @@ class Kubelet:
         self.backoff = runtime.CrashBackoff(model.backoff_initial, model.backoff_max)
         self._killing = False  # the pod worker is inside killContainer / killPod
         self._requeue_at: tuple[float, str] | None = None  # the pod worker's work-queue entry (one per pod)
+        self._last_sync = -math.inf  # podWorkerLoop's lastSyncTime: when the previous sync ended
+        self._waiting: str | None = None  # a sync waiting in GetNewerThan for a fresh relist (its reason)
         self.containers: list[Container] = []
         self.workers = {p.kind: Worker(p, next_tick=first_tick(lead, p.period)) for p in pod.probes()}
         self._new_container(0.0)
@@ -182,7 +236,9 @@ class Kubelet:
 
     # --- event queue -------------------------------------------------------------------------------------
     def _push(self, t: float, action: str, arg=None) -> None:
-        heapq.heappush(self._queue, (t, next(self._seq), action, arg))
+        """Events due at the same instant run in the order pushed, except a probe's answer, which runs last: the
+        probe started just after whatever triggered it, so a tick or a relist at its nominal end came first."""
+        heapq.heappush(self._queue, (t, action == "done", next(self._seq), action, arg))
 
     def next_time(self) -> float:
         return self._queue[0][0] if self._queue and not self.terminated else math.inf
@@ -190,7 +246,7 @@ class Kubelet:
     def run_until(self, t: float) -> list[ProbeStart]:
         """Process every event due by `t`; return the probe requests to start (in time order)."""
         while self._queue and self._queue[0][0] <= t and not self.terminated:
-            when, _, action, arg = heapq.heappop(self._queue)
+            when, _, _, action, arg = heapq.heappop(self._queue)
             self.now = max(self.now, when)
             getattr(self, "_on_" + action)(arg)
         self.now = max(self.now, t)
@@ -263,7 +319,7 @@ class Kubelet:
     def _reset_ticker(self, w: Worker) -> None:
         w.tick_pending = False  # Go 1.23 timers: Reset drops a tick not yet received
         w.next_tick = self.now + w.spec.period
-        self._queue = [e for e in self._queue if not (e[2] == "tick" and e[3] is w)]
+        self._queue = [e for e in self._queue if not (e[3] == "tick" and e[4] is w)]
         heapq.heapify(self._queue)
         self._push(w.next_tick, "tick", w)
 
@@ -362,9 +418,14 @@ class Kubelet:
             self.ready = ready
             self._event("ready" if ready else "not-ready")
 
-    def _set_started(self, started: bool) -> None:
+    def _set_started(self, started: bool, inherited: bool = False) -> None:
         if started and not self.started:
             self._event("started", f"container {self.container.index}")
+        elif inherited and self._inherited != self.container.index:
+            self._event("started", f"container {self.container.index} (inherited from the container it replaced, "
+                        f"before its startup probe ran: kubelet {self.model.version}, kubernetes#141155)")
+        if inherited:
+            self._inherited = self.container.index
         self.started = started
 
     def _requeue(self, at: float, reason: str) -> None:
@@ -379,10 +440,35 @@ class Kubelet:
     def _on_sync(self, reason: str) -> None:
         self._sync(reason)
 
+    def _relist_after(self, t: float) -> float:
+        """When the first PLEG relist that starts after `t` starts: relists run every `pleg_delay` from t = 0, and
+        the relists that see a container start or exit (`pleg_delay` after it) are relists too."""
+        period = self.model.pleg_delay
+        if period <= 0 or t == -math.inf:
+            return t
+        candidates = [(math.floor(t / period) + 1) * period]
+        for c in self.containers:
+            candidates += [x for x in (c.visible_at, c.exit_at + period) if t < x < math.inf]
+        return min(candidates)
+
+    def _on_fresh(self, reason: str) -> None:
+        self._waiting = None
+        self._sync(reason)
+
     def _sync(self, reason: str) -> None:
-        """One pod-worker sync: generateAPIPodStatus (UpdatePodStatus), then computePodActions / SyncPod."""
+        """One pod-worker sync: podCache.GetNewerThan(lastSyncTime) first (the status must come from a relist that
+        started after the previous sync ended; a request while one waits joins it), then generateAPIPodStatus
+        (UpdatePodStatus), then computePodActions / SyncPod."""
         if self.terminated or self.deleting or self._killing:
             return  # the pod worker is inside a kill, or terminating; the sync after it sees everything
+        if self._waiting is not None:
+            return  # the pod worker is already waiting for a relist; the waiting sync sees this too
+        fresh = self._relist_after(self._last_sync)
+        if fresh > self.now:
+            self._waiting = reason
+            self._push(fresh, "fresh", reason)
+            return
+        self._last_sync = self.now
         c, running = self._status()
         if c is None:
             return
@@ -391,9 +477,11 @@ class Kubelet:
             started = False
         elif startup is not None:
             started = startup == SUCCESS
-        else:
-            started = "startup" not in self.workers
-        self._set_started(started)
+        elif "startup" not in self.workers:
+            started = True
+        else:  # no result for this container yet: 1.35-1.37 keep the API status's Started of the container name
+            started = self.started and c.index > 0 and self.model.inherits_started
+        self._set_started(started, inherited=started and startup is None and "startup" in self.workers)
         ready = False
         if started:
             if self._result("readiness", c) == SUCCESS or "readiness" not in self.workers:
@@ -406,7 +494,10 @@ class Kubelet:
                 if self._result(kind, c) == FAILURE:
                     self._kill(c, kind)
                     return
-        elif c is self.container and self.pod.restart_policy != "Never":
+        elif self.pod.restart_policy == "Never":
+            self._terminate("restartPolicy Never")  # the sync after PLEG's ContainerDied event
+            return
+        elif c is self.container:
             if not self._start_again(c.exit_at):
                 return
         self._requeue(self.now + self.model.resync_period, "periodic resync")
@@ -437,11 +528,12 @@ class Kubelet:
                else "killed by SIGKILL at the end of the grace period")
         self._event("container-exit", f"container {c.index}, {how}")
         self._killing = False
+        self._last_sync = self.now  # SyncPod returns once killContainer has (and the start, if any)
         if self.deleting:
             self._terminate("pod deleted")
             return
         if self.pod.restart_policy == "Never":
-            self._terminate("restartPolicy Never")
+            self._push(self.now + self.model.pleg_delay, "sync", "PLEG: container died")
             return
         if self._start_again(last_exit):
             self._requeue(self.now + self.model.resync_period, "periodic resync")
@@ -456,9 +548,6 @@ class Kubelet:
             return
         c.exit_at = self.now
         self._event("container-exit", f"container {c.index} exited by itself")
-        if self.pod.restart_policy == "Never":
-            self._terminate("restartPolicy Never")
-            return
         self._push(self.now + self.model.pleg_delay, "sync", "PLEG: container exited")
 
     def _start_again(self, last_exit: float | None) -> bool:

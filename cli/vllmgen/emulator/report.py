@@ -113,8 +113,9 @@ def verdict_text(v: Verdict) -> str:
 
 
 def model_text(m: dict) -> str:
-    return (f"modelled: PLEG relist {m['pleg_delay']:g} s, pod resync {m['resync_period']:g} s, endpoint "
-            f"propagation {m['endpoint_delay']:g} s (--pleg-delay, --resync-period, --endpoint-delay)")
+    return (f"modelled: kubelet {m['kubelet_version']}, PLEG relist {m['pleg_delay']:g} s, pod resync "
+            f"{m['resync_period']:g} s, endpoint propagation {m['endpoint_delay']:g} s (--kubelet-version, "
+            f"--pleg-delay, --resync-period, --endpoint-delay)")
 
 
 def deletion_text(d: dict) -> list[str]:

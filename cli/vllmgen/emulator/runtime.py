@@ -5,7 +5,10 @@
   period, its whole seconds are taken from it, the rest never drops below 2 s, then StopContainer sends SIGTERM
   and SIGKILL when the rest has run out;
 - `CrashBackoff` and `do_backoff`: client-go's `flowcontrol.Backoff` (util/flowcontrol/backoff.go) as
-  `doBackOff` in pkg/kubelet/kuberuntime/kuberuntime_manager.go consults it before starting a container again.
+  `doBackOff` in pkg/kubelet/kuberuntime/kuberuntime_manager.go consults it before starting a container again,
+  and as `HandlePodCleanups` (pkg/kubelet/kubelet_pods.go) garbage-collects it with `backOff.GC()` on every
+  housekeeping tick: an entry not updated for twice the maximum back-off is dropped, so the next restart starts
+  over at the initial back-off.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ MIN_GRACE_S = 2.0
 BACKOFF_INITIAL_S = 10.0
 #: ... up to this cap (kuberuntime MaxContainerBackOff).
 BACKOFF_MAX_S = 300.0
+#: HandlePodCleanups (and with it backOff.GC) runs on every housekeeping tick (housekeepingPeriod in kubelet.go).
+HOUSEKEEPING_S = 2.0
 
 
 def grace_period(probe_grace: int | None, pod_grace: int, deletion_grace: int | None = None) -> int:
@@ -86,6 +91,17 @@ class CrashBackoff:
             return False
         return now < event_time + self.backoff
 
+    def gc(self, now: float, housekeeping: float = HOUSEKEEPING_S) -> None:
+        """Backoff.GC on the housekeeping ticks up to `now` (taken at multiples of `housekeeping`): the entry goes
+        at the first tick more than twice the cap after its last update (`now.Sub(entry.lastUpdate) >
+        p.maxDuration*2`)."""
+        if self.backoff is None:
+            return
+        limit = self.last_update + 2 * self.maximum
+        first_tick = (math.floor(limit / housekeeping) + 1) * housekeeping
+        if first_tick <= now:
+            self.backoff, self.last_update = None, -math.inf
+
     def next(self, event_time: float, now: float) -> None:
         """Next: start at `initial`, else double, capped at `maximum`."""
         if self.backoff is None or self._expired(event_time):
@@ -102,6 +118,7 @@ def do_backoff(backoff: CrashBackoff, last_exit: float | None, now: float) -> fl
     half the wait is left out)."""
     if last_exit is None:
         return None
+    backoff.gc(now)
     if backoff.in_backoff_since(last_exit, now):
         return last_exit + backoff.backoff
     backoff.next(last_exit, now)

@@ -176,8 +176,14 @@ class Timeline:
 def _number(doc: yamlio.Document, path: tuple, value: Any, *, minimum: float = 0.0) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise doc.error(path, f"must be a number of seconds, not {value!r}")
+    if isinstance(value, float) and math.isnan(value):
+        raise doc.error(path, "must be a number of seconds, not NaN")
     if value < minimum:
         raise doc.error(path, f"must be at least {minimum:g}")
+    if value > MAX_DURATION_S:  # compared before float(): a 400-digit integer does not fit a float
+        shown = f"{value:g} s" if isinstance(value, float) or value < 10 ** 15 else \
+            f"a {int(value.bit_length() * math.log10(2)) + 1}-digit number"
+        raise doc.error(path, f"{shown} is more than a replay emulates (at most {MAX_DURATION_S:g} s)")
     return float(value)
 
 
@@ -321,7 +327,9 @@ def answers_from(observations: Iterable[Observation], exact: Iterable[float] = (
     lat: list[float] = []
     long_poll = is_long_poll(obs)
     expired = [o for o in obs if o.kind == "status" and o.latency >= HELD_MIN_S and not _ok(o.status)]
-    hold = max((o.latency for o in expired), default=None)
+    # the server's hold is the shortest one seen: a longer one is the same hold plus a busy client's delay in
+    # reading the answer, and a replay that held as long would answer 200 where the server had given up
+    hold = min((o.latency for o in expired), default=None)
     then = expired[0].status if expired else DEFAULT_HOLD_STATUS
 
     def close_latency() -> None:

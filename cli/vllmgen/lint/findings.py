@@ -31,6 +31,8 @@ class Finding:
     pointer: str = ""  # JSON pointer of the field inside its YAML document ("" = the document)
     document: int = 0  # 0-based index of the document in a multi-document file
     container: str = ""  # JSON pointer of the container it is about ("" = none in particular)
+    #: What shows it (a probe-timing finding: probe-check's course of the pod, `lint.evidence.Course.to_data`)
+    evidence: Optional[dict] = field(default=None, compare=False, hash=False)
 
     def sort_key(self):
         return (self.file, self.document, self.line or 0, self.rule, self.message)

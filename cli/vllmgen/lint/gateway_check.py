@@ -1,6 +1,8 @@
 """Lint rules over a whole run that join InferencePools and the pods they route to: VG018 (a prefill role that no
 InferencePool selects: it never receives work) and VG019 (a pool whose selector or target port matches no serving
 container). A pool and its pods may sit in different files of one run; vllmgen values carry both sides at once.
+A pool is judged against the pods it is meant to select (model servers in its own file, or in its folder with
+some of its labels): a pool none of whose pods were linted is a note (VG051), not an error.
 
 Facts: docs/upstream-facts.md#inferencepool (one set of target ports for every selected pod, selection by labels
 within the pool's namespace) and #endpoint-picker (prefill pods get work only through the picker's prefill header).
@@ -13,6 +15,7 @@ from pathlib import PurePath
 from typing import Iterator, Optional
 
 from vllmgen import workloads
+from vllmgen.lint import identify
 from vllmgen.lint.loader import VALUES, LoadedDoc
 from vllmgen.lint.rules import Hit
 from vllmgen.roles import ROLE_LABEL, SIDECAR_ROLE
@@ -44,6 +47,7 @@ class Pods:
     ports: frozenset[int]
     role: Optional[str]  # the pods' llm-d.ai/role label
     path: tuple  # where to report: the template's labels (or the nearest node that exists)
+    serves: bool = False  # a running container is a model server (lint.identify)
 
 
 def _dict(value) -> dict:
@@ -91,7 +95,10 @@ def pods_of(ld: LoadedDoc) -> list[Pods]:
             role = labels.get(ROLE_LABEL)  # what llm-d's prefill and decode filters read on the pod
             ports = frozenset(n for c in t.running for n in c.port_numbers)
             where = f"{t.kind} {t.name}" + (f" ({t.template})" if t.template else "")
-            out.append(Pods(ld, where, namespace, labels, ports, role, t.spec_path[:-1] + ("metadata", "labels")))
+            serves = any(identify.identify(name=c.name, image=c.image, command=c.command, args=c.args).server
+                         is not None for c in t.running)
+            out.append(Pods(ld, where, namespace, labels, ports, role, t.spec_path[:-1] + ("metadata", "labels"),
+                            serves))
     return out
 
 
@@ -101,11 +108,28 @@ def _at(data, path: tuple):
     return data
 
 
+def _same_namespace(pool: Pool, pods: Pods) -> bool:
+    """Both written for one namespace; a manifest that names none goes wherever it is applied (`kubectl -n`)."""
+    return pool.namespace is None or pods.namespace is None or pool.namespace == pods.namespace
+
+
 def selects(pool: Pool, pods: Pods) -> bool:
-    """The pool's labels on the pods, in the namespace both are written for (none written: the same one)."""
-    if pool.namespace != pods.namespace:
+    """The pool's labels on the pods, in the namespace both are written for (one left out: the same one)."""
+    if not _same_namespace(pool, pods):
         return False
     return bool(pool.match_labels) and all(pods.labels.get(k) == str(v) for k, v in pool.match_labels.items())
+
+
+def meant_for(pool: Pool, pods: Pods) -> bool:
+    """Pods the pool is meant to select: model servers written beside it, in its own file, or in its folder
+    carrying some of its labels (a selector that misses them by a label or a value is a mistake). Pods of other
+    folders belong to other deployments, even when they share a label such as `llm-d.ai/inference-serving`."""
+    if not _same_namespace(pool, pods):
+        return False
+    if pods.ld.doc.file == pool.ld.doc.file:
+        return pods.serves
+    return PurePath(pods.ld.doc.file).parent == PurePath(pool.ld.doc.file).parent and \
+        any(pods.labels.get(k) == str(v) for k, v in pool.match_labels.items())
 
 
 def run_hits(docs: list[LoadedDoc]) -> Iterator[tuple[LoadedDoc, Hit]]:
@@ -120,12 +144,20 @@ def run_hits(docs: list[LoadedDoc]) -> Iterator[tuple[LoadedDoc, Hit]]:
         return  # a pool linted without any workload: nothing to match it against
     for pool in pools:
         selected = [t for t in pods if selects(pool, t)]
-        if not selected:
+        near = [t for t in pods if meant_for(pool, t)] if not selected else []
+        if not selected and near:
             yield pool.ld, Hit("VG019", pool.selector_path,
                                f"InferencePool {pool.name} selects no pod of the linted workloads "
-                               f"(matchLabels {pool.match_labels or 'empty'})")
+                               f"(matchLabels {pool.match_labels or 'empty'}); {_near(near)}")
+        elif not selected:
+            yield pool.ld, Hit("VG051", pool.selector_path,
+                               f"InferencePool {pool.name} selects no pod of the linted files, and none of them "
+                               f"is meant for it (no model server in its file, no pod of its folder with any of its "
+                               f"labels {pool.match_labels or '{}'}): its model servers are in files not linted, so "
+                               f"its selector and target ports are not checked")
         for tmpl in selected:
-            missing = [n for n in pool.target_ports if n not in tmpl.ports]
+            # containers that declare no port at all may still listen on it (ports are informational)
+            missing = [n for n in pool.target_ports if n not in tmpl.ports] if tmpl.ports else []
             where = tmpl.where if tmpl.ld.doc.file == pool.ld.doc.file else \
                 f"{tmpl.where} ({PurePath(tmpl.ld.doc.file).name})"
             if missing:
@@ -133,6 +165,11 @@ def run_hits(docs: list[LoadedDoc]) -> Iterator[tuple[LoadedDoc, Hit]]:
                                    f"InferencePool {pool.name} sends {where} to port "
                                    f"{', '.join(map(str, missing))}, which its containers do not declare "
                                    f"(they declare {', '.join(map(str, sorted(tmpl.ports))) or 'none'})")
+
+
+def _near(pods: list[Pods]) -> str:
+    first = pods[0]
+    return f"{first.where} ({PurePath(first.ld.doc.file).name}) carries {first.labels or 'no labels'}"
 
 
 def values_hits(ld: LoadedDoc) -> Iterator[Hit]:

@@ -10,6 +10,11 @@ Evidence, strongest first:
 3. without a command, the image's entrypoint: the official image and its derivatives (`vllm-openai*`) start
    `vllm serve`; a vendor vLLM build (`vllm-gaudi`, `vllm-rbln-...`) does too when its arguments are vLLM's.
 
+What says a container runs vLLM, or Triton, is asked of the servers themselves (`Server.recognise` in
+vllmgen.servers): a server added there is recognised here. Triton runs vLLM only through its vLLM backend (an
+NGC vLLM image, or a model config naming `backend: "vllm"`); a tritonserver serving TensorFlow or ONNX models is
+not vLLM and gets no vLLM rule.
+
 A command that says something else wins over the image: `lmcache/vllm-openai` running `lmcache_server` is an
 LMCache server, not vLLM. A container without evidence gets no vLLM rule.
 """
@@ -20,7 +25,9 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
+from vllmgen import servers
 from vllmgen.images import PROJECT, SIDECAR_NAME_FRAGMENTS, SIMULATOR_NAME_FRAGMENT
+from vllmgen.servers.vllm import repository
 
 # What a container is reviewed as (Identity.server).
 VLLM = "vllm"  # vLLM's OpenAI server (`vllm serve`, the api_server module, or an image that starts it)
@@ -37,28 +44,18 @@ VLLM_HTTP = frozenset({VLLM, SIMULATOR})
 #: Servers the rules review (a Ray worker only adds its accelerators to the group's).
 REVIEWED = frozenset({VLLM, SUPERVISOR, DYNAMO, TRITON, SIMULATOR})
 
-_VLLM_SERVE = re.compile(r"(?:^|[\s;&|(`'\"/])vllm[\"']?\s+[\"']?serve\b")
-_VLLM_MODULE = re.compile(r"\bvllm\.entrypoints\.(?:openai\.)?api_server\b")
 #: `vllmgen serve`, or the zipapp the chart carries (`python3 /opt/vllmgen/vllmgen.pyz serve`).
 _SUPERVISOR = re.compile(r"(?:^|[\s;&|(`'\"/])vllmgen(?:\.pyz)?\s+serve\b")
 _DYNAMO = re.compile(r"-m\s+dynamo\.vllm\b")
-_TRITON = re.compile(r"(?:^|[\s;&|(`'\"/])tritonserver\b")
 #: vLLM's examples/online_serving/multi-node-serving.sh: `leader` starts Ray's head, `worker` joins it.
 _MULTINODE_WORKER = re.compile(r"multi-node-serving\.sh\s+worker\b")
 _RAY_START = re.compile(r"(?:^|[\s;&|(`'\"/])ray\s+start\b")
 _DYNAMO_OTHER = re.compile(r"-m\s+dynamo\.(\w+)")
-#: Arguments only vLLM's command line takes (an image entrypoint given these runs vLLM).
-_VLLM_ARGS = re.compile(r"(?:^|\s)--(?:model|tensor-parallel-size|tensor_parallel_size|served-model-name|"
-                        r"max-model-len|gpu-memory-utilization|data-parallel-size|pipeline-parallel-size)(?:[=\s]|$)")
-#: Image repositories (the last path segment) whose entrypoint is `vllm serve`: the official image, its CPU and
-#: ROCm variants, and images built from it (LMCache's).
-_OFFICIAL_IMAGE = re.compile(r"^vllm-openai(?:-[\w.-]+)?$")
-#: A vendor's vLLM build (`vllm`, `vllm-gaudi`, `vllm-rbln-rhel9`, `vllm-xpu`): its entrypoint is vLLM when the
-#: arguments are vLLM's. Dynamo's `vllm-runtime` is the runtime image of Dynamo's components, never an entrypoint.
-_VENDOR_IMAGE = re.compile(r"^vllm(?:[-_][\w.-]+)?$")
-#: llm-d's vLLM builds (llm-d/llm-d, docker/): `llm-d`, `llm-d-cuda`, `llm-d-xpu`, `llm-d-rocm`, their -dev tags.
-_LLMD_IMAGE = re.compile(r"^llm-d(?:-(?:cuda|xpu|rocm|hpu|gaudi|cpu|tpu|aws|dev))*$")
-_NOT_AN_ENTRYPOINT = re.compile(r"runtime")
+
+
+def _servers():
+    """The servers of the servers seam (vllmgen.servers): each says itself whether a container runs it."""
+    return [servers.get(name) for name in servers.NAMES]
 
 
 @dataclass(frozen=True)
@@ -84,13 +81,6 @@ NONE = Identity(None, "no command, image or controller says it runs vLLM")
 FRAGMENT_NAME = "vllm"
 
 
-def repository(image: str) -> str:
-    """The last path segment of an image reference, without tag or digest."""
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    return last.split(":", 1)[0]
-
-
 def is_sidecar(name: Optional[str], image: str) -> bool:
     """llm-d's routing sidecar, by its container names or image."""
     return name in SIDECAR_NAMES or any(s in image for s in SIDECAR_NAME_FRAGMENTS)
@@ -100,18 +90,18 @@ def is_sidecar(name: Optional[str], image: str) -> bool:
 SIDECAR_NAMES = ("routing-proxy", "routing-sidecar")
 
 
-def from_command(text: str) -> Optional[Identity]:
-    """What a command line (scripts included) says it runs; None when it says nothing about a model server."""
+def from_command(text: str, image: str = "", configs: tuple[str, ...] = ()) -> Optional[Identity]:
+    """What a command line (scripts included) says it runs; None when it says nothing about a model server.
+    vLLM and Triton answer for themselves (vllmgen.servers); the first server the line names is the one it
+    starts."""
     if _SUPERVISOR.search(text):
         return Identity(SUPERVISOR, "command: vllmgen serve")
     if _DYNAMO.search(text):
         return Identity(DYNAMO, "command: python -m dynamo.vllm")
-    if _TRITON.search(text):
-        return Identity(TRITON, "command: tritonserver")
-    if _VLLM_SERVE.search(text):
-        return Identity(VLLM, "command: vllm serve")
-    if _VLLM_MODULE.search(text):
-        return Identity(VLLM, "command: python -m vllm.entrypoints.openai.api_server")
+    said = [(r, server.name) for server in _servers() if (r := server.recognise(text, image, configs)) is not None]
+    if said:
+        r, name = min(said, key=lambda x: x[0].at)
+        return Identity(name if r.runs_vllm else None, r.evidence)
     if _MULTINODE_WORKER.search(text):
         return Identity(RAY_WORKER, "command: vLLM's multi-node-serving.sh worker (a Ray worker of the group)")
     return None
@@ -119,19 +109,20 @@ def from_command(text: str) -> Optional[Identity]:
 
 def identify(*, name: Optional[str], image: str, command: list[str], args: list[str], scripts: str = "",
              server_container: Optional[str] = None, launcher: Optional[str] = None,
-             first: bool = False, group_runs_vllm_on_ray: bool = False) -> Identity:
+             first: bool = False, group_runs_vllm_on_ray: bool = False, configs: tuple[str, ...] = ()) -> Identity:
     """The model server a container runs, from its name, image, command, args and the scripts it runs.
 
     `server_container`: the container the object's controller runs the model server in (KServe's `main`).
     `launcher`: the controller wraps the `first` container's command in its own launcher (KubeRay: `ray start`).
     `group_runs_vllm_on_ray`: another pod of the same Ray cluster runs vLLM on Ray (its ranks land here).
+    `configs`: model-repository configs the file holds (ConfigMaps' config.pbtxt), which name Triton's backend.
     """
     if is_sidecar(name, image):
         return Identity(None, "llm-d routing sidecar")
     text = " ".join(command + args)
-    said = from_command(text + ("\n" + scripts if scripts else ""))
+    said = from_command(text + ("\n" + scripts if scripts else ""), image, configs)
     if said is not None:
-        if scripts and from_command(text) is None:
+        if scripts and from_command(text, image, configs) is None:
             said = Identity(said.server, said.evidence.replace("command:", "mounted script:", 1))
         return said
     if SIMULATOR_NAME_FRAGMENT in image or SIMULATOR_NAME_FRAGMENT in text:
@@ -147,16 +138,12 @@ def identify(*, name: Optional[str], image: str, command: list[str], args: list[
         return Identity(None, f"command: {_short(command)}")
     if server_container is not None and name == server_container:
         return Identity(VLLM, f"KServe runs vLLM in the container `{server_container}`")
-    repo = repository(image)
     if f"{PROJECT[0]}" == image.split(":", 1)[0].split("@", 1)[0]:
         return Identity(SUPERVISOR, f"image entrypoint: vllmgen serve ({PROJECT[0]})")
-    if _OFFICIAL_IMAGE.match(repo):
-        return Identity(VLLM, f"image entrypoint: vllm serve ({repo})")
-    if _LLMD_IMAGE.match(repo):
-        return Identity(VLLM, f"image entrypoint: llm-d's vLLM image ({repo})")
-    if _VENDOR_IMAGE.match(repo) and not _NOT_AN_ENTRYPOINT.search(repo) and \
-            (_VLLM_ARGS.search(" " + " ".join(args)) or (args and not args[0].startswith("-") and "/" in args[0])):
-        return Identity(VLLM, f"image entrypoint with vLLM arguments ({repo})")
+    for server in _servers():
+        r = server.recognise_image(image, args)
+        if r is not None:
+            return Identity(server.name if r.runs_vllm else None, r.evidence)
     if not image and name == FRAGMENT_NAME:
         return Identity(VLLM, f"a container named `{FRAGMENT_NAME}` with no image or command to say otherwise "
                               f"(a fragment, as guides show them)")

@@ -8,13 +8,14 @@ values (`LoadedFile.unusable`), never as exceptions, so one bad file does not hi
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
-from vllmgen import workloads
+from vllmgen import schemas, workloads
 from vllmgen.errors import InputError
 from vllmgen.roles import ROLES
 from vllmgen.yamlio import Document, parse_documents, read_text
@@ -22,12 +23,30 @@ from vllmgen.yamlio import Document, parse_documents, read_text
 #: File name endings searched for inside directories (a named file is read whatever its name).
 YAML_SUFFIXES = (".yaml", ".yml")
 
-#: Top-level keys of a vllmgen values file (docs/architecture.md, "Values contract"). One of them is enough
-#: to treat a mapping as values: a values file with a misspelled key must still be schema-checked.
+#: Top-level keys only a vllmgen values file has (docs/architecture.md, "Values contract"). One of them is
+#: enough to treat a mapping as vllmgen's values: a values file with a misspelled key must still be
+#: schema-checked.
 VALUES_KEYS = frozenset({
-    "layout", "server", "probeMode", "multinode", "modelArtifacts", "image", "accelerator", "routing",
-    "supervisor", "apiKey", "spec", "decode", "prefill", "standalone",
+    "layout", "server", "probeMode", "multinode", "modelArtifacts", "accelerator", "routing",
+    "supervisor", "apiKey", "spec", "decode", "prefill", "standalone", "triton",
 })
+
+
+@functools.lru_cache(maxsize=1)
+def _chart_keys() -> frozenset:
+    """Every top-level key of the chart's values schema, the generic ones every Helm chart has (`image`,
+    `service`, `nodeSelector`, ...) included."""
+    return frozenset(schemas.load("values").get("properties", {}))
+
+
+def is_vllmgen_values(data: dict) -> bool:
+    """vllmgen's values: a key only vllmgen's values have, or keys at least half of which the chart's
+    values schema knows (an overlay setting only `image:`). Another chart's values (KubeAI's, with `image`,
+    `service` and twenty keys of its own) are not, and are never checked against vllmgen's schema."""
+    if VALUES_KEYS.intersection(data):
+        return True
+    keys = [k for k in data if isinstance(k, str)]
+    return bool(keys) and 2 * len(_chart_keys().intersection(keys)) >= len(keys)
 #: What a model spec says it is (schemas/model-spec.schema.json).
 SPEC_API_VERSION = "vllmgen/v1"
 
@@ -64,6 +83,7 @@ class LoadedFile:
     unusable: Optional[InputError] = None
     duplicates: list[InputError] = field(default_factory=list)  # duplicate keys (the later value was kept)
     layered: bool = False  # values merged from several `-f` files: complete, not an overlay
+    bad_docs: list[InputError] = field(default_factory=list)  # documents that are not YAML (the others are read)
 
 
 def classify(data) -> str:
@@ -79,7 +99,7 @@ def classify(data) -> str:
         return SPEC
     if any(isinstance(data.get(r), dict) and isinstance(data[r].get("containers"), list) for r in ROLES):
         return MODELSERVICE
-    if VALUES_KEYS.intersection(data):
+    if is_vllmgen_values(data):
         return VALUES
     return OTHER
 
@@ -140,6 +160,38 @@ def load_file(path: str) -> LoadedFile:
             line = text.count("\n", 0, marker.start()) + 1
             exc = InputError(name, "", "unresolved git merge conflict (a `<<<<<<<` marker): the file is not YAML "
                              "until the conflict is resolved", line)
-        return LoadedFile(name, unusable=exc)
+            return LoadedFile(name, unusable=exc)
+        if "text" not in locals():
+            return LoadedFile(name, unusable=exc)
+        duplicates = []
+        docs, bad = _document_by_document(text, name, duplicates)
+        if not any(d is not None and d.data is not None for d in docs):
+            return LoadedFile(name, unusable=exc)
+        loaded = [LoadedDoc(i, classify(d.data), d) for i, d in enumerate(docs) if d is not None and d.data is not None]
+        return LoadedFile(name, text, loaded, duplicates=duplicates, bad_docs=bad)
     loaded = [LoadedDoc(i, classify(d.data), d) for i, d in enumerate(docs) if d.data is not None]
     return LoadedFile(name, text, loaded, duplicates=duplicates)
+
+
+#: A line that starts a YAML document (`---` at column 0, alone or before content): it ends any node above it,
+#: block scalars included, so a file can be cut there and each piece parsed alone.
+DOCUMENT_START = re.compile(r"^---(?=[ \t]|$)", re.MULTILINE)
+
+
+def _document_by_document(text: str, name: str, duplicates: list) -> tuple[list, list[InputError]]:
+    """Each document of a file that does not parse as a whole, parsed alone (None in place of one that is not
+    YAML, such as a `{{HF_TOKEN}}` placeholder left for the reader to fill in), and the errors of those. kubectl
+    applies a multi-document file document by document too: one bad document does not hide the others."""
+    starts = [0] + [m.start() for m in DOCUMENT_START.finditer(text) if m.start() > 0]
+    docs: list = []
+    bad: list[InputError] = []
+    for begin, end in zip(starts, starts[1:] + [len(text)]):
+        first_line = text.count("\n", 0, begin)
+        piece = "\n" * first_line + text[begin:end]  # keeps every line number the file's own
+        try:
+            docs.extend(parse_documents(piece, name, duplicates=duplicates))
+        except InputError as exc:
+            docs.append(None)
+            bad.append(InputError(exc.file, exc.pointer, f"document {len(docs) - 1} is not read: {exc.message}; "
+                                  "the file's other documents are", exc.line))
+    return docs, bad

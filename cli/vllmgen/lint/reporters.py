@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Callable
 
 from vllmgen.errors import one_line
@@ -35,7 +36,10 @@ def summary(result: Result) -> str:
 def text(result: Result) -> str:
     lines = [f"{_where(u.file, u.line)}: input-error: {u.message}" for u in result.unusable]
     for f in result.findings:
-        lines.append(f"{_where(f.file, f.line)}: {f.rule} {f.severity}: {f.message}. Fix: {f.fix}")
+        line = f"{_where(f.file, f.line)}: {f.rule} {f.severity}: {f.message}. Fix: {f.fix}"
+        if f.evidence:
+            line += f". probe-check: {f.evidence['summary']}"
+        lines.append(line)
     return "".join(one_line(line) + "\n" for line in lines)
 
 
@@ -49,7 +53,7 @@ def as_json(result: Result) -> str:
         "findings": [
             {"file": f.file, "line": f.line, "document": f.document, "pointer": f.pointer, "rule": f.rule,
              "name": R[f.rule].name, "severity": f.severity, "message": f.message, "fix": f.fix,
-             "container": f.container}
+             "container": f.container, **({"evidence": f.evidence} if f.evidence else {})}
             for f in result.findings
         ],
         "containers": [
@@ -94,12 +98,34 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
 
 
+#: A code point JSON text may not hold alone: a file name that is not UTF-8 reaches Python as lone surrogates
+#: (os.fsdecode's surrogateescape), and SARIF readers refuse them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _uri(path: str) -> str:
-    """A relative file reference as SARIF wants it (forward slashes, percent-encoded)."""
+    """A relative file reference as SARIF wants it (forward slashes, percent-encoded): the file name's own bytes,
+    so that a name that is not UTF-8 keeps them (b'\\xff' is %FF)."""
     from urllib.parse import quote
 
     path = path.replace("\\", "/")
-    return quote(path[2:] if path.startswith("./") else path)
+    path = path[2:] if path.startswith("./") else path
+    try:
+        raw = path.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no file name decodes to
+        raw = _SURROGATE.sub("\ufffd", path).encode("utf-8")
+    return quote(raw)
+
+
+def _valid_text(value):
+    """Every string of a JSON document without lone surrogates (U+FFFD in their place)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_valid_text(k): _valid_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_text(v) for v in value]
+    return value
 
 
 def sarif(result: Result) -> str:
@@ -131,7 +157,8 @@ def sarif(result: Result) -> str:
         if f.pointer:
             entry["properties"] = {"pointer": f.pointer, "document": f.document}
         run["results"].append(entry)
-    return json.dumps({"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}, indent=2) + "\n"
+    doc = {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [_valid_text(run)]}
+    return json.dumps(doc, indent=2) + "\n"
 
 
 def _location(file: str, line) -> dict:

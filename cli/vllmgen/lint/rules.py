@@ -160,7 +160,26 @@ R = {r.id: r for r in (
          "--lora-modules adapter fails the whole start",
          "raise --max-lora-rank to a value vLLM accepts that holds the rank (vllmgen computes it from the ranks "
          "in model.loras)"),
+    Rule("VG050", "api-key-cleartext", "error",
+         "an API key written into the manifest is readable by anyone who can read the manifest, its Git history "
+         "or the pod's spec (`kubectl get pod -o yaml`), and rotating it means editing every copy",
+         "keep the key in a Secret: env VLLM_API_KEY from a secretKeyRef (vLLM reads it), or `--api-key "
+         "$(VLLM_API_KEY)` with that env"),
+    Rule("VG052", "startup-budget-below-download", "error",
+         "a start that downloads a large model from the hub takes far longer than its load alone; when no volume "
+         "keeps the hub cache, every restart downloads again, so a startupProbe shorter than the download kills "
+         "every start",
+         "keep the hub cache on a volume (or download in an init container), or cover the download in the budget"),
+    Rule("VG051", "pool-pods-not-linted", "info",
+         "an InferencePool whose pods are in files not linted (a gateway chart's render, linted apart from the "
+         "model servers' manifests) cannot be checked against them",
+         "lint the pool's manifest together with the manifests of the pods it selects"),
 )}
+
+#: A reference the kubelet
+#: A reference the kubelet or a shell fills in (`$(VAR)`, `$VAR`, `${VAR}`) or a template left to render
+#: (`{{ .Values.key }}`): not a key in clear text.
+_REFERENCE = re.compile(r"^[\"']?(?:\$\(?\{?[A-Za-z_][A-Za-z0-9_]*\)?\}?|.*\{\{.*\}\}.*)[\"']?$")
 
 
 @dataclass
@@ -170,6 +189,8 @@ class Hit:
     message: str
     fix: Optional[str] = None   # a fix specific to this hit (default: the rule's)
     line_path: Optional[tuple] = None  # where to take the line from, when not `path` (an unexpected key)
+    evidence: Optional[dict] = None  # what shows it (set by the runner: lint.evidence)
+    load_s: Optional[int] = None  # the start it is about, when not estimated_load's (seconds)
 
 
 def _probe_name(p: Probe) -> str:
@@ -332,6 +353,57 @@ def check_startup_budget(v: ContainerView) -> Iterator[Hit]:
                   f"startupProbe allows {p.budget()} s ({d} + {f} x {per}), less than the {seconds} s "
                   f"the model needs ({source})",
                   f"failureThreshold: {needed_f} (with periodSeconds {per})")
+
+
+def hub_download(v: ContainerView) -> Optional[tuple[int, str]]:
+    """Seconds a start that downloads the weights from the Hugging Face hub needs at least, and how that adds up,
+    when every start does (a hub model, its size known, no volume keeping the hub cache across restarts)."""
+    if v.spec is not None or v.model_size is None or v.hub_cache_kept is not False or not v.model \
+            or not _hub_model(v.model):
+        return None
+    size, source = v.model_size
+    download, how = _download(round(size / GIB, 3))
+    start, _ = least_start(v)
+    return int(download + start), (f"{v.model} is {size / GIB:.1f} GiB ({source}): {download:.0f} s to download "
+                                   f"({how}, vllmgen's default) + {start} s to start with the weights local")
+
+
+def _hub_model(model: str) -> bool:
+    name = model.strip().removeprefix("hf://")
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not name.startswith((".", "/", "$", "{", "~"))
+
+
+@functools.lru_cache(maxsize=256)
+def _download(gib: float) -> tuple[float, str]:
+    """The budget's download term for weights of `gib` from the hub: seconds, and how (`688.3 GB at 100 MB/s`)."""
+    from vllmgen.budget import estimate_terms
+    from vllmgen.spec import effective
+
+    spec = effective({"model": {"source": "hf://lint/model", "weightsGiB": max(gib, 0.001)},
+                      "startup": {"cached": False, "safetyFactor": 1}})
+    term = next(t for t in estimate_terms(spec) if t.name == "download")
+    return term.seconds, term.reason
+
+
+def check_startup_below_download(v: ContainerView) -> Iterator[Hit]:
+    """VG052: the startupProbe gives up long before a start that downloads the weights can have loaded them."""
+    p = v.probes.get("startup")
+    if p is None or not _probes_vllm(v, p):
+        return
+    need = hub_download(v)
+    if need is None:
+        return
+    seconds, source = need
+    least, _ = least_start(v)
+    if p.budget() < seconds and p.budget() >= least:  # shorter than the least start: VG006 says so already
+        d, f, per = p.get("initialDelaySeconds"), p.get("failureThreshold"), p.get("periodSeconds")
+        yield Hit("VG052", p.path,
+                  f"startupProbe allows {p.budget()} s ({d} + {f} x {per}), but every start downloads the weights "
+                  f"from the hub (no volume holds the hub cache, so a restart starts the download again): "
+                  f"{source}, {seconds} s in all",
+                  f"keep the hub cache on a volume (a PVC, or download in an init container) or failureThreshold: "
+                  f"{max(1, math.ceil((seconds - d) / per))} (with periodSeconds {per})", load_s=seconds)
 
 
 def check_timeout_period(v: ContainerView) -> Iterator[Hit]:
@@ -665,11 +737,46 @@ def check_loras(v: ContainerView) -> Iterator[Hit]:
                   f"vLLM accepts ranks up to {max(loras.MAX_LORA_RANKS)}: retrain the adapter at a lower rank")
 
 
+def _masked(key: str) -> str:
+    """A key shown without giving it away: its first 3 characters and its length."""
+    return f"{key[:3]}... ({len(key)} characters)"
+
+
+def _argument_path(v: ContainerView, flag: str) -> tuple:
+    """JSON path of the command/args item holding `flag`'s value (the item after a bare flag), else the
+    args."""
+    container = workloads._at(v.ld.data, v.base)
+    for key in ("args", "command"):
+        items = container.get(key) if isinstance(container, dict) else None
+        if not isinstance(items, list):
+            continue
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                continue
+            if item.strip() == flag and i + 1 < len(items):
+                return v.base + (key, i + 1)
+            if flag in item:
+                return v.base + (key, i)
+    return v.args_path or v.base
+
+
+def check_api_key_cleartext(v: ContainerView) -> Iterator[Hit]:
+    """VG050: `--api-key sk-...` (or env VLLM_API_KEY with a literal value) in a vLLM container."""
+    key = flag_value(v.text, "--api-key")
+    if key is not None and key.strip("\"'") and not _REFERENCE.match(key):
+        yield Hit("VG050", _argument_path(v, "--api-key"),
+                  f"{v.where}: --api-key passes the API key in clear text ({_masked(key.strip(chr(34) + chr(39)))})")
+    for e in v.env:
+        if e.name == "VLLM_API_KEY" and e.value and not _REFERENCE.match(e.value):
+            yield Hit("VG050", e.path + ("value",),
+                      f"{v.where}: env VLLM_API_KEY holds the API key in clear text ({_masked(e.value)})")
+
+
 VIEW_CHECKS: tuple[Callable[[ContainerView], Iterable[Hit]], ...] = (
     check_probe_port, check_health_startup_readiness, check_liveness_on_models, check_models_with_api_key,
     check_missing_startup, check_startup_budget, check_timeout_period, check_ready_lag, check_accelerators,
     check_wide_ep, check_not_on_vllm, check_triton_explicit, check_triton_paths, check_drain,
-    check_cuda_visible_devices, check_loras,
+    check_cuda_visible_devices, check_loras, check_api_key_cleartext, check_startup_below_download,
 )
 
 

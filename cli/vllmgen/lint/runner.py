@@ -10,7 +10,7 @@ from typing import Iterable, Optional
 
 from vllmgen import workloads
 from vllmgen.errors import pointer
-from vllmgen.lint import autoscalers, layers, loader, rules, suppress
+from vllmgen.lint import autoscalers, evidence, kserve_merge, layers, loader, rules, suppress
 from vllmgen.lint.drift import drift_hits
 from vllmgen.lint.gateway_check import run_hits, values_hits
 from vllmgen.lint.findings import Finding, Inspected, Result, Unusable
@@ -18,7 +18,10 @@ from vllmgen.lint.schema_check import SchemaChecker
 from vllmgen.lint.sizes import ModelSizes
 from vllmgen.lint.spec_check import spec_hits
 from vllmgen.lint.view import ContainerView, FileContext, file_context, views_of
+from vllmgen.yamlio import Document
 
+#: Rules about a start the probes cut short: their findings carry probe-check's course of the pod as evidence.
+PROBE_TIMING_RULES = ("VG005", "VG006", "VG052")
 #: The fix for a workload field of the wrong shape (the rule's own fix speaks of vllmgen values).
 WORKLOAD_SHAPE_FIX = "write the field as the Kubernetes API reference defines it (`kubectl explain` shows it)"
 
@@ -52,6 +55,7 @@ class Linter:
         if layered:
             loaded.append(layers.load_layered(layered))
         self.sizes.add_specs(ld.data for lf in loaded for ld in lf.docs if ld.kind == loader.SPEC)
+        _merge_kserve_configs(loaded, result)
         # an autoscaler and the workload it scales may sit in different files of the run
         self._targets = autoscalers.targets(loaded)
         joined = _joined_hits(loaded)
@@ -70,6 +74,9 @@ class Linter:
             result.unusable.append(Unusable(e.file, e.line, msg))
             return
         result.files_checked += 1
+        for e in lf.bad_docs:
+            message = e.message if not e.pointer else f"{e.pointer}: {e.message}"
+            result.unusable.append(Unusable(e.file, e.line, message))
         found: list[Finding] = []
         ctx = file_context(ld.data for ld in lf.docs)
         units: list[suppress.Unit] = []
@@ -100,7 +107,7 @@ class Linter:
             path = hit.line_path if hit.line_path is not None else hit.path
             file, line = _origin(ld, lf, path)
             found.append(Finding(file, line, rule.id, rule.severity, hit.message, hit.fix or rule.fix,
-                                 pointer(hit.path), ld.index, container))
+                                 pointer(hit.path), ld.index, container, hit.evidence))
 
         overlay = ld.kind == loader.VALUES and not complete and "spec" not in ld.data
         schema_errors = 0
@@ -159,7 +166,28 @@ class Linter:
         if view.spec is None:
             view.adapter_ranks = self.sizes.adapter_ranks
         for check in rules.VIEW_CHECKS:
-            yield from check(view)
+            for hit in check(view):
+                if hit.rule in PROBE_TIMING_RULES:
+                    need = (hit.load_s, "") if hit.load_s is not None else rules.estimated_load(view)
+                    shown = evidence.course(view, need[0]) if need is not None else None
+                    hit.evidence = shown.to_data() if shown is not None else None
+                yield hit
+
+
+def _merge_kserve_configs(files: list[loader.LoadedFile], result: Result) -> None:
+    """Each LLMInferenceService is linted as KServe's controller sees it: merged with the
+    LLMInferenceServiceConfigs of the run it builds on (lint.kserve_merge). Lines stay the service's own; a field
+    that comes from a config is reported at the nearest field the service writes."""
+    configs = kserve_merge.configs_of(ld.data for lf in files if lf.unusable is None for ld in lf.docs)
+    if not configs:
+        return
+    for lf in files:
+        for i, ld in enumerate(lf.docs):
+            data, used = kserve_merge.merged_data(ld.data, configs)
+            if used:
+                lf.docs[i] = loader.LoadedDoc(ld.index, ld.kind, Document(data, ld.doc.file, ld.doc._lines))
+                result.notes.append(f"{ld.doc.file}: document {ld.index}: the LLMInferenceService is checked "
+                                    f"merged with {', '.join(used)}, as KServe's controller merges them")
 
 
 def _joined_hits(files: list[loader.LoadedFile]) -> dict[int, list[tuple[loader.LoadedDoc, rules.Hit]]]:

@@ -34,12 +34,11 @@ class SchemaError:
 def chart_values_schema(path: Optional[str] = None) -> Optional[dict]:
     """The schema to check values against: an explicit file, the chart's (from vllmgen.schemas), or none."""
     if path is not None:
-        from vllmgen.yamlio import read_text
+        from vllmgen.yamlio import parse_json_document, read_text
         text = read_text(path)
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(path, "", f"not a JSON schema: {exc.msg}", exc.lineno) from None
+        # nesting deeper than yamlio.MAX_DEPTH is refused in one line: json and jsonschema recurse, and a deep
+        # schema ended in a RecursionError traceback
+        return parse_json_document(text, path).data
     try:
         from vllmgen import schemas
         return schemas.chart_values_schema()
@@ -92,6 +91,7 @@ class SchemaChecker:
         except BadSchema as exc:
             raise InputError(source, pointer(exc.path), f"invalid JSON schema: {exc.message}") from None
         self._validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+        self._source = source
         self._limit = USER_SCHEMA_SECONDS if check else None  # a user's schema is bounded, the chart's trusted
 
     def errors(self, doc: Document, overlay: bool = False) -> list[SchemaError]:
@@ -104,6 +104,9 @@ class SchemaChecker:
         except SchemaTimeout:
             return [SchemaError((), "$", f"the schema took more than {self._limit:g} s on this document (a "
                                          "`pattern` that backtracks?); not checked", ())]
+        except RecursionError:  # a `$ref` that leads back to itself without consuming the document
+            raise InputError(self._source, "", "the schema refers to itself without end (a `$ref` loop): "
+                             "validation recursed deeper than Python allows") from None
         for err in found:
             if overlay and _only_required(err):
                 continue

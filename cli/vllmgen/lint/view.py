@@ -89,6 +89,8 @@ class ContainerView:
     cuda_visible: Optional[str] = None
     cuda_visible_path: tuple = ()
     overlay: bool = False                                    # a partial values file (layered by Helm)
+    hub_cache_kept: Optional[bool] = None                    # a volume holds the hub cache across restarts (None:
+                                                             # not known)
 
     @property
     def file(self) -> str:
@@ -126,6 +128,11 @@ class FileContext:
 
     configmaps: dict[str, dict] = field(default_factory=dict)
     claim_templates: dict[str, Optional[int]] = field(default_factory=dict)
+
+    def model_configs(self) -> tuple[str, ...]:
+        """Triton model configurations (`*.pbtxt` keys) the file's ConfigMaps hold."""
+        return tuple(t for data in self.configmaps.values() for k, t in data.items()
+                     if isinstance(t, str) and str(k).endswith(".pbtxt"))
 
 
 def file_context(datas) -> FileContext:
@@ -351,7 +358,23 @@ def _container_view(ld: LoadedDoc, pod: PodTemplate, c: Container, label: str, r
         v.model = pod.model
     v.grace = pod.termination_grace
     v.grace_path = pod.spec_path + ("terminationGracePeriodSeconds",)
+    v.hub_cache_kept = _hub_cache_kept(c)
     return v
+
+
+#: Where the Hugging Face hub client keeps downloads when nothing says otherwise (huggingface_hub constants:
+#: HF_HOME defaults to ~/.cache/huggingface, the hub cache is HF_HOME/hub); vLLM's images run as root.
+DEFAULT_HF_HOME = "/root/.cache/huggingface"
+
+
+def _hub_cache_kept(c: Container) -> bool:
+    """The hub cache directory is on a volume (any volume outlives a container restart), not in the container's
+    own filesystem, which a restart throws away with a half-done download."""
+    env = {e.name: e.value for e in c.env if e.value}
+    home = env.get("HF_HOME") or (f"{env['HOME'].rstrip('/')}/.cache/huggingface" if env.get("HOME")
+                                  else DEFAULT_HF_HOME)
+    cache = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or f"{home.rstrip('/')}/hub"
+    return any(cache == m.rstrip("/") or cache.startswith(m.rstrip("/") + "/") for m in c.volume_mounts)
 
 
 def _pod_views(ld: LoadedDoc, pod: PodTemplate, label: str, role: Optional[str], ctx: FileContext,
@@ -361,12 +384,13 @@ def _pod_views(ld: LoadedDoc, pod: PodTemplate, label: str, role: Optional[str],
     if role is None:
         role = "decode" if sidecars else "standalone"
     first = pod.containers[0] if pod.containers else None
+    configs = ctx.model_configs()
     views = []
     for c in pod.init_containers + pod.containers:
         ident = identify.identify(
             name=c.name, image=c.image, command=c.command, args=c.args, scripts=_scripts(c, pod, ctx),
             server_container=pod.site.server_container, launcher=pod.site.launcher, first=c is first,
-            group_runs_vllm_on_ray=ray_vllm)
+            group_runs_vllm_on_ray=ray_vllm, configs=configs)
         if c.init and not c.native_sidecar and ident.reviewed:
             ident = Identity(None, f"init container ({ident.evidence}): runs to completion before the pod starts")
         views.append(_container_view(ld, pod, c, label, role, ctx, ident, sidecar_ports))

@@ -15,6 +15,15 @@ from vllmgen.roles import ROLES
 
 
 @dataclass(frozen=True)
+class Recognised:
+    """What a container's command line (or, without one, its image) says about a server (`Server.recognise`)."""
+
+    at: int  # where in the command line the server is named (the earliest named server is the one started)
+    runs_vllm: bool  # the server runs vLLM (Triton only with its vLLM backend)
+    evidence: str  # what says so, in a few words
+
+
+@dataclass(frozen=True)
 class Command:
     command: list[str]  # the container's `command` ([] keeps the image's entrypoint)
     args: list[str]
@@ -59,6 +68,15 @@ class Server:
 
     def role_error(self, role: str) -> str:
         return f"server {self.name} cannot play role {role}"
+
+    def recognise(self, text: str, image: str, configs: tuple[str, ...] = ()) -> "Recognised | None":
+        """Whether a container runs this server, from its command line `text` (command, args and the scripts it
+        runs), its image and the model-repository configs its file holds; None when nothing says it does."""
+        return None
+
+    def recognise_image(self, image: str, args: list[str]) -> "Recognised | None":
+        """Without a command: whether the image's own entrypoint starts this server (given `args`)."""
+        return None
 
     def check(self, spec: dict) -> list[tuple[tuple, str]]:
         """Spec combinations this server cannot honour: [(path, message)]. The common checks come first."""

@@ -25,7 +25,7 @@ import re
 from vllmgen import images, probes as pr
 from vllmgen.engine import COMPUTE_DTYPES, model_arg, vllm_port
 from vllmgen.errors import InputError
-from vllmgen.servers.base import Command, Server
+from vllmgen.servers.base import Command, Recognised, Server
 
 # --- image and ports --------------------------------------------------------------------------------------------
 NGC_REPOSITORY, NGC_TAG = images.TRITON
@@ -297,6 +297,14 @@ def values_block(spec: dict) -> tuple[dict, dict]:
     return block, comments
 
 
+#: `tritonserver` started by a command line or script.
+TRITONSERVER = re.compile(r"(?:^|[\s;&|(`'\"/])tritonserver\b")
+#: What says a Triton server has vLLM as a backend: NVIDIA's vLLM images (`tritonserver:25.12-vllm-python-py3`),
+#: and a model configuration naming the backend (`backend: "vllm"`, triton-inference-server/vllm_backend).
+VLLM_IMAGE_TAG = re.compile(r":[^/@]*vllm")
+VLLM_BACKEND = re.compile(r"""\bbackend\s*:\s*["']?vllm\b""")
+
+
 class TritonServer(Server):
     name = "triton"
     roles = ROLES
@@ -307,6 +315,19 @@ class TritonServer(Server):
 
     def default_image(self, spec: dict) -> tuple[str, str]:
         return images.TRITON
+
+    def recognise(self, text: str, image: str, configs: tuple[str, ...] = ()) -> Recognised | None:
+        """tritonserver runs vLLM only through its vLLM backend: with TensorFlow, ONNX or TensorRT-LLM models it
+        is another server."""
+        m = TRITONSERVER.search(text)
+        if m is None:
+            return None
+        if VLLM_IMAGE_TAG.search(image):
+            return Recognised(m.start(), True, "command: tritonserver (a vLLM backend image)")
+        if any(VLLM_BACKEND.search(c) for c in configs + (text,)):
+            return Recognised(m.start(), True, "command: tritonserver (a model config with backend vllm)")
+        return Recognised(m.start(), False, "command: tritonserver, with no vLLM backend (no vLLM image, no model "
+                                            "config naming backend vllm)")
 
     def role_error(self, role: str) -> str:
         return role_error(role)

@@ -3,18 +3,44 @@ simulator standing in for it in a simulated layout."""
 
 from __future__ import annotations
 
+import re
+
 from vllmgen import connectors, images, layouts, loras, sidecar, versions
 from vllmgen.engine import has_sidecar, simulator_args, vllm_args, vllm_shell_command
 from vllmgen.layouts import Layout
 from vllmgen.mounts import SPEC_JSON_PATH, SPEC_PATH, SUPERVISOR_ZIPAPP_PATH
 from vllmgen.probes import RoleProbes, probes_for
 from vllmgen.roles import DISAGGREGATED_ROLES
-from vllmgen.servers.base import Command, Server
+from vllmgen.servers.base import Command, Recognised, Server
 
 #: KV connectors that exchange through NIXL's side channel, which must listen on the pod's own address.
 NIXL_CONNECTORS = ("nixl", "nixlv2")
 #: The interpreter every vLLM image puts on PATH (the one vLLM runs in): it runs the chart-delivered supervisor.
 IMAGE_PYTHON = "python3"
+
+
+#: `vllm serve` in a command line or script, and the OpenAI API server module run directly.
+VLLM_SERVE = re.compile(r"(?:^|[\s;&|(`'\"/])vllm[\"']?\s+[\"']?serve\b")
+VLLM_MODULE = re.compile(r"\bvllm\.entrypoints\.(?:openai\.)?api_server\b")
+#: Arguments only vLLM's command line takes (an image entrypoint given these runs vLLM).
+VLLM_ARGS = re.compile(r"(?:^|\s)--(?:model|tensor-parallel-size|tensor_parallel_size|served-model-name|"
+                       r"max-model-len|gpu-memory-utilization|data-parallel-size|pipeline-parallel-size)(?:[=\s]|$)")
+#: Image repositories (the last path segment) whose entrypoint is `vllm serve`: the official image, its CPU and
+#: ROCm variants, and images built from it (LMCache's).
+OFFICIAL_IMAGE = re.compile(r"^vllm-openai(?:-[\w.-]+)?$")
+#: A vendor's vLLM build (`vllm`, `vllm-gaudi`, `vllm-rbln-rhel9`, `vllm-xpu`): its entrypoint is vLLM when the
+#: arguments are vLLM's. Dynamo's `vllm-runtime` is the runtime image of Dynamo's components, never an entrypoint.
+VENDOR_IMAGE = re.compile(r"^vllm(?:[-_][\w.-]+)?$")
+#: llm-d's vLLM builds (llm-d/llm-d, docker/): `llm-d`, `llm-d-cuda`, `llm-d-xpu`, `llm-d-rocm`, their -dev tags.
+LLMD_IMAGE = re.compile(r"^llm-d(?:-(?:cuda|xpu|rocm|hpu|gaudi|cpu|tpu|aws|dev))*$")
+_NOT_AN_ENTRYPOINT = re.compile(r"runtime")
+
+
+def repository(image: str) -> str:
+    """The last path segment of an image reference, without tag or digest."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[0]
 
 
 class VllmServer(Server):
@@ -28,6 +54,25 @@ class VllmServer(Server):
         if spec["probes"]["mode"] == "supervised" and spec["probes"]["supervisor"] == "image":
             return images.PROJECT
         return images.VLLM_OFFICIAL
+
+    def recognise(self, text: str, image: str, configs: tuple[str, ...] = ()) -> Recognised | None:
+        for pattern, evidence in ((VLLM_SERVE, "command: vllm serve"),
+                                  (VLLM_MODULE, "command: python -m vllm.entrypoints.openai.api_server")):
+            m = pattern.search(text)
+            if m:
+                return Recognised(m.start(), True, evidence)
+        return None
+
+    def recognise_image(self, image: str, args: list[str]) -> Recognised | None:
+        repo = repository(image)
+        if OFFICIAL_IMAGE.match(repo):
+            return Recognised(0, True, f"image entrypoint: vllm serve ({repo})")
+        if LLMD_IMAGE.match(repo):
+            return Recognised(0, True, f"image entrypoint: llm-d's vLLM image ({repo})")
+        if VENDOR_IMAGE.match(repo) and not _NOT_AN_ENTRYPOINT.search(repo) and \
+                (VLLM_ARGS.search(" " + " ".join(args)) or (args and not args[0].startswith("-") and "/" in args[0])):
+            return Recognised(0, True, f"image entrypoint with vLLM arguments ({repo})")
+        return None
 
     def default_probe_mode(self, layout: Layout) -> str:
         return layout.probe_mode

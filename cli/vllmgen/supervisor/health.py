@@ -21,15 +21,18 @@ from vllmgen.supervisor.state import Phase, Store
 
 #: Longest hold a `?timeout=` query may ask for: a startup probe's timeout is seconds, not hours.
 MAX_HOLD_S = 300.0
-#: A client that does not finish sending its request within this is dropped (kubelet sends it at once).
+#: A client that does not finish sending its request head within this, in all, is dropped (kubelet sends it at
+#: once; a client trickling one header line at a time no longer resets the clock).
 REQUEST_READ_TIMEOUT_S = 5.0
 #: Longest request head accepted (request line + headers); a probe's is ~150 bytes.
 MAX_HEAD_LINES = 64
 #: Pending connections the kernel queues for us (probes from kubelet plus people curling /status).
 LISTEN_BACKLOG = 128
 #: Connections served at once. Kubelet holds at most three (one per probe, a held /startupz among them); the rest
-#: is people and scrapers. Beyond this a new connection is closed at once, so a flood of idle connections
-#: cannot grow the supervisor's memory without bound.
+#: is people and scrapers. Beyond this a new connection takes the place of the oldest one still sending its
+#: request head (the slowest client: a probe sends its head at once), so neither a flood of idle or trickling
+#: connections can keep probes out nor grow the supervisor's memory without bound; only when every connection
+#: is a request being answered (held /startupz) is the new one closed at once.
 MAX_CONNECTIONS = 512
 #: Read buffer per connection: a probe's request head is ~150 bytes.
 READ_BUFFER_BYTES = 16 * 1024
@@ -52,6 +55,10 @@ class HealthServer:
         self._changed: asyncio.Event | None = None
         self._waiters = 0
         self._connections = 0  # touched only on the loop's thread
+        # connections still reading their request head, oldest first (dicts keep insertion order): evicted
+        # first when the server is full
+        self._reading: dict[asyncio.StreamWriter, None] = {}
+        self._evicted: set[asyncio.StreamWriter] = set()
         self._thread = threading.Thread(target=self._run, name="health-server", daemon=True)
         store.listeners.append(self._store_changed)
 
@@ -142,18 +149,41 @@ class HealthServer:
             return self.status()
         return 404, {"error": f"unknown path {url.path}", "paths": list(PATHS)}
 
+    def _make_room(self) -> bool:
+        """Room for one more connection: at the limit, the oldest connection still sending its head goes."""
+        if self._connections < MAX_CONNECTIONS:
+            return True
+        if not self._reading:
+            return False
+        oldest = next(iter(self._reading))
+        del self._reading[oldest]
+        self._evicted.add(oldest)  # its handler ends without answering, and its place is free now
+        self._connections -= 1
+        oldest.transport.abort()
+        return True
+
+    async def _read_head(self, reader: asyncio.StreamReader) -> list[bytes]:
+        """The request head's lines, within REQUEST_READ_TIMEOUT_S in all."""
+        deadline = self._loop.time() + REQUEST_READ_TIMEOUT_S
+        head: list[bytes] = []
+        while len(head) < MAX_HEAD_LINES:
+            line = await asyncio.wait_for(reader.readline(), max(0.0, deadline - self._loop.time()))
+            if line in (b"\r\n", b"\n", b""):
+                break
+            head.append(line)
+        return head
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._connections >= MAX_CONNECTIONS:
+        if not self._make_room():
             writer.transport.abort()
             return
         self._connections += 1
+        self._reading[writer] = None
         try:
-            head = []
-            while len(head) < MAX_HEAD_LINES:
-                line = await asyncio.wait_for(reader.readline(), REQUEST_READ_TIMEOUT_S)
-                if line in (b"\r\n", b"\n", b""):
-                    break
-                head.append(line)
+            head = await self._read_head(reader)
+            if writer in self._evicted:
+                return  # evicted while it was sending: the transport is gone
+            del self._reading[writer]
             parts = head[0].decode("latin-1").split() if head else []
             if len(parts) != 3 or not parts[2].startswith("HTTP/"):
                 code, body, method = 400, {"error": "malformed request"}, "GET"
@@ -169,5 +199,9 @@ class HealthServer:
         except (asyncio.TimeoutError, ConnectionError, ValueError, asyncio.LimitOverrunError, IndexError):
             pass
         finally:
-            self._connections -= 1
+            if writer in self._evicted:
+                self._evicted.discard(writer)
+            else:
+                self._reading.pop(writer, None)
+                self._connections -= 1
             writer.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 
+from vllmgen.supervisor import watchdog
 from vllmgen.supervisor.state import Phase, Snapshot, Store
 
 #: Poll period while loading: a refused connection costs microseconds, and /startupz answers within this
@@ -24,6 +25,13 @@ SLEEP_EVERY_ROUNDS = 8
 #: Per-request timeout. /health answered within 22 ms under saturation (docs/upstream-facts.md#vllm-under-load);
 #: a request slower than this counts as no answer (towards the wedged verdict, state.WEDGED_AFTER_S).
 REQUEST_TIMEOUT_S = 2.0
+#: The serving watchdog reads /metrics (and /load) every this many ready rounds: about once a second.
+WATCH_EVERY_ROUNDS = 4
+#: The canary: a 1-token completion, labelled so it can be told apart in vLLM's logs and metrics.
+CANARY_USER = "vllmgen-canary"
+CANARY_PROMPT = "ok"
+#: The canary's HTTP timeout is the restart window plus this: it stays out (pending) until the verdicts are in.
+CANARY_TIMEOUT_EXTRA_S = 5.0
 #: Marks the awake series of the sleep-state gauge in /metrics.
 _AWAKE_SERIES = 'sleep_state="awake"'
 
@@ -59,7 +67,8 @@ class Monitor:
     """Polls vLLM at `base_url` in a daemon thread and writes what it sees into `store`."""
 
     def __init__(self, store: Store, process, base_url: str, served_name: str,
-                 api_key: str | None = None, dev_mode: bool = False):
+                 api_key: str | None = None, dev_mode: bool = False, on_verdict=None):
+        """`on_verdict(verdict, reason, watch)` is called when the serving watchdog's verdict changes."""
         self.store = store
         self.process = process
         self.base_url = base_url.rstrip("/")
@@ -69,6 +78,9 @@ class Monitor:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vllm-monitor", daemon=True)
         self._round = 0
+        self.on_verdict = on_verdict
+        self._canaries = 0
+        self._canary_lock = threading.Lock()  # the canary's thread and the monitor both replace the watch
 
     def start(self) -> None:
         self._thread.start()
@@ -123,8 +135,14 @@ class Monitor:
         except (httpx.TransportError, ValueError):
             changes["model_listed"] = None
             changes["adapters_listed"] = None
+        metrics = None
+        if prev.watch_cfg is not None and prev.ever_ready and self._round % WATCH_EVERY_ROUNDS == 0 \
+                and health == 200:
+            metrics = self._metrics(client)
         if self._round % SLEEP_EVERY_ROUNDS == 0 and health == 200:
-            changes["sleeping"] = self._sleeping(client)
+            changes["sleeping"] = self._sleeping(client, metrics[0] if metrics else None)
+        if metrics is not None:
+            self._watch(client, metrics, changes.get("sleeping", prev.sleeping))
         self._round += 1
         changes["last_poll"] = time.monotonic()
         if not prev.ever_ready and health == 200 and changes.get("model_listed"):
@@ -135,7 +153,7 @@ class Monitor:
             return self.store.update(only_if=lambda s: s.phase is Phase.LOADING, phase=Phase.READY)
         return self.store.update(**changes)
 
-    def _sleeping(self, client) -> bool | None:
+    def _sleeping(self, client, metrics_text: str | None = None) -> bool | None:
         import httpx
 
         try:
@@ -143,9 +161,88 @@ class Monitor:
                 r = client.get("/is_sleeping")
                 if r.status_code == 200:
                     return bool(r.json().get("is_sleeping"))
+            if metrics_text is not None:
+                return parse_sleep_metric(metrics_text)
             r = client.get("/metrics")
             if r.status_code == 200:
                 return parse_sleep_metric(r.text)
         except (httpx.TransportError, ValueError, AttributeError):
             pass
         return None
+
+    # --- the serving watchdog ----------------------------------------------------------------------------------
+    def _metrics(self, client) -> tuple[str, float, int | None] | None:
+        """(/metrics text, when it was asked, /load's count or None)."""
+        import httpx
+
+        t = time.monotonic()
+        try:
+            r = client.get("/metrics")
+            if r.status_code != 200:
+                return None
+            text = r.text
+        except httpx.TransportError:
+            return None
+        try:
+            load = client.get("/load")
+            api = int(load.json().get("server_load")) if load.status_code == 200 else None
+        except (httpx.TransportError, ValueError, AttributeError, TypeError):
+            api = None
+        return text, t, api
+
+    def _watch(self, client, metrics: tuple, sleeping: bool | None) -> None:
+        text, t, api = metrics
+        parsed = watchdog.parse_metrics(text)
+        with self._canary_lock:  # the canary's thread replaces the watch too
+            snap = self.store.snapshot
+            cfg, w = snap.watch_cfg, snap.watch
+            if snap.draining or snap.phase is not Phase.READY:
+                w = watchdog.pause(w, "draining" if snap.draining else f"phase {snap.phase.value}", t)
+            elif sleeping:
+                w = watchdog.pause(w, "the engine is asleep", t)
+            elif parsed is None:
+                w = watchdog.pause(w, "vLLM's /metrics carries no engine counters", t)
+            else:
+                w = watchdog.observe(w, parsed[0], parsed[1], t, api)
+                if watchdog.canary_due(w, cfg, time.monotonic()):
+                    self._canaries += 1
+                    w = watchdog.canary_sent(w, self._canaries, time.monotonic())
+                    threading.Thread(target=self._canary, args=(self._canaries, cfg), name="vllm-canary",
+                                     daemon=True).start()
+            self.store.update(watch=w)
+        self.settle()
+
+    def settle(self) -> None:
+        """Store the watchdog's verdict as of now and report a change (once: the supervisor's loop calls this
+        every tick, so the log line comes with the verdict, not at the next reading)."""
+        with self._canary_lock:
+            snap = self.store.snapshot
+            if snap.watch_cfg is None:
+                return
+            w, changed = watchdog.settle(snap.watch, snap.watch_cfg, time.monotonic())
+            if changed:
+                self.store.update(watch=w)
+        if changed and self.on_verdict:
+            self.on_verdict(changed, w.reason, w)
+
+    def _canary(self, ident: int, cfg) -> None:
+        """One 1-token completion; its outcome goes into the watch (None: answered)."""
+        import httpx
+
+        headers = {"X-Request-Id": f"{CANARY_USER}-{ident}"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        t0 = time.monotonic()
+        try:
+            r = httpx.post(f"{self.base_url}/v1/completions", headers=headers,
+                           timeout=cfg.restart_s + CANARY_TIMEOUT_EXTRA_S,
+                           json={"model": self.served_name, "prompt": CANARY_PROMPT, "max_tokens": 1,
+                                 "temperature": 0, "user": CANARY_USER})
+            outcome = None if r.status_code == 200 else f"answered {r.status_code}: not counted"
+        except httpx.TimeoutException:
+            outcome = f"no answer in {time.monotonic() - t0:.1f} s"
+        except httpx.TransportError as exc:
+            outcome = f"failed ({type(exc).__name__}): not counted"
+        with self._canary_lock:
+            w = watchdog.canary_done(self.store.snapshot.watch, ident, outcome, time.monotonic())
+            self.store.update(watch=w)

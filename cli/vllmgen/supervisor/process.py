@@ -47,6 +47,35 @@ DEATH_SIGNAL_LAUNCHER = (
 #: Environment variable marking every process of one vLLM tree (children inherit it): a restarted supervisor
 #: finds what a killed one left behind by this mark, never by a process id that may have been reused.
 TREE_MARK_ENV = "VLLMGEN_VLLM_TREE"
+#: The tree's guard: a small process of its own session that reads a pipe only the supervisor holds open. When
+#: the supervisor dies by any signal (SIGKILL, an unhandled SIGQUIT or SIGUSR1, the OOM killer) the kernel
+#: closes the pipe, and the guard SIGKILLs every process carrying the tree's mark: the death signal above
+#: reaches vLLM's API server only, while its EngineCore and workers (grandchildren) would live on: vLLM's
+#: workers watch their EngineCore through a pipe (vllm/v1/executor/multiproc_executor.py, death_pipe), but
+#: nothing ends an EngineCore whose API server is gone. When the supervisor stops vLLM itself, it closes the
+#: pipe after the tree is gone, and the guard finds nothing to end.
+TREE_GUARD = (
+    "import os,signal,sys,time\n"
+    "want=sys.argv[1].encode()\n"
+    "try:\n"
+    " while os.read(0,4096):pass\n"
+    "except OSError:pass\n"
+    "me=str(os.getpid())\n"
+    "end=time.monotonic()+10\n"
+    "while time.monotonic()<end:\n"
+    " found=[]\n"
+    " for p in os.listdir('/proc'):\n"
+    "  if not p.isdigit() or p==me:continue\n"
+    "  try:\n"
+    "   with open('/proc/'+p+'/environ','rb') as f:env=f.read().split(b'\\0')\n"
+    "  except OSError:continue\n"
+    "  if want in env:found.append(int(p))\n"
+    " if not found:break\n"
+    " for p in found:\n"
+    "  try:os.kill(p,signal.SIGKILL)\n"
+    "  except OSError:pass\n"
+    " time.sleep(0.05)\n"
+)
 
 #: Access-log lines of the supervisor's own polling (loopback GETs that succeeded): several a second would
 #: drown the pod log, so they are not passed through. Failed answers and every other request still are.
@@ -229,13 +258,15 @@ class VllmProcess:
         self.argv = argv
         self.on_line = on_line  # called with every line vLLM writes (in the output thread)
         self.niceness = niceness
-        self.mark = mark or f"tree:{os.getpid()}:{id(self)}"
+        self.mark = mark or f"tree:{os.getpid()}:{os.urandom(6).hex()}"
         self.env = {**env, TREE_MARK_ENV: self.mark}
         self.sink = sink if sink is not None else sys.stdout
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self.popen: subprocess.Popen | None = None
         self.pgid: int | None = None
         self._pump: threading.Thread | None = None
+        self._guard: subprocess.Popen | None = None
+        self._guard_pipe: int | None = None  # the write end only this process holds: closed, the guard acts
 
     @property
     def pid(self) -> int | None:
@@ -246,6 +277,7 @@ class VllmProcess:
         launcher = [sys.executable, "-c", DEATH_SIGNAL_LAUNCHER, str(os.getpid())]
         if not shutil.which(self.argv[0], path=self.env.get("PATH")):
             raise FileNotFoundError(2, "No such file or directory (or not executable)", self.argv[0])
+        self._start_guard()
         self.popen = subprocess.Popen(
             [*launcher, *self.argv], env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
@@ -259,6 +291,32 @@ class VllmProcess:
                 pass
         self._pump = threading.Thread(target=self._copy_output, name="vllm-output", daemon=True)
         self._pump.start()
+
+    def _start_guard(self) -> None:
+        """Best effort: start the tree's guard (TREE_GUARD) before vLLM, so no process of the tree is unguarded."""
+        read_end, write_end = os.pipe()  # not inheritable: vLLM and its children never hold the write end
+        try:
+            self._guard = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", TREE_GUARD, f"{TREE_MARK_ENV}={self.mark}"],
+                stdin=read_end, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                close_fds=True)
+        except OSError:
+            os.close(write_end)
+        else:
+            self._guard_pipe = write_end
+        finally:
+            os.close(read_end)
+
+    def _release_guard(self) -> None:
+        """The tree is gone: let the guard go (it finds nothing to end) and collect it."""
+        if self._guard_pipe is not None:
+            os.close(self._guard_pipe)
+            self._guard_pipe = None
+        if self._guard is not None:
+            try:
+                self._guard.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                pass
 
     def _copy_output(self) -> None:
         out = self.popen.stdout
@@ -319,6 +377,7 @@ class VllmProcess:
             time.sleep(0.02)
         if self._pump:
             self._pump.join(timeout=1.0)
+        self._release_guard()
         return present
 
     def members(self) -> list[int]:

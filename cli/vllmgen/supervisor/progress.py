@@ -2,7 +2,9 @@
 
 - Phase: from vLLM's log lines (`vllmlog.marker`) and, for the download, from bytes arriving in the hub cache.
 - Progress: anything that moves counts: a log line, a downloaded byte, CPU_PROGRESS_S of CPU time in vLLM's
-  processes. `stalled` is the stall rule: nothing moved for `stallSeconds`.
+  processes, IO_PROGRESS_BYTES read by them (a load from a PVC or a local disk waits on storage, with little CPU
+  and no hub bytes), GPU_PROGRESS_BYTES more device memory in use (where NVML is available). `stalled` is the
+  stall rule: nothing moved for `stallSeconds`.
 - Estimate: what the spec's budget terms leave of the terms not done yet (the download from its measured rate).
 - Measured: at Ready, every budget term (download, load, compile, start) as it really took, summing to the
   total, with the bandwidths they imply (what `vllmgen calibrate` reads back).
@@ -16,15 +18,25 @@ from vllmgen.supervisor.vllmlog import marker
 
 #: The budget term (vllmgen.budget.startup_budget) each phase's time counts towards; they add up to the start.
 TERM_OF = {"process-start": "start", "download": "download", "weights-load": "load", "compile": "compile",
-           "warm-up": "compile", "api-start": "start"}
+           "graph-capture": "compile", "warm-up": "compile", "api-start": "start"}
 TERMS = ("download", "load", "compile", "start")
-#: Phase order for moving on: download and weights-load share a rank (vLLM downloads inside its weight loading).
-_RANK = {"process-start": 0, "download": 1, "weights-load": 1, "compile": 2, "warm-up": 3, "api-start": 4,
-         "ready": 5}
+#: Phase order for moving on: download and weights-load share a rank (vLLM downloads inside its weight loading),
+#: and so do graph-capture and warm-up (the warm-up JIT runs after the capture on vLLM 0.26, before it on 0.32).
+_RANK = {"process-start": 0, "download": 1, "weights-load": 1, "compile": 2, "graph-capture": 3, "warm-up": 3,
+         "api-start": 4, "ready": 5}
+#: Moves between phases of one rank: (from, to).
+_ALTERNATE = {("download", "weights-load"), ("graph-capture", "warm-up"), ("warm-up", "graph-capture")}
 #: CPU time of vLLM's processes that counts as progress. A working start keeps at least a core busy and earns
 #: this in half a second (in 5 s on a tenth of a core, on a saturated node); processes blocked on a lock, a
 #: dead mount or a peer use milliseconds a minute (pollers waking up).
 CPU_PROGRESS_S = 0.5
+#: Bytes read by vLLM's processes (/proc/PID/io read_bytes + rchar, summed over the tree) that count as progress:
+#: a load reads gigabytes (1 MiB is 2 ms at 500 MB/s, 0.1 s at 10 MB/s), while a process blocked on a lock, a
+#: dead mount or a peer reads nothing, and pollers of small /proc files read kilobytes a minute.
+IO_PROGRESS_BYTES = 1 << 20
+#: Growth of device memory in use (NVML, all visible devices) that counts as progress: weights and the KV cache
+#: arrive in accelerator memory in hundreds of MiB; allocator noise is smaller.
+GPU_PROGRESS_BYTES = 16 << 20
 #: /status warns once a start has shown no progress for this share of stallSeconds.
 STALL_WARN_FRACTION = 0.5
 MB = 1_000_000
@@ -53,6 +65,8 @@ class Sample:
     cpu: dict  # pid -> CPU seconds (its own and its waited-for children's)
     disk: int | None = None  # bytes on disk in the hub cache, where downloaded files end up
     staging: int | None = None  # bytes on disk in folders a download passes through (xet's chunk cache)
+    io: dict = field(default_factory=dict)  # pid -> bytes read (read_bytes + rchar), /proc/PID/io
+    gpu_memory: int | None = None  # device memory in use on the visible accelerators (NVML), None when unknown
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,10 @@ class Progress:
     cpu: float = 0.0  # CPU seconds seen used by vLLM's processes since the start
     cpu_mark: float = 0.0  # `cpu` when CPU time last counted as progress
     cpu_by_pid: dict = field(default_factory=dict)
+    io: int = 0  # bytes read by vLLM's processes since the start
+    io_mark: int = 0  # `io` when reads last counted as progress
+    io_by_pid: dict = field(default_factory=dict)
+    gpu_mark: int | None = None  # device memory in use when it last counted as progress
     disk_first: int | None = None  # bytes on disk at the first sample
     disk: int | None = None
     disk_at_load: int | None = None  # bytes on disk when the download phase began
@@ -96,10 +114,11 @@ def _enter(p: Progress, phase: str, now: float) -> Progress:
 
 
 def _moves(p: Progress, target: str) -> bool:
-    """Phases only move forward, except that a download and the weight loading around it alternate."""
+    """Phases only move forward, except that a download and the weight loading around it alternate, and so do the
+    CUDA graph capture and the warm-up."""
     if _RANK[target] > _RANK[p.phase]:
         return True
-    if (p.phase, target) == ("download", "weights-load"):
+    if (p.phase, target) in _ALTERNATE:
         return True
     return (p.phase, target) == ("weights-load", "download") and not p.files_local
 
@@ -124,6 +143,15 @@ def on_sample(p: Progress, s: Sample) -> Progress:
     p = replace(p, cpu=p.cpu + new_cpu, cpu_by_pid=dict(s.cpu))
     if p.cpu - p.cpu_mark >= CPU_PROGRESS_S:
         p = replace(_progressed(p, s.t, "CPU time"), cpu_mark=p.cpu)
+    new_io = sum(max(0, n - p.io_by_pid.get(pid, 0)) for pid, n in s.io.items())
+    p = replace(p, io=p.io + new_io, io_by_pid=dict(s.io))
+    if p.io - p.io_mark >= IO_PROGRESS_BYTES:
+        p = replace(_progressed(p, s.t, "storage reads"), io_mark=p.io)
+    if s.gpu_memory is not None:
+        if p.gpu_mark is None:
+            p = replace(p, gpu_mark=s.gpu_memory)
+        elif s.gpu_memory - p.gpu_mark >= GPU_PROGRESS_BYTES:
+            p = replace(_progressed(p, s.t, "device memory"), gpu_mark=s.gpu_memory)
     if s.disk is not None or s.staging is not None:
         grew = (p.disk is not None and s.disk is not None and s.disk > p.disk) or \
                (p.staging is not None and s.staging is not None and s.staging > p.staging)
@@ -153,8 +181,9 @@ def stalled(p: Progress, now: float, stall_s: float) -> str | None:
     if p.ready_at is not None or quiet < stall_s:
         return None
     return (f"startup stalled: no progress for {quiet:.1f} s (stallSeconds {stall_s:g}) in phase {p.phase}: no "
-            f"vLLM log line, no downloaded byte, less than {CPU_PROGRESS_S:g} s of CPU time in vLLM's processes; "
-            f"last progress: {p.last_signal} at {p.last_progress - p.started:.1f} s")
+            f"vLLM log line, no downloaded byte, less than {CPU_PROGRESS_S:g} s of CPU time and "
+            f"{IO_PROGRESS_BYTES >> 20} MiB read in vLLM's processes, no device memory growth; last progress: "
+            f"{p.last_signal} at {p.last_progress - p.started:.1f} s")
 
 
 def stall_warning(p: Progress, now: float, stall_s: float) -> str | None:
@@ -163,7 +192,7 @@ def stall_warning(p: Progress, now: float, stall_s: float) -> str | None:
     if p.ready_at is not None or quiet < STALL_WARN_FRACTION * stall_s:
         return None
     return (f"no progress for {quiet:.0f} s in phase {p.phase} (no vLLM log line, no downloaded byte, no CPU "
-            f"time); vLLM is ended after {stall_s:g} s without progress")
+            f"time, no storage read); vLLM is ended after {stall_s:g} s without progress")
 
 
 def term_seconds(p: Progress, now: float) -> dict:
@@ -250,7 +279,8 @@ def status(p: Progress, exp: Expected, now: float) -> dict:
         out["download"] = dl
     out["stall"] = {"secondsWithoutProgress": round(quiet_seconds(p, now), 3) if p.ready_at is None else 0.0,
                     "stallSeconds": exp.stall_s, "lastProgress": p.last_signal, "logLines": p.lines,
-                    "cpuSeconds": round(p.cpu, 2), "warning": stall_warning(p, now, exp.stall_s)}
+                    "cpuSeconds": round(p.cpu, 2), "readBytes": p.io,
+                    "warning": stall_warning(p, now, exp.stall_s)}
     return out
 
 
@@ -267,6 +297,7 @@ def measured(p: Progress, exp: Expected) -> dict:
         "downloadedBytes": got,
         "longestQuietSeconds": round(p.longest_quiet, 3),
         "cpuSeconds": round(p.cpu, 2),
+        "readBytes": p.io,
         "vllmReported": p.reported,
     }
     if exp.weights_bytes:

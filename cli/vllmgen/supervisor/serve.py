@@ -13,6 +13,9 @@ Stop rules (docs/upstream-facts.md#vllm-engine-death and the section after it):
   `LOADING_TERM_GRACE_S`. Exit 0.
 - vLLM exits by itself (any code, even 0: it exits 0 after its engine died) or its engine is dead: exit 1 with
   the reason. Bad configuration: exit 2 before vLLM starts.
+- The serving watchdog (watchdog.py) calls the engine wedged (requests in the engine, or an idle canary, and no
+  engine progress for restartSeconds): the group is killed, exit 1 with the reason; after stallSeconds already
+  /readyz is 503.
 - A load that stalls (no log line, no downloaded byte, no CPU time in vLLM's processes for stallSeconds,
   progress.stalled): the group is killed, exit 1 with the reason, so the container restarts at once. A load that
   progresses is never ended by the supervisor (kubelet's startup probe is the ceiling).
@@ -32,7 +35,7 @@ from datetime import datetime, timezone
 
 from vllmgen.errors import EXIT_INPUT, InputError
 from vllmgen.supervisor import process as proc_mod
-from vllmgen.supervisor import state
+from vllmgen.supervisor import state, watchdog
 from vllmgen.supervisor.progress import Expected
 from vllmgen.supervisor.state import Phase, Store
 from vllmgen.supervisor.watch import SAMPLE_PERIOD_S, StartupWatch, download_dirs
@@ -97,6 +100,8 @@ class Plan:
     pinned: tuple[tuple[str, str, str], ...] = ()  # (name, hub id, revision): adapters downloaded before vLLM
     # the spec's estimate of the start and its stall window (none given: never called stalled)
     expected: Expected = field(default_factory=lambda: Expected(terms={}, stall_s=float("inf")))
+    # the serving watchdog's windows (None: no watchdog)
+    watchdog: watchdog.Config | None = None
 
     @property
     def drain_window_s(self) -> float:
@@ -140,7 +145,7 @@ def expected_start(spec: dict, role: str) -> Expected:
 
 
 def plan_for(spec: dict, role: str, env: dict) -> Plan:
-    from vllmgen import engine, loras, probes, servers, sources
+    from vllmgen import engine, loras, probes, servers, serving, sources
 
     if not servers.of(spec).supervised:
         raise InputError("<spec>", "/server", f"`vllmgen serve` runs vLLM; this spec asks for {spec['server']}")
@@ -167,7 +172,14 @@ def plan_for(spec: dict, role: str, env: dict) -> Plan:
         adapters=tuple(a.name for a in loras.of(spec)),
         pinned=loras.pinned(spec),
         expected=expected_start(spec, role),
+        watchdog=watchdog_config(serving.windows(spec)),
     )
+
+
+def watchdog_config(w) -> watchdog.Config:
+    """The supervisor's watchdog settings from the spec's windows (vllmgen.serving.Windows)."""
+    return watchdog.Config(stall_s=float(w.stall_s), restart_s=float(w.restart_s),
+                           canary_idle_s=None if w.canary_idle_s is None else float(w.canary_idle_s))
 
 
 @dataclass(frozen=True)
@@ -343,7 +355,7 @@ def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, v
     base_env = dict(os.environ if base_env is None else base_env)
     log = log or PhaseLog()
     store = Store(on_phase=log.on_phase)
-    store.update(adapters=plan.adapters)
+    store.update(adapters=plan.adapters, watch_cfg=plan.watchdog)
     watch = StartupWatch(store, log, plan.expected, log.t0, download_dirs(vllm_env(plan, base_env), plan.hub_id))
     log.emit("phase", phase=Phase.STARTING.value, vllmPort=plan.vllm_port, healthPort=plan.health_port,
              model=plan.served_name, drainWindowSeconds=plan.drain_window_s)
@@ -413,12 +425,14 @@ def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, v
              stallSeconds=plan.expected.stall_s, estimateSeconds=round(plan.expected.estimate_s, 1),
              ceilingSeconds=plan.expected.ceiling_s)
     dev_mode = launch.env.get(DEV_MODE_ENV, "0") not in ("", "0", "false")
+
     monitor = Monitor(store, vllm, f"http://127.0.0.1:{plan.vllm_port}", plan.served_name,
-                      api_key=base_env.get("VLLM_API_KEY") or plan.env.get("VLLM_API_KEY"), dev_mode=dev_mode)
+                      api_key=base_env.get("VLLM_API_KEY") or plan.env.get("VLLM_API_KEY"), dev_mode=dev_mode,
+                      on_verdict=lambda verdict, reason, w: verdict_line(log, verdict, reason, w))
     monitor.start()
 
     try:
-        code, reason, extra = _supervise(plan, store, vllm, stop, signals, log, watch)
+        code, reason, extra = _supervise(plan, store, vllm, stop, signals, log, watch, monitor.settle)
     finally:
         leftovers = vllm.kill_group(_kill_timeout(plan, signals))
         monitor.stop()
@@ -429,6 +443,16 @@ def run(plan: Plan, base_env: dict | None = None, log: PhaseLog | None = None, v
     result = exit_with(code, reason, vllmExitCode=vllm.poll(), **extra)
     server.stop()
     return result
+
+
+def verdict_line(log: PhaseLog, verdict: str, reason: str | None, w: watchdog.Watch) -> None:
+    """One `watchdog` JSON line: the serving watchdog's new verdict, its reason and its numbers."""
+    now = time.monotonic()
+    log.emit("watchdog", verdict=verdict, reason=reason, requestsInEngine=w.in_flight,
+             requestsInServer=w.api_in_flight,
+             secondsPending=None if w.pending_since is None else round(now - w.pending_since, 3),
+             secondsSinceProgress=None if w.last_progress is None else round(now - w.last_progress, 3),
+             canaryOut=w.canary_out is not None)
 
 
 def _kill_timeout(plan: Plan, signals: dict) -> float:
@@ -442,7 +466,7 @@ def _kill_timeout(plan: Plan, signals: dict) -> float:
 
 
 def _supervise(plan: Plan, store: Store, vllm, stop: threading.Event, signals: dict, log: PhaseLog,
-               watch: StartupWatch):
+               watch: StartupWatch, settle=lambda: None):
     """Wait for a signal, an exit of vLLM, a stalled load or an engine death; returns (exit code, reason, log
     fields)."""
     next_sample = 0.0
@@ -476,6 +500,13 @@ def _supervise(plan: Plan, store: Store, vllm, stop: threading.Event, signals: d
             exit_code = vllm.wait(ENGINE_DEATH_EXIT_WAIT_S)
             store.update(process_alive=False, exit_code=exit_code)
             return EXIT_VLLM_FAILED, f"vLLM engine died (/health {snap.health}); vLLM exit code {exit_code}", {}
+        if snap.ever_ready:
+            settle()  # the serving watchdog's verdict as of now, logged once when it changes
+            snap = store.snapshot
+        verdict, why = state.watch_verdict(snap, now)
+        if snap.ever_ready and not snap.draining and verdict == watchdog.WEDGED:
+            store.update(reason=why)
+            return EXIT_VLLM_FAILED, why, {"watchdog": watchdog.status(snap.watch, snap.watch_cfg, now)}
 
 
 def _wait_idle(plan: Plan, deadline: float) -> bool | None:

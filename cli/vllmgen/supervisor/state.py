@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Callable
 
-from vllmgen.supervisor import progress
+from vllmgen.supervisor import progress, watchdog
 
 #: /health must stay 503 this long before liveness fails: readiness drops on the first 503 (stop traffic at
 #: once), liveness waits for the engine death to be confirmed (vLLM then exits by itself within 2-5 s).
@@ -59,6 +59,8 @@ class Snapshot:
     info: dict = field(default_factory=dict)  # pid, ports, model name: for /status only
     startup: progress.Progress | None = None  # the start as measured so far (supervisor/watch.py keeps it)
     startup_expected: progress.Expected | None = None  # what the spec estimates for it
+    watch: watchdog.Watch = field(default_factory=watchdog.Watch)  # the serving watchdog (monitor keeps it)
+    watch_cfg: watchdog.Config | None = None  # its windows from the spec; None: no watchdog
 
 
 def engine_dead(s: Snapshot, now: float, confirm_s: float = DEAD_CONFIRM_S) -> bool:
@@ -69,6 +71,13 @@ def engine_dead(s: Snapshot, now: float, confirm_s: float = DEAD_CONFIRM_S) -> b
         and s.health_bad_since is not None
         and now - s.health_bad_since >= confirm_s
     )
+
+
+def watch_verdict(s: Snapshot, now: float) -> tuple[str, str | None]:
+    """The serving watchdog's verdict at `now` (ok when there is none)."""
+    if s.watch_cfg is None:
+        return watchdog.OK, None
+    return watchdog.judge(s.watch, s.watch_cfg, now)
 
 
 def started(s: Snapshot) -> bool:
@@ -104,6 +113,9 @@ def readiness(s: Snapshot, now: float) -> tuple[bool, list[str]]:
             )
         if s.sleeping:
             reasons.append("the engine is asleep")
+        verdict, why = watch_verdict(s, now)
+        if verdict in (watchdog.STALLED, watchdog.WEDGED) and not s.draining:
+            reasons.append(why)
         if s.last_poll is None or now - s.last_poll > STALE_AFTER_S:
             reasons.append("no fresh answer from vLLM")
     missing = missing_adapters(s)
@@ -122,6 +134,9 @@ def liveness(s: Snapshot, now: float) -> tuple[bool, list[str]]:
         return False, [f"engine dead: vLLM /health answered {s.health} for {now - s.health_bad_since:.1f} s"]
     if s.ever_ready and not s.draining and s.last_ok is not None and now - s.last_ok > WEDGED_AFTER_S:
         return False, [f"vLLM wedged: no /health 200 for {now - s.last_ok:.1f} s"]
+    verdict, why = watch_verdict(s, now)
+    if verdict == watchdog.WEDGED and not s.draining:
+        return False, [why]
     return True, []
 
 
@@ -152,6 +167,7 @@ def status(s: Snapshot, now: float) -> dict:
         },
         "draining": s.draining,
         "reason": s.reason,
+        **({"watchdog": watchdog.status(s.watch, s.watch_cfg, now)} if s.watch_cfg is not None else {}),
         **({"startup": progress.status(s.startup, s.startup_expected, now)}
            if s.startup is not None and s.startup_expected is not None else {}),
     }

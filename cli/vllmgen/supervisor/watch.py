@@ -1,5 +1,5 @@
 """The startup watch: the I/O around `progress`. It feeds vLLM's output lines (from the output thread) and samples
-of CPU time and download bytes (from the supervisor's loop) into the progress record, publishes it in the
+of CPU time, bytes read, device memory and download bytes (from the supervisor's loop) into the progress record, publishes it in the
 snapshot for /status, and logs one JSON line per phase change and, at Ready, the `startup-measured` line.
 """
 
@@ -46,6 +46,56 @@ def disk_bytes(dirs: list[str]) -> int:
     return total
 
 
+#: The two counters of /proc/PID/io (proc(5)) that count reads: `read_bytes` (fetched from the block layer, page
+#: faults on a memory-mapped checkpoint included) and `rchar` (passed to read(2) and the like, which covers
+#: network filesystems and the page cache).
+IO_FIELDS = (b"read_bytes:", b"rchar:")
+
+
+def io_bytes(pids) -> dict[int, int]:
+    """pid -> read_bytes + rchar from /proc/PID/io; a process gone (or unreadable) meanwhile is left out."""
+    out = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/io", "rb") as f:
+                text = f.read()
+        except OSError:
+            continue
+        total = 0
+        for line in text.splitlines():
+            if line.startswith(IO_FIELDS):
+                try:
+                    total += int(line.split()[1])
+                except (IndexError, ValueError):
+                    pass
+        out[pid] = total
+    return out
+
+
+class DeviceMemory:
+    """Device memory in use on the visible accelerators, through NVML (`pynvml`, from the nvidia-ml-py package
+    every vLLM GPU image has); `used()` is None where it is not importable or finds no device."""
+
+    def __init__(self):
+        self._handles = None
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._nvml = pynvml
+            self._handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
+        except Exception:  # noqa: BLE001 - no library, no driver, no device: no such signal
+            self._handles = None
+
+    def used(self) -> int | None:
+        if not self._handles:
+            return None
+        try:
+            return sum(int(self._nvml.nvmlDeviceGetMemoryInfo(h).used) for h in self._handles)
+        except Exception:  # noqa: BLE001 - a driver error: no reading this time
+            return None
+
+
 class StartupWatch:
     """Progress of one vLLM start. `line` is called from the output thread, `sample` and `ready` from the loop."""
 
@@ -55,6 +105,7 @@ class StartupWatch:
         self.expected = expected
         self.dirs = dirs
         self.members = None  # () -> the pids of vLLM's process tree, once it runs
+        self.devices = DeviceMemory()
         self._lock = threading.Lock()
         # The baseline is taken before vLLM starts: what the cache already holds is not downloaded by this start,
         # and whatever vLLM writes, however soon, counts.
@@ -74,12 +125,13 @@ class StartupWatch:
             self._apply(lambda p: progress.on_line(p, text, time.monotonic()))
 
     def sample(self, now: float) -> None:
-        cpu = process.cpu_seconds(self.members()) if self.members is not None else {}
-        s = self._look(now, cpu)
+        pids = self.members() if self.members is not None else []
+        s = self._look(now, process.cpu_seconds(pids), io_bytes(pids))
         self._apply(lambda p: progress.on_sample(p, s))
 
-    def _look(self, now: float, cpu: dict) -> Sample:
-        return Sample(now, cpu, disk_bytes(self.dirs[:1]), disk_bytes(self.dirs[1:]))
+    def _look(self, now: float, cpu: dict, io: dict | None = None) -> Sample:
+        return Sample(now, cpu, disk_bytes(self.dirs[:1]), disk_bytes(self.dirs[1:]), io or {},
+                      self.devices.used())
 
     def stalled(self, now: float) -> str | None:
         return progress.stalled(self.progress, now, self.expected.stall_s)
