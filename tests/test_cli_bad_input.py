@@ -158,3 +158,18 @@ def test_claim_names_are_dns_names_of_at_most_253_characters(tmp_path, field):
     assert vllmgen("validate", spec("a" * 253)).returncode == 0
     res = vllmgen("validate", spec("a" * 254))
     assert res.returncode == 2 and "does not match the expected form" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("text,pointer,phrase", [
+    # a bandwidth near 0 overflowed the budget to infinity: OverflowError in validate (found by the spec space)
+    ("model: {source: hf://a/b, parameters: 6.9e13, dtype: int4}\nstartup: {downloadMBps: 5e-324}\n", "/startup",
+     "longer than Kubernetes' probe and rollout fields can hold"),
+    # extraArgs starting with a value: validate accepted it, vLLM refused it ("unrecognized arguments")
+    ("model: {source: hf://a/b, weightsGiB: 1}\nengine: {extraArgs: [stray, --enable-prefix-caching]}\n",
+     "/engine/extraArgs/0", "is not a flag"),
+], ids=["infinite-budget", "extra-args-start-with-a-value"])
+def test_specs_the_spec_space_found(tmp_path, text, pointer, phrase):
+    path = write(tmp_path, text)
+    res = vllmgen("validate", path)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert f"{pointer}: " in res.stderr and phrase in res.stderr

@@ -54,6 +54,9 @@ DEFECTS = [
     # a prefix of a controlled flag: vLLM reads --api-k as --api-key (must be refused)
     {"model": {"source": "hf://Qwen/Qwen3-0.6B", "weightsGiB": 1.2}, "engine": {"extraArgs": ["--api-k=sk-1"]}},
     # YAML 1.1 words in names the chart interpolates (HPA metric, cache claim, endpoint picker image)
+    # found by the spec space: a bandwidth near 0 (OverflowError), extraArgs starting with a value (vLLM refused)
+    {"model": {"source": "hf://a/b", "parameters": 6.9e13, "dtype": "int4"}, "startup": {"downloadMBps": 5e-324}},
+    {"model": {"source": "/models/tiny", "weightsGiB": 1}, "engine": {"extraArgs": ["\u00a7\u00ce"]}},
     {"model": MODEL, "engine": {"tensorParallelSize": 4}, "caches": {"claim": "pvc://0755"},
      "routing": {"inferencePool": True, "endpointPicker": {"image": "0755"}},
      "roles": {"standalone": {"autoscaling": {"autoscaler": "hpa", "maxReplicas": 2, "target": 5,
@@ -67,6 +70,8 @@ DEFECTS = [
 @example(DEFECTS[1], False)
 @example(DEFECTS[2], True)
 @example(DEFECTS[3], False)
+@example(DEFECTS[4], True)
+@example(DEFECTS[5], False)
 def test_every_generated_spec_is_refused_clearly_or_works_end_to_end(spec, as_json):
     _check(_text(spec, as_json))
 
@@ -92,7 +97,9 @@ def test_the_pairwise_rows_cover_every_pair():
         assert seen == set(itertools.product(FEATURES[a], FEATURES[b])), (a, b)
 
 
-@pytest.mark.parametrize("spec", DEFECTS, ids=["autoscaled-70b", "otlp-url", "api-key-prefix", "yaml11-names"])
-def test_the_named_defects(spec):
-    outcome = _check(_text(spec, False))
-    assert outcome.kind == ("refused" if spec is DEFECTS[2] else "passed"), outcome
+@pytest.mark.parametrize("spec,expected", zip(DEFECTS, ["passed", "passed", "refused", "refused", "refused",
+                                                         "passed"]),
+                         ids=["autoscaled-70b", "otlp-url", "api-key-prefix", "infinite-budget", "stray-extra-arg",
+                              "yaml11-names"])
+def test_the_named_defects(spec, expected):
+    assert _check(_text(spec, False)).kind == expected

@@ -299,6 +299,11 @@ def cross_check(spec: dict) -> list[tuple[tuple, str]]:
         errors.append((("startup",), f"the startup budget {budget.arithmetic()} is longer than Kubernetes' "
                                      f"probe and rollout fields can hold ({MAX_BUDGET_SECONDS} s): check "
                                      "startup.downloadMBps and startup.loadMBps, or set startup.budgetSeconds"))
+    if engine["extraArgs"] and not engine["extraArgs"][0].startswith("-"):
+        errors.append((("engine", "extraArgs", 0), f"{_short(engine['extraArgs'][0])} is not a flag: extraArgs "
+                                                   "follow the spec's own arguments, so they start with a flag "
+                                                   "(`--name value` or `--name=value`); vLLM would refuse a "
+                                                   "stray value"))
     for i, arg in enumerate(engine["extraArgs"]):
         flag = controlled_flag(arg)
         if flag is not None:
