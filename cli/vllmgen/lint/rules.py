@@ -801,11 +801,11 @@ def check_hf_token(data) -> Iterator[Hit]:
 def _hf_tokens(data, path: tuple) -> Iterator[Hit]:
     if isinstance(data, dict):
         name = data.get("name")
-        if (name in HF_TOKEN_VARS or cleartext.credential_env(name)) and _literal(data.get("value")):
+        if (name in HF_TOKEN_VARS or _credential(name)) and _literal(data.get("value")):
             yield Hit("VG011", path + ("value",), f"env {name} holds {_what(name)} in clear text")
             return
         for key, value in data.items():
-            if (key in HF_TOKEN_VARS or cleartext.credential_env(key)) and _literal(value):
+            if (key in HF_TOKEN_VARS or _credential(key)) and _literal(value):
                 yield Hit("VG011", path + (key,), f"{key} holds {_what(key)} in clear text")
             else:
                 yield from _hf_tokens(value, path + (key,))
@@ -815,7 +815,8 @@ def _hf_tokens(data, path: tuple) -> Iterator[Hit]:
             if i == skip:
                 continue
             flag = cleartext.controlled_flag(item) if isinstance(item, str) else None
-            secret = flag in _SECRET_FLAGS
+            # the exact --api-key is VG050's; its prefixes (--api-k), which vLLM reads as it, are flagged here
+            secret = flag in _SECRET_FLAGS and not (flag == "--api-key" and cleartext.flag_name(item) == flag)
             if secret and "=" not in item and i + 1 < len(data) and _literal(data[i + 1]):
                 yield Hit("VG011", path + (i + 1,), f"{item} passes {_SECRET_FLAGS[flag]} in clear text")
                 skip = i + 1
@@ -831,6 +832,11 @@ def _hf_tokens(data, path: tuple) -> Iterator[Hit]:
 
 #: Flags whose value is a credential, as `cleartext.controlled_flag` names them (prefixes included).
 _SECRET_FLAGS = {"--hf-token": "the Hugging Face token", "--api-key": "the API key"}
+
+
+def _credential(name) -> bool:
+    """A credential env name (cleartext's list) other than VLLM_API_KEY, which VG050 reports."""
+    return name != "VLLM_API_KEY" and cleartext.credential_env(name)
 
 
 def _what(name: str) -> str:
