@@ -137,11 +137,11 @@ def _after_values(effective: dict, text: str, hatches: dict, vllm: bool) -> Outc
         objs = cc.parse_objects(texts)
     except Exception as exc:  # noqa: BLE001
         raise _Failed("rendered YAML", str(exc)[:300]) from None
-    # DRA's resource.k8s.io/v1 exists from Kubernetes 1.34 (the chart says so): those objects against the newest
+    # DRA (resource.k8s.io/v1 and the pods' claims of it) needs Kubernetes 1.34 (the chart says so): a release
+    # that claims accelerators through DRA is checked against the newest only
     oldest, newest = cc.kube_versions()
-    dra = [o for o in objs if str(o.get("apiVersion", "")).startswith("resource.k8s.io/")]
-    problems = validators().check([o for o in objs if o not in dra], (oldest, newest))
-    problems += validators().check(dra, (newest,))
+    dra = any(str(o.get("apiVersion", "")).startswith("resource.k8s.io/") for o in objs)
+    problems = validators().check(objs, (newest,) if dra else (oldest, newest))
     if problems:
         raise _Failed("kubernetes schema", problems[0])
     mounted = json.loads(_mounted_spec(objs))
