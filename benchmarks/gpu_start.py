@@ -6,8 +6,8 @@ On a machine with a GPU and vLLM importable, from the repository root:
     PYTHONPATH=cli:/tmp/site python3 benchmarks/gpu_start.py --work /tmp/gpu-start --json /tmp/gpu-start.json
 
 1. Builds (once, or takes `--model DIR`) a random-weight Llama of about 1e9 parameters in bf16, saved as
-   safetensors shards with a locally trained byte-level tokenizer (transformers' LlamaConfig, safetensors,
-   tokenizers; nothing from the hub).
+   safetensors shards with a word-level tokenizer of the model's vocabulary size (transformers' LlamaConfig,
+   safetensors, tokenizers; nothing from the hub).
 2. Renders the pod of a supervised single-node spec with vllmgen's own functions (`values.values_dict`): the
    container's command and arguments (the chart's `vllmgen.pyz serve --spec ... --role standalone` plus the pod
    arguments the chart adds), its env (the cache variables, pointed at a claim folder `WORK/claim/<cache key>` as
@@ -54,7 +54,7 @@ from vllmgen.spec import parse_spec  # noqa: E402
 #: The measured model: a Llama of 1.06e9 parameters (21 layers of TinyLlama's width) in bf16, four shards.
 LLAMA = dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=21, num_attention_heads=32,
              num_key_value_heads=8, vocab_size=32000, max_position_embeddings=32768, rms_norm_eps=1e-5,
-             rope_theta=10000.0, tie_word_embeddings=False, dtype="bfloat16")
+             rope_theta=10000.0, tie_word_embeddings=False, dtype="bfloat16", bos_token_id=0, eos_token_id=1)
 #: `--tiny`: the same code path with a model small enough to build anywhere (a smoke test of the script).
 TINY = dict(LLAMA, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, vocab_size=1024)
@@ -69,7 +69,7 @@ TAIL = 60
 
 # --- the model ------------------------------------------------------------------------------------------------
 def build_model(folder: Path, shape: dict = LLAMA) -> int:
-    """A random-weight Llama in bf16 with a byte-level BPE tokenizer; returns its parameter count."""
+    """A random-weight Llama in bf16 with a word-level tokenizer; returns its parameter count."""
     if (folder / "config.json").exists():  # written last: the model is complete
         return model_parameters(folder)
     import torch
@@ -88,8 +88,8 @@ def build_model(folder: Path, shape: dict = LLAMA) -> int:
         part = names[i * per:(i + 1) * per]
         tensors = {}
         for name in part:
-            shape = shapes[name]
-            t = torch.ones(shape) if name.endswith("norm.weight") else torch.randn(shape, generator=gen) * 0.02
+            dims = shapes[name]
+            t = torch.ones(dims) if name.endswith("norm.weight") else torch.randn(dims, generator=gen) * 0.02
             tensors[name] = t.to(torch.bfloat16).contiguous()
             total += t.numel()
         file = f"model-{i + 1:05d}-of-{SHARDS:05d}.safetensors"
@@ -98,7 +98,7 @@ def build_model(folder: Path, shape: dict = LLAMA) -> int:
         print(f"  wrote {file} ({len(part)} tensors)", flush=True)
     (folder / "model.safetensors.index.json").write_text(json.dumps(
         {"metadata": {"total_size": total * 2}, "weight_map": index}, indent=1))
-    _tokenizer(PreTrainedTokenizerFast).save_pretrained(str(folder))
+    _tokenizer(PreTrainedTokenizerFast, shape["vocab_size"]).save_pretrained(str(folder))
     (folder / "vllmgen-params.json").write_text(json.dumps({"parameters": total}))
     config.save_pretrained(str(folder))  # last: its presence marks a complete model
     return total
@@ -115,12 +115,15 @@ def model_parameters(folder: Path) -> int:
     raise SystemExit(f"{folder}: no model.safetensors.index.json to size the model by; pass a sharded bf16 model")
 
 
-def _tokenizer(fast_class):
-    from tokenizers import ByteLevelBPETokenizer
+def _tokenizer(fast_class, size: int):
+    """A word-level tokenizer with exactly `size` tokens, the model's vocabulary: every id a random-weight model
+    samples decodes to a word (a smaller vocabulary would leave sampled ids without a token)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
 
-    tok = ByteLevelBPETokenizer()
-    text = [("the quick brown fox jumps over the lazy dog " * 8 + str(i)) for i in range(200)]
-    tok.train_from_iterator(text, vocab_size=1000, special_tokens=["<s>", "</s>", "<unk>"])
+    words = ["<s>", "</s>", "<unk>", "the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog"]
+    vocab = {w: i for i, w in enumerate(words + [f"w{i}" for i in range(len(words), size)])}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     return fast_class(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
                       model_max_length=LLAMA["max_position_embeddings"])
 
@@ -474,9 +477,10 @@ def main() -> int:
     ap.add_argument("--fresh", action="store_true", help="empty the claim and HOME first (implied by `cold`)")
     ap.add_argument("--sleep-check", action="store_true", help="one more warm start with sleep mode")
     ap.add_argument("--requests", type=int, default=10, help="streamed requests in flight at SIGTERM")
-    ap.add_argument("--max-tokens", type=int, default=1024)
+    ap.add_argument("--max-tokens", type=int, default=2048, help="per streamed request: long enough to be in flight")
     ap.add_argument("--endpoint-drain", type=int, default=10, help="spec engine.endpointDrainSeconds")
-    ap.add_argument("--ready-timeout", type=float, default=900.0)
+    ap.add_argument("--ready-timeout", type=float, default=420.0,
+                    help="seconds a start may take to Ready (a cold H100 start took 197-253 s)")
     ap.add_argument("--supervisor", choices=("pyz", "module"), default="pyz",
                     help="the chart's zipapp (charts/vllm/files/vllmgen.pyz) or python -m vllmgen")
     ap.add_argument("--print-command", action="store_true",
@@ -504,19 +508,19 @@ def main() -> int:
     home = homes / "cold"
     if a.print_command:
         return print_command(a, model, params, claim, home)
-    results = []
-    for name in starts:
+    results: list = []
+    doc = {"gpu": gpu_name(), "vllm": vllm_release(), "python": sys.version.split()[0], "parameters": params,
+           "starts": results}
+    plan = [(name, False) for name in starts] + ([("sleep", True)] if a.sleep_check else [])
+    for name, sleep in plan:
         if name == "claim-warm":
             home = homes / "claim-warm"  # a new pod: HOME is a fresh emptyDir
             shutil.rmtree(home, ignore_errors=True)
         home.mkdir(parents=True, exist_ok=True)
-        results.append(one_start(name, a, model, params, claim, home))
-    if a.sleep_check:
-        home.mkdir(parents=True, exist_ok=True)
-        results.append(one_start("sleep", a, model, params, claim, home, sleep=True))
+        results.append(one_start(name, a, model, params, claim, home, sleep=sleep))
+        if a.json:  # after every start: a run cut short keeps what it measured
+            a.json.write_text(json.dumps(doc, indent=1))
 
-    doc = {"gpu": gpu_name(), "vllm": vllm_release(), "python": sys.version.split()[0], "parameters": params,
-           "starts": results}
     print("\n== summary (" + doc["gpu"] + f", vLLM {doc['vllm']})")
     for r in results:
         d = r.get("drain") or {}
@@ -527,7 +531,6 @@ def main() -> int:
     if by.get("cold") and by.get("claim-warm"):
         print(f"  claim warm is {by['cold'] / by['claim-warm']:.2f}x faster than cold")
     if a.json:
-        a.json.write_text(json.dumps(doc, indent=1))
         print(f"  results: {a.json}")
     return 1 if any("error" in r for r in results) else 0
 

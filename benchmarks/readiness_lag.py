@@ -87,7 +87,7 @@ def configurations(spec: dict, vllm_port: int) -> dict[str, model.PodProbes]:
         s["probes"]["mode"] = mode
         parsed = spec_mod.parse_spec(json.dumps(s), f"{mode}.json")
         doc = yamlio.parse_document(values.render(parsed, ["standalone"]), f"vllmgen {mode}")
-        out[f"vllmgen {mode}"] = model.from_values(doc, "standalone")
+        out[f"vllmgen {mode}"] = model.from_values([doc], "standalone")  # rendered with the chart
     return out
 
 

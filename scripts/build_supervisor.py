@@ -22,7 +22,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "cli" / "vllmgen"
-#: Where the chart reads it (`.Files.Get` in charts/vllm/templates/_helpers.tpl, helper vllm.supervisorZipapp).
+#: Where the chart reads it (`.Files.Get` in charts/vllm/templates/_switches.tpl, helper vllm.supervisorZipapp).
 OUTPUT = REPO / "charts" / "vllm" / "files" / "vllmgen.pyz"
 #: Package paths (relative to cli/vllmgen, "/" for folders) that only the other commands use.
 LEFT_OUT = (

@@ -254,7 +254,7 @@ def test_the_values_explain_the_derived_numbers():
     text = values.render(parse_spec(spec_text(), "spec.yaml"))
     prose = " ".join(line.strip("# ") for line in text.splitlines())
     for phrase in ["a KEDA ScaledObject scales the Deployment, which renders no replicas",
-                   "per 249 s, the startup budget (the time a new pod is expected to load)",
+                   "per 429 s, the startup budget (the time a new pod is expected to load)",
                    "1 pod per 55 s, the drain window (10 endpoint drain + 30 vLLM drain + 10 vLLM teardown + 5 "
                    "supervisor kill grace = 55 s)"]:
         assert phrase in prose, phrase
@@ -342,7 +342,7 @@ def test_values_with_an_edited_scale_up_are_caught(tmp_path):
     (finding,) = _lint(path)
     assert finding.pointer == "/decode/autoscaling/behavior/scaleUp"
     assert "decode.autoscaling may add pods again 60 s after a scale-up" in finding.message
-    assert "periodSeconds: 249 on every scaleUp policy" in finding.fix
+    assert "periodSeconds: 429 on every scaleUp policy" in finding.fix
     assert "the embedded spec's startup budget" in finding.message
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.values_files import complete_text
 from vllmgen.emulator import httpprobe
 
 #: Go's Request.write for kubelet's request with no probe headers (request.go defaults, transport without
@@ -222,8 +223,8 @@ def vllmgen(*args, timeout: float = 120) -> subprocess.CompletedProcess:
 
 def readiness_values(tmp_path: Path, path: str, headers: str = "") -> Path:
     f = tmp_path / "values.yaml"
-    f.write_text(f"standalone:\n  probes:\n    readiness: {{httpGet: {{path: {path}, port: 8000{headers}}}, "
-                 f"periodSeconds: 1}}\n")
+    f.write_text(complete_text(f"standalone:\n  probes:\n    readiness: {{httpGet: {{path: {path}, port: 8000{headers}}}, "
+                 f"periodSeconds: 1}}\n"))
     return f
 
 

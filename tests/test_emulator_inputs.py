@@ -16,12 +16,15 @@ from vllmgen.cli import app
 from vllmgen.emulator import model, timeline
 from vllmgen.errors import InputError
 
+from tests.support.values_files import complete_text
+
 DATA = Path(__file__).parent / "data" / "timelines"
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
+    """A configuration file; a values fragment is written complete (over generated values), as the chart needs."""
     p = tmp_path / name
-    p.write_text(textwrap.dedent(text))
+    p.write_text(complete_text(textwrap.dedent(text)))
     return p
 
 
@@ -85,7 +88,8 @@ def test_values_file_named_ports_and_defaults(tmp_path):
         (10, 1, 1, 3, 0)
     assert pod.pod_grace == 50
     prefill = model.load(f, role="prefill")
-    assert (prefill.startup.port, prefill.readiness, prefill.pod_grace) == (8000, None, 30)
+    # the grace period the generated values give prefill (the fragment sets none)
+    assert (prefill.startup.port, prefill.readiness, prefill.pod_grace) == (8000, None, 55)
 
 
 def test_manifest_deployment_named_ports_and_zero_means_default(tmp_path):
@@ -126,10 +130,6 @@ def test_leaderworkerset_templates(tmp_path):
     ("""\
         decode:
           port: 8200
-    """, "/decode/probes", "no probes here"),
-    ("""\
-        decode:
-          port: 8200
           probes:
             startup: {httpGet: {path: /x, port: metrics}}
     """, "/decode/probes/startup/httpGet/port", "unknown named port 'metrics'"),
@@ -142,12 +142,12 @@ def test_leaderworkerset_templates(tmp_path):
         decode:
           probes:
             readiness: {exec: {command: [true]}}
-    """, "/decode/probes/readiness/exec", "only httpGet"),
+    """, "/decode/probes/readiness/exec/command/0", "the chart refuses these values"),  # its schema takes httpGet probes only
     ("""\
         decode:
           probes:
             readiness: {httpGet: {path: /x, port: 1}, periodSeconds: -1}
-    """, "/decode/probes/readiness/periodSeconds", "non-negative"),
+    """, "/decode/probes/readiness/periodSeconds", "minimum: got -1, want 1"),  # the chart's schema
     ("""\
         decode:
           probes:
@@ -279,14 +279,15 @@ def test_cli_errors_are_one_line_exit_2(tmp_path):
     assert res.exit_code == 2
     assert res.output.strip() == (f"error: {bad}:5: /endpoints/0/answers/0/answer: must be an HTTP status or "
                                   "one of refused, timeout, hold, error, stall, not 'x'")
-    empty = tmp_path / "v.yaml"
-    empty.write_text("decode: {port: 8200}\n")
-    res = invoke(empty, "--replay", DATA / "vllm-cpu-start.yaml")
-    assert res.exit_code == 2 and "/decode/probes: no probes here" in res.output
+    partial = tmp_path / "v.yaml"
+    partial.write_text("decode: {port: 8200}\n")
+    res = invoke(partial, "--replay", DATA / "vllm-cpu-start.yaml")  # not values `helm install` takes
+    assert res.exit_code == 2 and f"{partial}:1: /decode: the chart refuses these values" in res.output
+    assert "missing property 'replicas'" in res.output and res.output.count("\n") == 1
     assert "Traceback" not in res.output
     # an endpoint the timeline never recorded
-    sup = tmp_path / "sup.yaml"
-    sup.write_text("standalone:\n  probes:\n    readiness: {httpGet: {path: /readyz, port: health}}\n")
+    sup = write(tmp_path, "sup.yaml", "probeMode: supervised\nstandalone:\n  probes:\n"
+                "    readiness: {httpGet: {path: /readyz, port: health}}\n")
     res = invoke(sup, "--replay", DATA / "vllm-cpu-start.yaml")
     assert res.exit_code == 2 and "no answers recorded for GET :8090/readyz" in res.output
     res = invoke(DATA / "llm-d-guide-decode.yaml")
@@ -364,7 +365,7 @@ def test_cli_delete_at_bounds(tmp_path):
     huge = write(tmp_path, "g.yaml", """\
         decode:
           port: 8200
-          terminationGracePeriodSeconds: 1000000
+          terminationGracePeriodSeconds: 100000
           probes:
             readiness: {httpGet: {path: /v1/models, port: vllm}}
         """)
@@ -471,5 +472,7 @@ def test_prestop_hooks_are_read(tmp_path):
               "    readiness: {httpGet: {path: /r, port: 8000}}\n")
     with pytest.raises(InputError) as err:
         model.load(f)
-    assert err.value.format() == (f"{f}:2: /standalone/preStopSleepSeconds: must be an integer from 0 to "
-                                  "2147483647, not -1")
+    assert (err.value.file, err.value.pointer) == (str(f), "/standalone/preStopSleepSeconds")
+    assert f.read_text().splitlines()[err.value.line - 1].strip() == "preStopSleepSeconds: -1"
+    assert err.value.message.startswith("the chart refuses these values")
+    assert "minimum: got -1, want 0" in err.value.message

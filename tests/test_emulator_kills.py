@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from test_emulator_kubelet import pod, probe, probes_of, times, tl
+from tests.support.values_files import complete_text
 from vllmgen.cli import app
 from vllmgen.emulator import drivers, report, runtime
 from vllmgen.emulator.kubelet import KubeletModel
@@ -237,7 +238,7 @@ def test_deletion_while_a_restart_backs_off_ends_the_pod_at_once():
 
 def test_constants_are_shown_and_settable(tmp_path):
     values = tmp_path / "v.yaml"
-    values.write_text("standalone:\n  probes:\n    readiness: {httpGet: {path: /r, port: 8000}, periodSeconds: 10}\n")
+    values.write_text(complete_text("standalone:\n  probes:\n    readiness: {httpGet: {path: /r, port: 8000}, periodSeconds: 10}\n"))
     line = tmp_path / "t.yaml"
     line.write_text("version: 1\nduration: 20\nendpoints:\n- path: /r\n  answers: [{at: 0, answer: 200}]\n")
     res = CliRunner().invoke(app, ["probe-check", str(values), "--replay", str(line)])

@@ -15,6 +15,7 @@ import httpx  # noqa: F401  (imported before the fake pods' clocks start)
 import pytest
 from typer.testing import CliRunner
 
+from tests.support.values_files import complete_text
 from vllmgen.cli import app
 from vllmgen.emulator import drivers, model, timeline
 
@@ -103,8 +104,8 @@ def fake_pod(request):
 
 def values(tmp_path: Path, fake: FakePod, probes: str) -> Path:
     f = tmp_path / "values.yaml"
-    f.write_text(f"supervisor: {{port: {fake.health_port}}}\nstandalone:\n  port: {fake.vllm_port}\n"
-                 f"  probes:\n{probes}")
+    f.write_text(complete_text(f"probeMode: supervised\nsupervisor: {{port: {fake.health_port}}}\nstandalone:\n"
+                               f"  port: {fake.vllm_port}\n  probes:\n{probes}"))
     return f
 
 
@@ -199,8 +200,9 @@ def test_live_delete_at_models_the_termination(tmp_path, fake_pod):
     2 s are left (SIGKILL due 2 s after SIGTERM, taken as the exit: how fast the server drains is unknown)."""
     fake = fake_pod(ready_after=0.3)
     cfg = tmp_path / "values.yaml"
-    cfg.write_text(f"supervisor: {{port: {fake.health_port}}}\nstandalone:\n  port: {fake.vllm_port}\n"
-                   f"  terminationGracePeriodSeconds: 3\n  preStopSleepSeconds: 1\n  probes:\n{SUPERVISED}")
+    cfg.write_text(complete_text(f"probeMode: supervised\nsupervisor: {{port: {fake.health_port}}}\nstandalone:\n"
+                                 f"  port: {fake.vllm_port}\n  terminationGracePeriodSeconds: 3\n"
+                                 f"  preStopSleepSeconds: 1\n  probes:\n{SUPERVISED}"))
     # (Ready a little after 3.0: startup succeeds at its tick at 2.0, and the sync that runs readiness at once
     # waits for the relist at 3.0, since the startup worker's initial Unknown had the pod synced at 2.0)
     res = CliRunner().invoke(app, ["probe-check", str(cfg), "--url", "http://127.0.0.1", "--duration", "4.5",

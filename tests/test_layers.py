@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cli" / "vllmgen"
 LAYERS = [
     {"__init__", "errors", "roles", "accelerators", "images", "mounts", "project", "cleartext"},  # facts: declared once
     {"yamlio", "schemas", "reference", "layouts", "sources", "loras", "sidecar", "gateway", "workloads",
-     "versions", "connectors"},  # readers and data
+     "versions", "connectors", "render"},  # readers and data (render: values -> the chart's objects, by Helm)
     # startup budget, `vllm serve` line, container resources, caches, autoscaler behaviour
     {"budget", "engine", "resources", "caches", "autoscaling", "serving"},
     {"probes"},  # probe math

@@ -130,25 +130,30 @@ def test_layered_values_are_merged_as_helm_merges_them(tmp_path):
     assert code == 1
     (finding,) = doc["findings"]
     assert finding["rule"] == "VG008" and finding["file"] == str(over) and finding["line"] == 5
-    # the overlay alone: an overlay, checked for what it holds (no "required property" errors)
+    # the overlay alone is what `helm install -f overrides.yaml` renders: the chart's schema refuses it
     code, out, _ = run(over, "--format", "json")
-    assert code == 0 and json.loads(out)["findings"] == []
+    (finding,) = json.loads(out)["findings"]
+    assert code == 1 and finding["rule"] == "VG000" and "missing properties 'parallelism', 'port'" in finding["message"]
+    assert finding["line"] == 1 and finding["pointer"] == "/standalone"
     over.write_text("standalone:\n  replicas: three\n")
     code, out, _ = run(over, "--format", "json")
     (finding,) = json.loads(out)["findings"]
     assert code == 1 and finding["rule"] == "VG000" and "'three' is not of type 'integer'" in finding["message"]
 
 
-def test_a_null_in_a_later_layer_removes_the_key(tmp_path):
-    from vllmgen.lint.layers import merge
+def test_a_null_in_a_later_layer_is_what_helm_makes_of_it(tmp_path):
+    """Helm's merge of -f files: maps merge, lists are replaced; a null is then checked by the chart's schema
+    (Helm 4 refuses a null probe before coalescing it away), and lint says what Helm says, at the null's line."""
+    from vllmgen.render import merge
 
     assert merge({"a": {"b": 1, "c": [1, 2]}}, {"a": {"c": [3], "d": None}}) == {"a": {"b": 1, "c": [3], "d": None}}
     base = _values(tmp_path)
     over = tmp_path / "drop.yaml"
     over.write_text("standalone:\n  probes:\n    startup: null\n")
     code, out, _ = run("-f", base, "-f", over, "--format", "json")
-    rules = {f["rule"] for f in json.loads(out)["findings"]}
-    assert "VG005" in rules  # liveness without the startup probe the overlay removed
+    (finding,) = json.loads(out)["findings"]
+    assert finding["rule"] == "VG000" and "/standalone/probes/startup" in finding["message"]
+    assert finding["file"] == str(over) and finding["line"] == 3
 
 
 # --- disable comments are scoped ------------------------------------------------------------------------------

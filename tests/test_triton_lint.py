@@ -79,3 +79,36 @@ def test_lint_cli_lists_the_triton_rules():
     for rule in ("VG013 triton-health-check-not-explicit", "VG014 triton-server-readiness",
                  "VG015 triton-liveness-model-ready", "VG016 triton-probe-grpc-or-metrics-port"):
         assert rule in out
+
+
+def test_a_port_name_the_triton_container_does_not_declare_is_no_port(tmp_path):
+    """tritonserver listens on 8002 whatever the pod says, but a probe on the name `metrics` resolves only when
+    the container declares it: lint says the kubelet cannot resolve it, as probe-check refuses it."""
+    import pytest as _pytest
+
+    from vllmgen.emulator import model
+    from vllmgen.errors import InputError
+
+    manifest = tmp_path / "triton.yaml"
+    manifest.write_text("""\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: triton}
+spec:
+  selector: {matchLabels: {app: triton}}
+  template:
+    metadata: {labels: {app: triton}}
+    spec:
+      containers:
+      - name: triton
+        image: nvcr.io/nvidia/tritonserver:25.01-vllm-python-py3
+        command: [tritonserver, --model-repository=/models, --http-port=8000]
+        ports: [{name: vllm, containerPort: 8000}]
+        startupProbe: {httpGet: {path: /v2/health/live, port: vllm}, failureThreshold: 60}
+        livenessProbe: {httpGet: {path: /v2/health/live, port: metrics}}
+""")
+    findings = Linter().lint_paths([str(manifest)]).findings
+    assert [(f.rule, f.line) for f in findings] == [("VG001", 15)]
+    assert "'metrics', which the container does not declare" in findings[0].message
+    with _pytest.raises(InputError, match="unknown named port 'metrics'"):
+        model.load(manifest)

@@ -359,9 +359,15 @@ def test_a_list_gets_the_same_findings_as_its_items_alone(tmp_path):
     assert sum(map(len, originals.values())) >= 30  # the fixtures do find things: the comparison has teeth
 
 
+#: Fixtures about the Deployment object itself, not its pod template (its selector): moving the template into
+#: another kind leaves that finding behind.
+OBJECT_FINDINGS = ("VG062-selector-misses-template.yaml",)
+
+
 @pytest.mark.parametrize("kind", ["CronJob", "ReplicationController"])
 def test_a_deployments_pod_template_gets_the_same_findings_in_other_kinds(tmp_path, kind):
-    moved = {p: text for p, docs in _workload_fixtures() if (text := _moved(docs, kind)) is not None}
+    moved = {p: text for p, docs in _workload_fixtures()
+             if p.name not in OBJECT_FINDINGS and (text := _moved(docs, kind)) is not None}
     assert len(moved) >= 20
     for path, text in moved.items():
         (tmp_path / path.name).write_text(text)

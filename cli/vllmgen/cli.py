@@ -167,6 +167,14 @@ def lint_command(
     values: List[str] = typer.Option([], "--values", "-f", metavar="FILE",
                                      help="Values files layered as `helm install -f A -f B` layers them (repeatable; "
                                      "later files win); linted as one merged file."),
+    set_values: List[str] = typer.Option([], "--set", metavar="KEY=VALUE",
+                                         help="Set values as `helm install --set` does (Helm's grammar; "
+                                         "repeatable), on every values file linted."),
+    set_strings: List[str] = typer.Option([], "--set-string", metavar="KEY=VALUE",
+                                          help="As --set, the values kept strings (`helm --set-string`)."),
+    chart: Optional[str] = typer.Option(None, "--chart", metavar="DIR",
+                                        help="The chart values are rendered with (default: $VLLMGEN_CHART, or "
+                                        "charts/vllm of this source tree)."),
     output_format: str = typer.Option("text", "--format", "-o",
                                       help="text (file:line: RULE severity: message), json, github (annotations) "
                                       "or sarif (code scanning)."),
@@ -184,7 +192,8 @@ def lint_command(
     list_rules: bool = typer.Option(False, "--list-rules", help="Print the rules and exit."),
 ) -> None:
     """Lint values files and Kubernetes manifests for vLLM probe, port, drain and parallelism mistakes.
-    Exit 0 clean, 1 findings, 2 unusable input."""
+    Values files are rendered with the chart by the real Helm engine (the helm binary on PATH, else the embedded
+    engine of `vllmgen[render]`) and the pods it renders are linted. Exit 0 clean, 1 findings, 2 unusable input."""
     from vllmgen.lint import hub as hub_client
     from vllmgen.lint import reporters, suppress
     from vllmgen.lint.findings import SEVERITIES
@@ -213,7 +222,8 @@ def lint_command(
     try:
         sizes = ModelSizes([parse_model_size(x) for x in model_size], use_hub=hub)
         values_schema = chart_values_schema(str(schema) if schema else None)
-        result = Linter(disabled, values_schema, str(schema or ""), sizes).lint_paths(paths or [], values)
+        result = Linter(disabled, values_schema, str(schema or ""), sizes, set_values, set_strings,
+                        chart).lint_paths(paths or [], values)
     except (InputError, InputErrors) as exc:
         fail_input(exc)
     sys.stdout.write(reporters.REPORTERS[output_format](result))
@@ -333,6 +343,15 @@ def probe_check(
     role: Optional[str] = typer.Option(None, "--role", help="role in a values file (standalone, prefill, decode), "
                                        "or object name/label/LWS template (leader, worker) in a manifest"),
     container: Optional[str] = typer.Option(None, "--container", help="container name in a manifest"),
+    values: List[str] = typer.Option([], "--values", "-f", metavar="FILE",
+                                     help="values files layered over VALUES as `helm install -f` layers them"),
+    set_values: List[str] = typer.Option([], "--set", metavar="KEY=VALUE",
+                                         help="set values as `helm install --set` does (Helm's grammar)"),
+    set_strings: List[str] = typer.Option([], "--set-string", metavar="KEY=VALUE",
+                                          help="as --set, the values kept strings"),
+    chart: Optional[str] = typer.Option(None, "--chart", metavar="DIR",
+                                        help="the chart values are rendered with (default: $VLLMGEN_CHART, or "
+                                        "charts/vllm of this source tree)"),
     url: Optional[str] = typer.Option(None, "--url", help="live mode: probe this pod address, e.g. "
                                       "http://10.0.0.7 (each probe on its port) or http://127.0.0.1:8000"),
     replay_file: Optional[Path] = typer.Option(None, "--replay", metavar="TIMELINE",
@@ -376,10 +395,13 @@ def probe_check(
 ) -> None:
     """Emulate kubelet's probes: when would this pod turn Ready, and would it be restarted?
 
+    A values file is rendered with the chart by the real Helm engine (the helm binary on PATH, else the embedded
+    engine of `vllmgen[render]`) and the rendered pod is emulated.
+
     Exit codes: 0 done (the verdict is in the output), 1 with --until-ready when the pod never turned Ready,
     2 bad input (configuration, timeline, URL)."""
     try:
-        from vllmgen.emulator import command
+        from vllmgen.emulator import command, model
 
         text, code = command.probe_check(config=config, role=role, container=container, url=url,
                                          replay_file=replay_file, record=record, duration=duration,
@@ -387,8 +409,13 @@ def probe_check(
                                          record_interval=record_interval, details=details, fmt=fmt,
                                          until_ready=until_ready, delete_at=delete_at,
                                          timing=command.Timing(pleg_delay, resync_period, endpoint_delay,
-                                                               kubelet_version))
+                                                               kubelet_version),
+                                         how=model.Rendering(tuple(values), tuple(set_values),
+                                                             tuple(set_strings), chart))
     except (InputError, InputErrors) as exc:
         fail_input(exc)
+    if fmt == "text":
+        for engine in dict.fromkeys(model.ENGINES):
+            typer.echo(f"note: values rendered with {engine}", err=True)
     typer.echo(text, nl=False)
     raise typer.Exit(code)

@@ -71,20 +71,21 @@ def _port_map(entries: list[str]) -> dict[int, int]:
     return out
 
 
-def _load_compare(entry: str, role: str | None, container: str | None) -> model.PodProbes:
+def _load_compare(entry: str, role: str | None, container: str | None,
+                  how: model.Rendering = model.Rendering()) -> model.PodProbes:
     """--compare FILE[#ROLE[/CONTAINER]]. Without a selector the file is read with --role/--container, and when
     those name nothing there, as if none were given (a file holding one configuration needs no selector)."""
     path, sep, selector = entry.partition(COMPARE_SELECTOR)
     if sep and not Path(entry).exists():
         sel_role, _, sel_container = selector.partition("/")
-        return model.load(path, sel_role or None, sel_container or None)
+        return model.load(path, sel_role or None, sel_container or None, how)
     try:
-        return model.load(entry, role, container)
+        return model.load(entry, role, container, how)
     except InputError as first:
         if role is None and container is None:
             raise
         try:
-            return model.load(entry, None, None)
+            return model.load(entry, None, None, how)
         except InputError as second:
             raise InputError(second.file, second.pointer, f"{second.message} (a --compare file takes its own as "
                              f"{entry}{COMPARE_SELECTOR}ROLE[/CONTAINER])", second.line) from None
@@ -94,7 +95,7 @@ def probe_check(*, config: str, role: str | None, container: str | None, url: st
                 replay_file: Path | None, record: Path | None, duration: float | None, compare: list,
                 lead: float, port_map: list[str], record_interval: float, details: bool | None,
                 fmt: str, until_ready: bool = False, delete_at: float | None = None,
-                timing: Timing = Timing()) -> tuple[str, int]:
+                timing: Timing = Timing(), how: model.Rendering = model.Rendering()) -> tuple[str, int]:
     """The report text and the exit code (1 only with `until_ready` when the pod never turned Ready)."""
     if fmt not in ("text", "json"):
         raise InputError("--format", "", f"must be text or json, not {fmt!r}")
@@ -109,7 +110,9 @@ def probe_check(*, config: str, role: str | None, container: str | None, url: st
     kubelet_model = timing.model()
     if record_interval:
         _finite("--record-interval", record_interval, minimum=MIN_RECORD_INTERVAL_S)
-    pods = [model.load(config, role, container)] + [_load_compare(str(c), role, container) for c in compare]
+    how_compare = model.Rendering(sets=how.sets, set_strings=how.set_strings, chart=how.chart)
+    pods = [model.load(config, role, container, how)] + [_load_compare(str(c), role, container, how_compare)
+                                                         for c in compare]
     ports = _port_map(port_map)
     _finite("--duration", duration)  # live runs too: 1e400 read as inf ran forever
     if replay_file is not None:

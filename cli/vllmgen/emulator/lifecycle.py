@@ -32,16 +32,5 @@ def from_container(container: dict, doc: yamlio.Document, path: tuple) -> PreSto
     return PreStop(hook.seconds, hook.note)
 
 
-def from_values(block: dict, doc: yamlio.Document, path: tuple) -> PreStop:
-    """`<role>.preStopSleepSeconds` of a vllmgen values file (the chart renders it as a preStop sleep action)."""
-    seconds = block.get("preStopSleepSeconds", 0)
-    if seconds is None:
-        return PreStop()
-    if not _whole_seconds(seconds):
-        raise doc.error(path + ("preStopSleepSeconds",), f"must be an integer from 0 to {MAX_SECONDS}, not "
-                        f"{seconds!r}")
-    return PreStop(float(seconds))
-
-
 def _whole_seconds(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SECONDS

@@ -1,21 +1,22 @@
-"""Probe configuration as kubelet sees it: Kubernetes Probe objects with the API defaults applied, read from a
-vllmgen values file (`<role>.probes.{startup,readiness,liveness}`) or from Kubernetes manifests (every kind
-`vllmgen.workloads` reads, lists included; several documents per file).
+"""Probe configuration as kubelet sees it: Kubernetes Probe objects with the API defaults applied, read from
+Kubernetes manifests (every kind `vllmgen.workloads` reads, lists included; several documents per file) or from
+a vllmgen values file, which is first rendered with the chart by the real Helm engine (vllmgen.render) and then
+read as the manifests it becomes.
 
 Defaults come from `vllmgen.workloads` (SetDefaults_Probe); on top of them this module refuses what the emulator
 cannot emulate and what Kubernetes' validateProbe refuses (docs/upstream-facts.md#probe-fields-and-defaults)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from vllmgen import workloads, yamlio
+from vllmgen import render, workloads, yamlio
 from vllmgen.emulator import lifecycle
 from vllmgen.emulator.lifecycle import PreStop
 from vllmgen.errors import InputError
-from vllmgen.roles import HEALTH_PORT, HEALTH_PORT_NAME, PROXY_PORT_NAME, ROLES, SERVICE_PORT, VLLM_PORT_NAME
+from vllmgen.roles import ROLES
 from vllmgen.workloads import (DEFAULT_FAILURE_THRESHOLD, DEFAULT_PERIOD_S, DEFAULT_SUCCESS_THRESHOLD,
                                DEFAULT_TERMINATION_GRACE_S, DEFAULT_TIMEOUT_S, PROBE_FIELDS, PROBE_KINDS)
 
@@ -152,50 +153,48 @@ def _probes_from(block: dict, doc: yamlio.Document, path: tuple, fields: dict[st
     return out
 
 
-def _grace(value: Any, doc: yamlio.Document, path: tuple) -> int:
-    problems: list[workloads.Problem] = []
-    grace = workloads.read_seconds(value, path, workloads.INT64_MAX, problems)
-    if problems:
-        raise doc.error(path, f"terminationGracePeriodSeconds {problems[0].message}")
-    return DEFAULT_TERMINATION_GRACE_S if grace is None else grace
-
-
-# --- vllmgen values files --------------------------------------------------------------------------------
+# --- vllmgen values files: rendered with the chart, then read as manifests -------------------------------
 
 def is_values(data: Any) -> bool:
     return isinstance(data, dict) and "kind" not in data and any(isinstance(data.get(r), dict) for r in ROLES)
 
 
-def from_values(doc: yamlio.Document, role: str | None = None) -> PodProbes:
-    data = doc.data
-    present = [r for r in ROLES if isinstance(data.get(r), dict)]
+@dataclass(frozen=True)
+class Rendering:
+    """How a values file is rendered: `-f` files layered on top of it, --set/--set-string, the chart."""
+
+    overlays: tuple[str, ...] = ()
+    sets: tuple[str, ...] = ()
+    set_strings: tuple[str, ...] = ()
+    chart: str | None = None
+
+
+#: The engine that rendered the last values file read (the command says which).
+ENGINES: list[str] = []
+
+
+def from_values(layers: list[yamlio.Document], role: str | None = None, container: str | None = None,
+                how: Rendering = Rendering()) -> PodProbes:
+    """The pod the chart renders from these values (the real Helm engine), read as a manifest; a problem in a
+    rendered field is reported at the values line it comes from where the chart copies it from the values."""
+    stack = render.ValuesStack(layers)
+    try:
+        out = render.render([d.data for d in layers], list(how.sets), list(how.set_strings), how.chart)
+    except render.RenderError as exc:
+        raise render.refusal(exc, stack) from None
+    ENGINES.append(out.engine)
+    present = [r for r in ROLES if isinstance(stack.data.get(r), dict)]
     if role is None:
         if len(present) > 1:
-            raise doc.error((), f"this values file has several roles ({', '.join(present)}); choose one with --role")
-        role = present[0]
+            raise InputError(stack.file, "", f"this values file has several roles ({', '.join(present)}); choose one "
+                             "with --role")
+        role = present[0] if present else None
     elif role not in present:
-        raise doc.error((role,), f"no role {role!r} in this values file (roles here: {', '.join(present)})")
-    block = data[role]
-    probes = block.get("probes")
-    if not isinstance(probes, dict) or not any(probes.get(k) for k in PROBE_KINDS):
-        raise doc.error((role, "probes"), "no probes here: expected probes.startup / probes.readiness / "
-                        "probes.liveness (Kubernetes Probe objects)")
-    ports = {}
-    port = block.get("port")
-    if isinstance(port, int) and not isinstance(port, bool):
-        ports[VLLM_PORT_NAME] = port
-    supervisor = data.get("supervisor") if isinstance(data.get("supervisor"), dict) else {}
-    hport = supervisor.get("port", HEALTH_PORT)
-    ports[HEALTH_PORT_NAME] = hport if isinstance(hport, int) and not isinstance(hport, bool) else HEALTH_PORT
-    routing = data.get("routing") if isinstance(data.get("routing"), dict) else {}
-    proxy = routing.get("proxy") if isinstance(routing.get("proxy"), dict) else {}
-    if proxy.get("enabled") and role == "decode":
-        sport = routing.get("servicePort", SERVICE_PORT)
-        ports[PROXY_PORT_NAME] = sport if isinstance(sport, int) else SERVICE_PORT
-    found = _probes_from(probes, doc, (role, "probes"), {k: k for k in PROBE_KINDS}, ports)
-    return PodProbes(name=f"{Path(doc.file).name} ({role})", pod_grace=_grace(
-        block.get("terminationGracePeriodSeconds"), doc, (role, "terminationGracePeriodSeconds")),
-        ports=ports, pre_stop=lifecycle.from_values(block, doc, (role,)), **found)
+        raise InputError(stack.file, "", f"no role {role!r} in these values (roles here: {', '.join(present)})")
+    # the role's own pods: the chart labels them with their role (the endpoint picker's pods are not a role's)
+    docs = [d for d in render.rendered_documents(out, stack) if render.role_of(d.data) == role]
+    pod = from_manifest(docs, stack.file, None, container)
+    return replace(pod, name=f"{Path(stack.layers[0].file).name} ({role})")
 
 
 # --- Kubernetes manifests --------------------------------------------------------------------------------
@@ -270,17 +269,17 @@ def from_manifest(docs: list[yamlio.Document], file: str, role: str | None = Non
                      pre_stop=lifecycle.from_container(c.container.data, c.doc, c.container.path), **found)
 
 
-def load(path: str | Path, role: str | None = None, container: str | None = None) -> PodProbes:
-    """Read a values file or a manifest file and return the probes of the selected container."""
+def load(path: str | Path, role: str | None = None, container: str | None = None,
+         how: Rendering = Rendering()) -> PodProbes:
+    """Read a values file (rendered with the chart) or a manifest file and return the probes of the selected
+    container."""
     name = "<stdin>" if str(path) == "-" else str(path)
     docs = [d for d in yamlio.parse_documents(yamlio.read_text(path), name) if d.data is not None]
     if not docs:
         raise InputError(name, "", "file is empty")
     if len(docs) == 1 and is_values(docs[0].data):
-        if container is not None:
-            raise InputError(name, "", "--container applies to manifests; a values file has one vLLM container "
-                             "per role (use --role)")
-        return from_values(docs[0], role)
+        layers = [docs[0]] + [yamlio.load_document(f) for f in how.overlays]
+        return from_values(layers, role, container, how)
     if len(docs) == 1 and isinstance(docs[0].data, dict) and "kind" not in docs[0].data:
         raise InputError(name, "", "neither a vllmgen values file (no standalone/prefill/decode block) nor a "
                          "Kubernetes manifest (no `kind`)")

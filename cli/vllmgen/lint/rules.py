@@ -14,7 +14,12 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional
 
+<<<<<<< HEAD
 from vllmgen import cleartext, loras, workloads
+=======
+from vllmgen import loras, workloads
+from vllmgen.lint.refusals import R_REFUSALS
+>>>>>>> main
 from vllmgen.lint.commandline import flag_value, flag_values, has_flag, to_int
 from vllmgen.lint.findings import Rule
 from vllmgen.lint.identify import VLLM
@@ -175,6 +180,7 @@ R = {r.id: r for r in (
          "model servers' manifests) cannot be checked against them",
          "lint the pool's manifest together with the manifests of the pods it selects"),
 )}
+R.update(R_REFUSALS)  # what the API server refuses (lint/refusals.py)
 
 #: A reference the kubelet
 #: A reference the kubelet or a shell fills in (`$(VAR)`, `$VAR`, `${VAR}`) or a template left to render
@@ -269,7 +275,7 @@ def check_probe_port(v: ContainerView) -> Iterator[Hit]:
                       f"{v.role} {name} targets port {port}, the routing sidecar: it answers /health itself and "
                       f"proxies other paths, so the probe says nothing about vLLM on {v.vllm_port}",
                       f"target port `vllm` ({v.vllm_port})")
-        elif v.triton and port in (v.ports.get("grpc"), v.ports.get("metrics")):
+        elif v.triton and port in v.server_ports.values():
             continue  # VG016 explains what Triton's gRPC and metrics ports answer
         elif v.vllm_port_guessed and port in v.port_numbers:
             continue  # no --port and several ports: the image's entrypoint may well listen there
@@ -556,10 +562,10 @@ def check_triton_paths(v: ContainerView) -> Iterator[Hit]:
         path = p.http_path
         port = v.resolve_port(p.port)
         where = p.path + ("httpGet", "path")
-        if port is not None and port == v.ports.get("grpc"):
+        if port is not None and port == v.server_ports.get("grpc"):
             yield Hit("VG016", p.port_path, f"{_probe_name(p)} on Triton's gRPC port {port}: an HTTP/1 request "
                       f"gets no HTTP answer there (recorded: 'illegal request line'), so the probe always fails")
-        elif port is not None and port == v.ports.get("metrics"):
+        elif port is not None and port == v.server_ports.get("metrics"):
             yield Hit("VG016", p.port_path, f"{_probe_name(p)} on Triton's metrics port {port}: it answers 200 to "
                       f"every path (recorded: /v2/models/NAME/ready too, after the model was unloaded)")
         elif path in ("/v2/health/ready", "/v2/health/ready/") and p.kind in ("startup", "readiness"):

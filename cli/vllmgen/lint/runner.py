@@ -6,20 +6,25 @@ linted, so a model spec anywhere in the run can tell the size of a model a manif
 
 from __future__ import annotations
 
+import json
 from typing import Iterable, Optional
 
 from vllmgen import workloads
 from vllmgen.errors import pointer
-from vllmgen.lint import autoscalers, evidence, kserve_merge, layers, loader, rules, suppress
+from vllmgen import render
+from vllmgen.lint import autoscalers, evidence, kserve_merge, loader, refusals, rendered, rules, suppress
 from vllmgen.lint.drift import drift_hits
 from vllmgen.lint.gateway_check import run_hits, values_hits
 from vllmgen.lint.findings import Finding, Inspected, Result, Unusable
 from vllmgen.lint.schema_check import SchemaChecker
 from vllmgen.lint.sizes import ModelSizes
 from vllmgen.lint.spec_check import spec_hits
+from vllmgen.roles import ROLES
 from vllmgen.lint.view import ContainerView, FileContext, file_context, views_of
 from vllmgen.yamlio import Document
 
+#: The key of the chart's spec ConfigMap that holds the effective spec as JSON (templates/configmap-spec.yaml).
+SPEC_JSON = "spec.json"
 #: Rules about a start the probes cut short: their findings carry probe-check's course of the pod as evidence.
 PROBE_TIMING_RULES = ("VG005", "VG006", "VG052")
 #: The fix for a workload field of the wrong shape (the rule's own fix speaks of vllmgen values).
@@ -30,8 +35,11 @@ class Linter:
     """Holds what is built once per run (the schema validator, the model sizes) and lints file after file."""
 
     def __init__(self, disabled: Iterable[str] = (), schema: Optional[dict] = None, schema_source: str = "",
-                 sizes: Optional[ModelSizes] = None):
+                 sizes: Optional[ModelSizes] = None, sets: Iterable[str] = (), set_strings: Iterable[str] = (),
+                 chart: Optional[str] = None):
         self.disabled = set(disabled)
+        self.sets, self.set_strings, self.chart = list(sets), list(set_strings), chart
+        self.engines: set[str] = set()  # the Helm engines that rendered values in this run
         self._schema = schema
         self._user_schema = bool(schema_source)  # a file the user named, not the chart's own schema
         self._schema_source = schema_source or "values schema"
@@ -45,15 +53,15 @@ class Linter:
         return self._checker
 
     def lint_paths(self, paths: Iterable[str], layered: Iterable[str] = ()) -> Result:
-        """Lint `paths` (files, directories, "-"); `layered` values files are merged as Helm merges `-f` files
-        and linted as one."""
+        """Lint `paths` (files, directories, "-"); `layered` values files are layered as Helm layers `-f` files
+        and linted as one. Every values file is rendered with the chart and its pods are linted."""
         result = Result()
         files, missing = loader.expand_paths(paths)
         result.unusable.extend(Unusable(e.file, e.line, e.message) for e in missing)
         loaded = [loader.load_file(path) for path in files]
         layered = list(layered)
         if layered:
-            loaded.append(layers.load_layered(layered))
+            loaded.append(rendered.stack_file(layered))
         self.sizes.add_specs(ld.data for lf in loaded for ld in lf.docs if ld.kind == loader.SPEC)
         _merge_kserve_configs(loaded, result)
         # an autoscaler and the workload it scales may sit in different files of the run
@@ -63,6 +71,7 @@ class Linter:
             self.lint_file(lf, result, complete=lf.layered, joined=joined.get(id(lf), ()))
         result.findings.sort(key=Finding.sort_key)
         result.notes.extend(self.sizes.notes)
+        result.notes.extend(f"values rendered with {e}" for e in sorted(self.engines))
         return result
 
     def lint_file(self, lf: loader.LoadedFile, result: Result, complete: bool = False,
@@ -134,11 +143,18 @@ class Linter:
                 add(hit)
         for hit in rules.check_hf_token(ld.data):
             add(hit)
+        if ld.kind in (loader.KUBERNETES, loader.POD_SPEC):
+            for rule, path, message in refusals.document_hits(ld.data, ld.doc):
+                add(rules.Hit(rule, path, message))
         if ld.kind == loader.OTHER:
             return []
+        if ld.kind == loader.VALUES:
+            if schema_errors:
+                return []  # Helm refuses to render values its schema refuses: VG000 says what to fix
+            return self._lint_rendered(ld, lf, found, result)
         problems: list[workloads.Problem] = []
         try:
-            views = views_of(ld, problems, ctx, overlay)
+            views = views_of(ld, problems, ctx)
             hits = [(hit, pointer(v.base)) for v in views if v.identity.reviewed
                     for hit in self._view_hits(v, lf)]
         except (TypeError, AttributeError, ValueError, KeyError, IndexError):
@@ -157,6 +173,61 @@ class Linter:
         for hit, container in hits:
             add(hit, container)
         return views
+
+    def _lint_rendered(self, ld: loader.LoadedDoc, lf: loader.LoadedFile, found: list[Finding], result: Result
+                       ) -> list[ContainerView]:
+        """Render the values with the chart and lint the pods it renders; findings point at the values lines
+        the rendered fields come from."""
+        stack = rendered.as_stack(ld.doc)
+
+        def add(hit: rules.Hit, where: str, line: Optional[int], path: tuple, container: str = "") -> None:
+            rule = rules.R[hit.rule]
+            found.append(Finding(where, line, rule.id, rule.severity, hit.message, hit.fix or rule.fix,
+                                 pointer(path), ld.index, container, hit.evidence))
+
+        try:
+            engine, objects = rendered.render_stack(stack, self.sets, self.set_strings, self.chart)
+        except render.RenderError as exc:
+            named = render.refused_path(str(exc), stack)
+            file, line = stack.origin(named)
+            add(rules.Hit("VG000", named, f"the chart refuses these values: {exc}"), file, line, named)
+            return []
+        self.engines.add(engine)
+        docs = [loader.LoadedDoc(i, loader.classify(d.data), d) for i, d in enumerate(objects)]
+        rlf = loader.LoadedFile(lf.file, "", docs)
+        ctx = file_context(d.data for d in docs)
+        spec = _rendered_spec(ctx)
+        refused = [(rd, rules.Hit(rule, path, message)) for rd in docs
+                   for rule, path, message in refusals.document_hits(rd.data, rd.doc)]
+        refused += [(docs[i], (rules.Hit("VG063", path, message))) for i, path, message
+                    in refusals.collisions([d.data for d in docs])]
+        for rd, hit in refused:
+            file, path, line, note = rd.doc.origin(hit.path)
+            add(rules.Hit(hit.rule, hit.path, hit.message + note), file, line, path or ())
+        for rd in docs:
+            if rd.kind != loader.KUBERNETES:
+                continue
+            problems: list[workloads.Problem] = []
+            views = views_of(rd, problems, ctx)
+            for v in views:  # plain probes: vLLM's command line comes from the spec the chart renders beside it
+                if v.spec is None and v.identity.runs_vllm:
+                    v.spec = spec
+            for v in views:
+                result.containers.append(Inspected(lf.file, ld.index, f"{rd.doc.file}#{pointer(v.base)}", v.name,
+                                                   v.identity.runs_vllm, v.identity.server, v.identity.evidence))
+            for problem in dict.fromkeys(problems):
+                file, path, line, note = rd.doc.origin(problem.path)
+                add(rules.Hit("VG000", problem.path, f"{problem.pointer}: {problem.message}{note}",
+                              WORKLOAD_SHAPE_FIX), file, line, path or ())
+            for v in views:
+                if not v.identity.reviewed:
+                    continue
+                for hit in self._view_hits(v, rlf):
+                    file, path, line, note = rd.doc.origin(hit.line_path if hit.line_path is not None else hit.path)
+                    add(rules.Hit(hit.rule, hit.path, hit.message + note, hit.fix, evidence=hit.evidence), file,
+                        line, path or (),
+                        pointer((v.role,)))
+        return []
 
     def _view_hits(self, view: ContainerView, lf: loader.LoadedFile):
         if view.triton and not view.triton_configs:  # a Triton repository held by ConfigMaps here
@@ -199,6 +270,19 @@ def _joined_hits(files: list[loader.LoadedFile]) -> dict[int, list[tuple[loader.
     return out
 
 
+def _rendered_spec(ctx: FileContext) -> Optional[dict]:
+    """The model spec the chart renders into its spec ConfigMap (spec.json), when it renders one."""
+    for data in ctx.configmaps.values():
+        text = data.get(SPEC_JSON)
+        if isinstance(text, str):
+            try:
+                spec = json.loads(text)
+            except ValueError:
+                return None
+            return spec if isinstance(spec, dict) else None
+    return None
+
+
 def _finding(ld: loader.LoadedDoc, lf: loader.LoadedFile, hit: rules.Hit) -> Finding:
     rule = rules.R[hit.rule]
     file, line = _origin(ld, lf, hit.line_path if hit.line_path is not None else hit.path)
@@ -226,6 +310,8 @@ def _units(ld: loader.LoadedDoc, views: list[ContainerView]) -> list[suppress.Un
     """The document, each object of a list, each container: what a disable comment can annotate."""
     lines = ld.doc._lines
     paths = {()} | {p for p, _ in workloads.objects(ld.data)} | {v.base for v in views}
+    if ld.kind == loader.VALUES:  # a values file's role blocks hold what its rendered containers come from
+        paths |= {(role,) for role in ROLES if isinstance(ld.data.get(role), dict)}
     out = []
     for path in paths:
         s = suppress.span(lines, path)

@@ -10,21 +10,21 @@ for line numbers.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from vllmgen import layouts, workloads
+from vllmgen import workloads
 from vllmgen.accelerators import ACCELERATOR_RESOURCES, DRA_DEVICE_CLASSES, MODELSERVICE_RESOURCES
 from vllmgen.lint import identify
 from vllmgen.lint.commandline import (command_text, evaluate, flag_value, has_flag, positional_model, to_float,
                                       to_int)
 from vllmgen.lint.identify import Identity
-from vllmgen.lint.loader import KUBERNETES, MODELSERVICE, POD_SPEC, VALUES, LoadedDoc
-from vllmgen.roles import (DECODE_VLLM_PORT, HEALTH_PORT_NAME, PROXY_PORT_NAME, ROLES, SERVICE_PORT,
-                           VLLM_PORT_NAME)
-from vllmgen.servers.triton import GRPC_PORT, GRPC_PORT_NAME, METRICS_PORT, METRICS_PORT_NAME
-from vllmgen.workloads import PROBE_KINDS, Container, EnvVar, PodTemplate, PreStop, Probe, Problem
+from vllmgen.lint.loader import KUBERNETES, MODELSERVICE, POD_SPEC, LoadedDoc
+from vllmgen.roles import DECODE_VLLM_PORT, HEALTH_PORT_NAME, ROLES, SERVICE_PORT, VLLM_PORT_NAME
+from vllmgen import servers
+from vllmgen.workloads import Container, EnvVar, PodTemplate, PreStop, Probe, Problem
 
 #: vLLM's `--data-parallel-multi-port-external-lb` mode: a supervisor starts one API server per local
 #: data-parallel rank (ports --port + rank) and answers /health, /ready and /readyz for all of them on its own
@@ -81,6 +81,7 @@ class ContainerView:
     model_size: Optional[tuple[float, str]] = None           # (bytes, where the size comes from), set by the runner
     adapter_ranks: dict[str, int] = field(default_factory=dict)  # LoRA ranks from specs in the run, set by the runner
     triton: bool = False                                     # runs tritonserver (Triton's vLLM backend)
+    server_ports: dict[str, int] = field(default_factory=dict)  # other ports its server listens on (servers/)
     triton_configs: list[str] = field(default_factory=list)  # config.pbtxt texts of its model repository, if seen
     pre_stop: PreStop = PreStop()
     grace: Optional[int] = None                              # terminationGracePeriodSeconds of its pod
@@ -210,17 +211,17 @@ def _api_key(view: ContainerView) -> None:
         view.api_key = "VLLM_API_KEY"
 
 
-def _triton_container(view: ContainerView) -> None:
-    """Mark a tritonserver container and name its gRPC/metrics ports (--grpc-port/--metrics-port or Triton's
-    defaults). Its model repository's config.pbtxt is looked up file-wide by the runner (rules.triton_configs)."""
-    if "tritonserver" not in view.text and "tritonserver" not in view.image:
-        return
-    view.triton = True
-    for name, flag, default in ((GRPC_PORT_NAME, "--grpc-port", GRPC_PORT),
-                                (METRICS_PORT_NAME, "--metrics-port", METRICS_PORT)):
-        port = to_int(flag_value(view.text, flag)) or default
-        view.ports.setdefault(name, port)
-        view.port_numbers.add(port)
+def _server_container(view: ContainerView) -> None:
+    """Ask each server of servers/ whether the container runs it: the ports it listens on besides HTTP, by
+    their conventional names (numbers only: a name the container does not declare is no port to kubelet). Its
+    model repository's config.pbtxt is looked up file-wide by the runner (rules.triton_configs)."""
+    for name in servers.NAMES:
+        server = servers.get(name)
+        if server.runs_in(view.text, view.image):
+            view.server_ports = server.listen_ports(view.text)
+            view.port_numbers |= set(view.server_ports.values())
+            view.triton = view.triton or bool(view.server_ports)
+            return
 
 
 def _sidecar_port(c: Container) -> int:
@@ -336,7 +337,7 @@ def _container_view(ld: LoadedDoc, pod: PodTemplate, c: Container, label: str, r
     v.sidecar_ports = sidecar_ports
     _vllm_port_from_container(v, SERVICE_PORT, f"vLLM's default port {SERVICE_PORT} (no --port, no `vllm` port)")
     _api_key(v)
-    _triton_container(v)
+    _server_container(v)
     v.group_size = pod.group_size
     v.multinode = pod.group_size is not None
     variables = {e.name: to_int(e.value) for e in v.env}
@@ -353,13 +354,67 @@ def _container_view(ld: LoadedDoc, pod: PodTemplate, c: Container, label: str, r
         v.parallelism_path = pod.object_path + pod.site.parallelism
     v.parallelism_path = v.parallelism_path or v.args_path
     _dp_supervisor(v)
-    v.model = positional_model(v.text) if ident.server in (identify.VLLM, identify.DYNAMO) else None
+    if ident.server == identify.SUPERVISOR:
+        _supervised(v, c, pod, ctx)
+    v.model = v.model or (positional_model(v.text) if ident.server in (identify.VLLM, identify.DYNAMO) else None)
     if v.model is None or v.model.startswith("$") or "{{" in v.model:
         v.model = pod.model
     v.grace = pod.termination_grace
     v.grace_path = pod.spec_path + ("terminationGracePeriodSeconds",)
     v.hub_cache_kept = _hub_cache_kept(c)
     return v
+
+
+#: Files of the ConfigMap `vllmgen serve --spec` reads (the chart mounts the spec as both).
+SPEC_FILES = ("spec.json", "spec.yaml")
+
+
+def _mounted_spec(c: Container, pod: PodTemplate, ctx: FileContext) -> Optional[dict]:
+    """The model spec `vllmgen serve --spec PATH` reads, when PATH is a ConfigMap of the file mounted into the
+    container (as charts/vllm mounts it)."""
+    spec_arg = flag_value(command_text(c.command, c.args), "--spec", "-s")
+    if not spec_arg:
+        return None
+    for mount, volume in c.volume_mounts.items():
+        if not spec_arg.startswith(mount.rstrip("/") + "/"):
+            continue
+        source = pod.volumes.get(volume, {}).get("configMap")
+        data = ctx.configmaps.get(source.get("name")) if isinstance(source, dict) else None
+        key = spec_arg[len(mount.rstrip("/")) + 1:]
+        for item in (source.get("items") or []) if isinstance(source, dict) else []:
+            if isinstance(item, dict) and item.get("path") == key:
+                key = item.get("key", key)
+        text = data.get(key) if isinstance(data, dict) else None
+        if isinstance(text, str):
+            try:
+                spec = json.loads(text) if key.endswith(".json") else None
+            except ValueError:
+                spec = None
+            if spec is None:
+                try:
+                    from vllmgen.yamlio import parse_document
+                    spec = parse_document(text, key).data
+                except Exception:  # a spec the supervisor itself would refuse: read nothing from it
+                    spec = None
+            return spec if isinstance(spec, dict) else None
+    return None
+
+
+def _supervised(v: ContainerView, c: Container, pod: PodTemplate, ctx: FileContext) -> None:
+    """`vllmgen serve`: vLLM's parallelism, model and drain come from the spec it is given, not its command line."""
+    spec = _mounted_spec(c, pod, ctx)
+    if spec is None:
+        return
+    v.spec = spec
+    engine = spec.get("engine") if isinstance(spec.get("engine"), dict) else {}
+    v.tensor = to_int(engine.get("tensorParallelSize")) or 1
+    v.pipeline = 1
+    v.data_parallel = to_int(engine.get("dataParallelSize"))
+    v.data_parallel_local = to_int(engine.get("dataParallelSizeLocal")) or 1
+    model = spec.get("model") if isinstance(spec.get("model"), dict) else {}
+    v.model = model.get("source") if isinstance(model.get("source"), str) else None
+    if engine.get("shutdownTimeoutSeconds") is not None:
+        v.shutdown_timeout = to_float(engine.get("shutdownTimeoutSeconds"))
 
 
 #: Where the Hugging Face hub client keeps downloads when nothing says otherwise (huggingface_hub constants:
@@ -562,125 +617,11 @@ def _modelservice_views(ld: LoadedDoc, problems: list[Problem], ctx: FileContext
     return views
 
 
-# --- vllmgen values -----------------------------------------------------------------------------------
-
-def _values_layout(data: dict) -> Optional[layouts.Layout]:
-    return layouts.LAYOUT_TABLE.get(data.get("layout")) if isinstance(data.get("layout"), str) else None
-
-
-def _values_identity(data: dict) -> Identity:
-    layout = _values_layout(data)
-    if layout is not None and layout.simulator:
-        return Identity(identify.SIMULATOR, f"vllmgen values, layout {layout.name} (the simulator)")
-    if data.get("server") == "triton" or isinstance(data.get("triton"), dict):
-        return Identity(identify.TRITON, "vllmgen values, server triton")
-    if data.get("probeMode") == "plain":
-        return Identity(identify.VLLM, "vllmgen values, plain probes (`vllm serve`)")
-    return Identity(identify.SUPERVISOR, "vllmgen values (`vllmgen serve`)")
-
-
-def _values_views(ld: LoadedDoc, problems: list[Problem], ctx: FileContext, overlay: bool = False
-                  ) -> list[ContainerView]:
-    """vllmgen values: the chart's values schema (VG000) already reports wrong shapes, so none are added here."""
-    data = ld.data
-    routing = data.get("routing") if isinstance(data.get("routing"), dict) else {}
-    proxy = routing.get("proxy") if isinstance(routing.get("proxy"), dict) else {}
-    service_port = to_int(routing.get("servicePort")) or SERVICE_PORT
-    supervisor = data.get("supervisor") if isinstance(data.get("supervisor"), dict) else {}
-    health_port = to_int(supervisor.get("port"))
-    accel = data.get("accelerator") if isinstance(data.get("accelerator"), dict) else {}
-    resource = accel.get("resource") if isinstance(accel.get("resource"), str) else None
-    api = data.get("apiKey") if isinstance(data.get("apiKey"), dict) else {}
-    spec = data.get("spec") if isinstance(data.get("spec"), dict) else None
-    engine = spec.get("engine") if spec and isinstance(spec.get("engine"), dict) else {}
-    layout = _values_layout(data)
-    image = data.get("image") if isinstance(data.get("image"), dict) else {}
-    ident = _values_identity(data)
-    views = []
-    for role in ROLES:
-        block = data.get(role)
-        if not isinstance(block, dict):
-            continue
-        v = ContainerView(ld, f"{role} values", (role,), role, identity=ident,
-                          image=f"{image.get('repository', '')}:{image.get('tag', '')}")
-        v.overlay = overlay
-        v.text = command_text([str(x) for x in block.get("command") or [] if isinstance(x, (str, int))],
-                              [str(x) for x in block.get("args") or [] if isinstance(x, (str, int))]) \
-            if isinstance(block.get("command", []), list) and isinstance(block.get("args", []), list) else ""
-        v.args_path = (role, "args")
-        v.env = workloads.read_env(block.get("env"), (role, "env"), [])
-        if isinstance(engine.get("env"), dict):
-            v.env += [EnvVar(k, str(val), False, ("spec", "engine", "env", k)) for k, val in engine["env"].items()]
-        for e in v.env:
-            if e.name == "CUDA_VISIBLE_DEVICES" and e.value is not None:
-                v.cuda_visible, v.cuda_visible_path = e.value, e.path + ("value",)
-        port = to_int(block.get("port"))
-        v.vllm_port = port if port is not None else SERVICE_PORT
-        v.vllm_port_reason = f"{role}.port" if port is not None else f"vLLM's default port {SERVICE_PORT}"
-        v.ports = {VLLM_PORT_NAME: v.vllm_port}
-        v.port_numbers = {v.vllm_port}
-        if health_port is not None:
-            v.health_port = health_port
-            v.ports[HEALTH_PORT_NAME] = health_port
-            v.port_numbers.add(health_port)
-        if role == "decode" and proxy.get("enabled") is True:
-            v.sidecar_ports = {service_port}
-            v.ports[PROXY_PORT_NAME] = service_port
-        probes = block.get("probes") if isinstance(block.get("probes"), dict) else {}
-        v.probes = {k: workloads.read_probe(k, probes[k], (role, "probes", k))
-                    for k in PROBE_KINDS if isinstance(probes.get(k), dict)
-                    and (not overlay or any(h in probes[k] for h in workloads.PROBE_HANDLERS))}
-        _api_key(v)
-        triton = data.get("triton") if isinstance(data.get("triton"), dict) else None
-        if data.get("server") == "triton" or triton is not None:
-            _triton_container(v)
-            v.triton = True
-            if triton is not None:
-                for name, key in ((GRPC_PORT_NAME, "grpcPort"), (METRICS_PORT_NAME, "metricsPort")):
-                    if to_int(triton.get(key)) is not None:
-                        v.ports[name] = to_int(triton[key])
-                        v.port_numbers.add(v.ports[name])
-                repo = triton.get("modelRepository") if isinstance(triton.get("modelRepository"), dict) else {}
-                files = repo.get("files") if isinstance(repo.get("files"), dict) else {}
-                v.triton_configs = [t for p, t in files.items() if str(p).endswith(".pbtxt") and isinstance(t, str)]
-        if not v.api_key and (api.get("secretName") or engine.get("apiKeySecretName")):
-            v.api_key = "apiKey.secretName" if api.get("secretName") else "spec.engine.apiKeySecretName"
-        v.resources_path = (role, "resources")
-        if resource and (not overlay or "resources" in block):
-            v.accelerator_resource, v.accelerator_count = _accelerator(block.get("resources"), [resource])
-            if v.accelerator_resource is None:
-                v.accelerator_resource, v.accelerator_count = resource, 0
-        par = block.get("parallelism") if isinstance(block.get("parallelism"), dict) else {}
-        if not overlay or par:
-            v.tensor = to_int(par.get("tensor")) or 1
-            v.pipeline = 1
-            v.data_parallel_local = to_int(par.get("dataLocal")) or 1
-            v.data_parallel = to_int(par.get("data"))
-        v.multinode = data.get("multinode") is True or bool(layout and layout.multinode)
-        v.group_size = to_int(par.get("workers")) if v.multinode else None
-        v.parallelism_path = (role, "parallelism")
-        v.simulator = bool(layout and layout.simulator)
-        v.spec = spec
-        model = spec.get("model") if spec and isinstance(spec.get("model"), dict) else {}
-        v.model = model.get("source") if isinstance(model.get("source"), str) else None
-        grace = to_int(block.get("terminationGracePeriodSeconds"))
-        v.grace = grace
-        v.grace_path = (role, "terminationGracePeriodSeconds")
-        sleep = to_int(block.get("preStopSleepSeconds"))
-        if sleep:
-            v.pre_stop = PreStop(float(sleep), "", (role, "preStopSleepSeconds"))
-        v.shutdown_timeout = to_float(flag_value(v.text, "--shutdown-timeout")) if flag_value(
-            v.text, "--shutdown-timeout") is not None else DEFAULT_SHUTDOWN_TIMEOUT_S
-        views.append(v)
-    return views
-
-
-def views_of(ld: LoadedDoc, problems: Optional[list[Problem]] = None, ctx: Optional[FileContext] = None,
-             overlay: bool = False) -> list[ContainerView]:
-    """Every container in one document, identified; wrong shapes met on the way are added to `problems`."""
+def views_of(ld: LoadedDoc, problems: Optional[list[Problem]] = None, ctx: Optional[FileContext] = None
+             ) -> list[ContainerView]:
+    """Every container in one document, identified; wrong shapes met on the way are added to `problems`.
+    vllmgen values are not read here: they are rendered with the chart first (lint.rendered)."""
     problems = [] if problems is None else problems
     ctx = ctx or FileContext()
-    if ld.kind == VALUES:
-        return _values_views(ld, problems, ctx, overlay)
     builder = {KUBERNETES: _kubernetes_views, POD_SPEC: _pod_spec_views, MODELSERVICE: _modelservice_views}.get(ld.kind)
     return builder(ld, problems, ctx) if builder else []

@@ -114,6 +114,17 @@ class Server:
         """A values block of the server's own (key: the server's name) and its comments by key path."""
         return None
 
+    def runs_in(self, command_text: str, image: str) -> bool:
+        """Whether a container (its command line and image) runs this server's own binary; lint asks every
+        server, so a container of any manifest is read with the ports its server listens on."""
+        return False
+
+    def listen_ports(self, command_text: str) -> dict[str, int]:
+        """Ports the server listens on besides its HTTP port, by their conventional names, as its command line
+        sets them (the server's defaults otherwise). A port the container does not declare is not named in the
+        pod: kubelet cannot resolve the name, so lint uses these numbers only."""
+        return {}
+
     def shm_size(self, spec: dict) -> tuple[str, str] | None:
         """/dev/shm size limit the server needs even on a one-GPU pod, and why (None: the runtime default will
         do)."""

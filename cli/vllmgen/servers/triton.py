@@ -32,6 +32,8 @@ NGC_REPOSITORY, NGC_TAG = images.TRITON
 NGC_RELEASE = NGC_TAG.split("-", 1)[0]
 #: Triton's default gRPC and metrics ports, as NVIDIA's docs and clients expect them. Its HTTP port is the role's
 #: port (`vllm`, `routing.servicePort`), so the Service and the probes target it as they target vLLM.
+#: The server's executable (in NVIDIA's Triton images, on PATH).
+BINARY = "tritonserver"
 GRPC_PORT = 8001
 METRICS_PORT = 8002
 #: Container port names of the two extra ports.
@@ -216,7 +218,7 @@ def shm_prefix(spec: dict) -> str:
 
 
 def command(spec: dict) -> list[str]:
-    return ["tritonserver"]
+    return [BINARY]
 
 
 def args(spec: dict, role: str = ROLES[0], *, repository: str = MODEL_REPOSITORY_PATH) -> list[str]:
@@ -356,6 +358,20 @@ class TritonServer(Server):
 
     def shm_size(self, spec: dict) -> tuple[str, str]:
         return DSHM_SIZE, "/dev/shm in memory: Triton's Python backend passes requests through it"
+
+    def runs_in(self, command_text: str, image: str) -> bool:
+        return BINARY in command_text or BINARY in image
+
+    def listen_ports(self, command_text: str) -> dict[str, int]:
+        return {name: _flag_port(command_text, flag) or default
+                for name, flag, default in ((GRPC_PORT_NAME, "--grpc-port", GRPC_PORT),
+                                            (METRICS_PORT_NAME, "--metrics-port", METRICS_PORT))}
+
+
+def _flag_port(text: str, flag: str) -> int | None:
+    """`--flag=N` or `--flag N` in a command line."""
+    m = re.search(rf"(?:^|\s){re.escape(flag)}(?:=|\s+)[\"']?(\d+)", text)
+    return int(m.group(1)) if m else None
 
 
 SERVER = TritonServer()
