@@ -22,8 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "cli"), str(REPO), str(REPO / "tests")]
 
 
-def _sample(kind: str, count: int, seed: int) -> list:
-    """`count` outcomes of one strategy, drawn by hypothesis under `seed` (no shrinking: nothing is raised)."""
+def _sample(kind: str, count: int, salt: int) -> list:
+    """`count` outcomes of one strategy, drawn by hypothesis under the seed `salt` (no shrinking: nothing is raised)."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as fix_seed
     from hypothesis import strategies as st
@@ -36,7 +36,7 @@ def _sample(kind: str, count: int, seed: int) -> list:
     strategy = (st.tuples(strategies.schema_specs(), st.booleans()) if kind == "generated"
                 else strategies.realistic_specs())
 
-    @fix_seed(seed)
+    @fix_seed(salt)
     @settings(max_examples=count, deadline=None, database=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
     @given(strategy)

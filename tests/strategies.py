@@ -283,7 +283,7 @@ FEATURES = {
 }
 
 
-def pairwise_rows(features: dict[str, list], seed: int = 0) -> list[dict]:
+def pairwise_rows(features: dict[str, list], salt: int = 0) -> list[dict]:
     """A small set of feature rows in which every pair of levels of any two features appears (greedy, seeded:
     the same rows in every run)."""
     import itertools
@@ -292,7 +292,7 @@ def pairwise_rows(features: dict[str, list], seed: int = 0) -> list[dict]:
     names = list(features)
     uncovered = {(a, va, b, vb) for a, b in itertools.combinations(names, 2)
                  for va in features[a] for vb in features[b]}
-    rng = random.Random(seed)
+    rng = random.Random(salt)
     rows = []
     while uncovered:
         best, gain = None, -1
