@@ -14,12 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional
 
-<<<<<<< HEAD
 from vllmgen import cleartext, loras, workloads
-=======
-from vllmgen import loras, workloads
 from vllmgen.lint.refusals import R_REFUSALS
->>>>>>> main
 from vllmgen.lint.commandline import flag_value, flag_values, has_flag, to_int
 from vllmgen.lint.findings import Rule
 from vllmgen.lint.identify import VLLM
