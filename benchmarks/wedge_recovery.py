@@ -179,7 +179,8 @@ def main() -> None:
         for path, answers in got["recorded"].items():
             codes = sorted({c for c, _ in answers}, key=str)
             worst = max((s for _, s in answers), default=0.0)
-            print(f"live: while frozen, vLLM {path} answered {codes} {len(answers)} times (slowest {worst * 1000:.0f} ms)")
+            print(f"live: while frozen, vLLM {path} answered {codes} {len(answers)} times "
+                  f"(slowest {worst * 1000:.0f} ms)")
         print(f"live: engine frozen with requests in flight; /readyz 503 after {got['notReadyAfter']:.1f} s "
               f"(stallSeconds {w.stall_s}; the verdict's own count {got['stalledAfter']} s); `vllmgen serve` "
               f"exited {got['exitCode']} after {got['exitAfter']:.1f} s (restartSeconds {w.restart_s})")

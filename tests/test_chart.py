@@ -202,7 +202,7 @@ def test_chart_defaults_are_valid_and_commented():
 def test_chart_defaults_render_no_workload_and_explain_why():
     assert cc.render_objects({}) == []
     assert cc.lint({}) == []
-    assert "vllmgen values --role decode" in cc.notes({})
+    assert "vllmgen values > values.yaml" in cc.notes({})
 
 
 # --- every values file: render, lint, Kubernetes schemas --------------------------------------------------------

@@ -30,7 +30,7 @@ CASES = [
      "expected integer, got a string"),
     ("unknown-key", GOOD + "engine:\n  tensorParalelSize: 2\n", "/engine", 4, "unknown field 'tensorParalelSize'"),
     ("bad-enum", GOOD + "layout: multi-node\n", "/layout", 4, "'multi-node' is not one of"),
-    ("bad-source", "model:\n  source: s3://bucket/x\n", "/model/source", 2, "does not match"),
+    ("bad-source", "model:\n  source: s3://bucket/x\n", "/model/source", 2, "is not a model source"),
     ("missing-model", "engine: {}\n", "(document)", None, "'model' is a required property"),
     ("dp-not-divisible", GOOD + "layout: wide-ep\nengine:\n  dataParallelSize: 6\n  dataParallelSizeLocal: 4\n",
      "/engine/dataParallelSize", 6, "not divisible by the local size 4"),

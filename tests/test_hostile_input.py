@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from datetime import timedelta
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
@@ -107,6 +107,10 @@ def test_raw_junk_through_the_cli(raw):
 
 @settings(FAST, max_examples=300)
 @given(broken_specs())
+# an env name that is refused, with a value that is refused too: one error, at the name (the value's pointer ran
+# through the name: "/engine/env/ : expected string")
+@example({"model": {"source": "hf://a0/a0", "parameters": 1e6, "dtype": "auto"}, "layout": "simulated",
+          "engine": {"env": {" ": None}}, "probes": {"mode": "plain"}})
 def test_mutated_specs_through_the_cli_name_the_field(spec):
     result, out = cli(as_yaml(spec))
     check_outcome(result, out)

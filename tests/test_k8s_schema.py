@@ -37,6 +37,9 @@ DEFINITIONS = {
     "pvcSpec": CORE + "PersistentVolumeClaimSpec",
     "podResourceClaim": CORE + "PodResourceClaim",
     "resourceClaimTemplateSpec": "io.k8s.api.resource.v1.ResourceClaimTemplateSpec",
+    "container": CORE + "Container",
+    "containerPort": CORE + "ContainerPort",
+    "containerResources": CORE + "ResourceRequirements",
 }
 #: DRA's shapes: resource.k8s.io/v1 and the pod's resourceClaimTemplateName arrived after 1.30.
 DRA = {"podResourceClaim", "resourceClaimTemplateSpec"}

@@ -16,10 +16,9 @@ from tests import chartcheck as cc
 from tests.chartcheck import container, pod_spec, workloads
 
 REPO = cc.REPO
-#: The budget the zipapp must stay within: a Helm release stores the chart's files and the rendered manifests
-#: (the zipapp twice, base64 in the ConfigMap) in one Secret, and Kubernetes caps a Secret at 1 MiB
-#: (docs/upstream-facts.md#helm-release-size).
-MAX_ZIPAPP_BYTES = 300 * 1024
+#: A first alarm on the zipapp alone; what Helm limits is the release Secret (the zipapp twice, in the chart's files
+#: and the rendered ConfigMap), which tests/test_release_size.py measures against its budget under 1 MiB.
+MAX_ZIPAPP_BYTES = 200 * 1024
 
 
 def _builder():

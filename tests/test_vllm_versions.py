@@ -161,8 +161,8 @@ def test_a_tag_that_does_not_say_takes_the_release_from_the_spec():
     spec = parse_spec(MODEL + "image: {repository: registry.example/llm, tag: prod}\nengine: {vllmVersion: 0.17.1}\n",
                       "t.yaml")
     assert "--shutdown-timeout" not in engine.vllm_args(spec, "standalone")
-    assert versions.of_image("vllm/vllm-openai", "v0.10.1.1") == (0, 10, 1)
-    assert versions.of_image("vllm/vllm-openai", "v0.11.0-cu128") == (0, 11, 0)
+    assert versions.of_image("vllm/vllm-openai", "v0.10.1.1") == versions.parse("0.10.1")
+    assert versions.of_image("vllm/vllm-openai", "v0.11.0-cu128") == versions.parse("0.11.0")
     assert versions.of_image("registry.example/llm", "0.11.0") is None  # not a vLLM image by name
 
 
@@ -233,3 +233,19 @@ def test_named_roles_are_exactly_what_is_deployed():
     # no role named: the layout's
     assert {r: c["replicas"] for r, c in parse_spec(MODEL, "t.yaml", layout="simulated")["roles"].items()} == \
         {"decode": 3, "prefill": 1}
+
+
+@pytest.mark.parametrize(("older", "newer"), [("0.33.0rc1", "0.33.0"), ("v0.33.0rc1-cu128", "0.33.0"),
+                                              ("0.33.0rc1", "0.33.0rc2"), ("0.9.2", "0.10.0"), ("0.18.0b1", "0.18.0rc1")])
+def test_releases_are_ordered_as_pep_440_orders_them_pre_releases_first(older, newer):
+    assert versions.parse(older) < versions.parse(newer)
+
+
+def test_a_release_candidate_is_not_taken_for_the_release():
+    """A flag that arrived in 0.18.0 is not assumed in 0.18.0rc1 (it parsed as 0.18.0 before)."""
+    rc = versions.parse("0.18.0rc1")
+    assert versions.text(rc) == "0.18.0rc1" and not versions.has(rc, "--shutdown-timeout")
+    spec = parse_spec(MODEL + "image: {repository: vllm/vllm-openai, tag: v0.18.0rc1}\n", "t.yaml")
+    assert spec["engine"]["vllmVersion"] == "0.18.0rc1"
+    assert "--shutdown-timeout" not in engine.vllm_args(spec, "standalone")
+    assert versions.parse("0.32.0+cpu") == versions.parse("0.32.0")

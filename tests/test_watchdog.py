@@ -178,3 +178,27 @@ def test_the_supervisor_logs_a_verdict_between_two_readings():
     monitor.settle()
     assert [v for v, _ in lines] == [watchdog.STALLED] and "1 request(s) in the engine" in lines[0][1]
     assert store.snapshot.watch.verdict == watchdog.STALLED
+
+
+@pytest.mark.parametrize("sleeping, draining, paused", [(True, False, "the engine is asleep"),
+                                                        (False, True, "draining"), (False, False, None)])
+def test_the_monitor_pauses_the_watchdog_while_asleep_or_draining(sleeping, draining, paused):
+    """A frozen-looking reading (requests held, counters still) is no verdict while the engine sleeps (CPU vLLM
+    has no sleep mode, so this is checked here) or the pod drains."""
+    import time
+
+    from vllmgen.supervisor.monitor import Monitor
+    from vllmgen.supervisor.state import Store
+
+    store = Store()
+    lines = []
+    monitor = Monitor(store, None, "http://127.0.0.1:1", "tiny", on_verdict=lambda v, why, w: lines.append(v))
+    t0 = time.monotonic() - 40.0
+    w = feed(watchdog.Watch(), t0, running=2)  # the counters have not moved for 40 s with 2 requests held
+    store.update(phase=Phase.DRAINING if draining else Phase.READY, ever_ready=True, draining=draining, watch=w,
+                 watch_cfg=watchdog.Config(stall_s=10, restart_s=60))
+    text = METRICS % {"steps": 1, "gen": 1, "running": 2, "waiting": 0}
+    monitor._watch(None, (text, time.monotonic(), 2), sleeping)
+    got = store.snapshot.watch
+    assert got.paused == paused
+    assert (watchdog.STALLED in lines) is (paused is None)

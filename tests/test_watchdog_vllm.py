@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 
 import httpx
@@ -22,6 +21,7 @@ import pytest
 
 from tests.support.vllm_server import (Supervisor, cpu_env, free_port, running_requests, start_traffic,
                                        tiny_spec, traffic_result)
+from vllmgen.supervisor import watchdog
 
 pytestmark = pytest.mark.vllm
 
@@ -34,6 +34,9 @@ PROMPTNESS_S = 2
 #: Bound on the test's own wait for a verdict (a hang only): the test polls from a process that shares the
 #: busy cores with vLLM and the supervisor.
 WAIT_S = 120
+#: Requests in flight at the freeze: enough that the engine holds them for tens of seconds (its request gauges in
+#: /metrics are read between steps, so a short burst may come and go between two reads).
+FROZEN_CLIENTS = 32
 #: Saturation: clients x tokens per request, for this long.
 SATURATE_CLIENTS, SATURATE_TOKENS, SATURATE_S = 48, 400, 60
 
@@ -82,6 +85,12 @@ def wait_for(pred, what: str, s: Supervisor, timeout: float = WAIT_S):
             return got
         time.sleep(0.2)
     raise AssertionError(f"{what} not seen in {timeout} s: {s.tail()}")
+
+
+def engine_requests(s: Supervisor) -> int:
+    """Requests the engine reports running or waiting (its gauges in /metrics, what the watchdog reads)."""
+    parsed = watchdog.parse_metrics(httpx.get(f"http://127.0.0.1:{s.vllm_port}/metrics", timeout=10).text)
+    return parsed[1] if parsed else 0
 
 
 def readyz(s: Supervisor):
@@ -138,16 +147,19 @@ def test_engine_frozen_while_idle_is_caught_by_the_canary(sup):
 
 
 def test_engine_frozen_with_requests_in_flight_is_not_ready_then_restarted(sup):
-    def ask():
-        try:
-            sup.completion(max_tokens=480, prompt="the", timeout=RESTART_S + WAIT_S)
-        except httpx.HTTPError:
-            pass  # the restart ends it
+    # closed-loop clients in a process of their own (threads here once reached vLLM one at a time); frozen once
+    # the engine itself reports them (a freeze before that is the idle case: the canary's)
+    traffic = start_traffic("saturate", f"http://127.0.0.1:{sup.vllm_port}", str(FROZEN_CLIENTS),
+                            str(RESTART_S + WAIT_S), str(SATURATE_TOKENS))
+    try:
+        frozen_in_flight(sup)
+    finally:
+        traffic.kill()
+        traffic.communicate()
 
-    clients = [threading.Thread(target=ask, daemon=True) for _ in range(8)]
-    for c in clients:
-        c.start()
-    wait_for(lambda: running_requests(sup.vllm_port) >= 2, "requests in flight", sup)
+
+def frozen_in_flight(sup: Supervisor) -> None:
+    wait_for(lambda: engine_requests(sup) >= 2, "requests in the engine", sup)
     seen = len(verdicts(sup, "stalled"))
     frozen_at = freeze(sup)
     r = wait_for(lambda: (x := readyz(sup)) is not None and x.status_code == 503 and x, "/readyz 503", sup)

@@ -15,7 +15,7 @@ app = typer.Typer(
     name="vllmgen",
     help="vLLM on Kubernetes behind model-aware probes: spec -> Helm values, lint, probe emulator, supervisor.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
 )
 
@@ -84,11 +84,11 @@ ServerName = Enum("ServerName", {name: name for name in SERVER_NAMES}, type=str)
 SPEC_HELP = "Model spec (YAML). Default: the embedded default spec."
 
 
-def _load(spec_file: Optional[Path], layout=None, server=None) -> dict:
+def _load(spec_file: Optional[Path], layout=None, server=None, roles: list[str] | None = None) -> dict:
     from vllmgen.spec import load_spec
 
     return load_spec(None if spec_file is None else str(spec_file),
-                     layout=layout.value if layout else None, server=server.value if server else None)
+                     layout=layout.value if layout else None, server=server.value if server else None, roles=roles)
 
 
 @app.command("values")
@@ -105,8 +105,8 @@ def values_cmd(
     from vllmgen.yamlio import write_atomic
 
     try:
-        spec = _load(spec_file, layout, server)
         roles = [r.value for r in role] if role else None
+        spec = _load(spec_file, layout, server, roles)
         text = values.render(spec, roles, source=str(spec_file) if spec_file else "the embedded default spec")
         if output is None or str(output) == "-":
             sys.stdout.write(text)
@@ -336,6 +336,27 @@ def calibrate_cmd(
 
 
 # --- vllmgen probe-check (vllmgen.emulator) --------------------------------------------------------------
+from contextlib import contextmanager  # noqa: E402
+
+
+@contextmanager
+def _live_progress(live: bool):
+    """A live run on a terminal shows one line on stderr, rewritten in place (elapsed time, each probe's last
+    answer, the pod's state) and gone when the report prints; anything else (a pipe, a CI log, replay mode) gets
+    nothing extra."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not live or not console.is_terminal:
+        yield None
+        return
+    from rich.live import Live
+    from rich.text import Text
+
+    from vllmgen.emulator.drivers import progress_line
+
+    with Live(Text("probe-check: starting"), console=console, transient=True, refresh_per_second=4) as screen:
+        yield lambda progress: screen.update(Text(progress_line(progress)))
 @app.command("probe-check")
 def probe_check(
     config: str = typer.Argument(..., metavar="VALUES|MANIFEST",
@@ -403,15 +424,17 @@ def probe_check(
     try:
         from vllmgen.emulator import command, model
 
-        text, code = command.probe_check(config=config, role=role, container=container, url=url,
-                                         replay_file=replay_file, record=record, duration=duration,
-                                         compare=compare, lead=lead, port_map=port_map,
-                                         record_interval=record_interval, details=details, fmt=fmt,
-                                         until_ready=until_ready, delete_at=delete_at,
-                                         timing=command.Timing(pleg_delay, resync_period, endpoint_delay,
-                                                               kubelet_version),
-                                         how=model.Rendering(tuple(values), tuple(set_values),
-                                                             tuple(set_strings), chart))
+        with _live_progress(url is not None) as on_progress:
+            text, code = command.probe_check(config=config, role=role, container=container, url=url,
+                                             replay_file=replay_file, record=record, duration=duration,
+                                             compare=compare, lead=lead, port_map=port_map,
+                                             record_interval=record_interval, details=details, fmt=fmt,
+                                             until_ready=until_ready, delete_at=delete_at,
+                                             timing=command.Timing(pleg_delay, resync_period, endpoint_delay,
+                                                                   kubelet_version),
+                                             how=model.Rendering(tuple(values), tuple(set_values),
+                                                                 tuple(set_strings), chart),
+                                             on_progress=on_progress)
     except (InputError, InputErrors) as exc:
         fail_input(exc)
     if fmt == "text":

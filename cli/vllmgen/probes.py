@@ -63,6 +63,23 @@ def rollout_deadline(startup_seconds: int) -> int:
     return startup_seconds + IMAGE_PULL_SECONDS
 
 
+# --- install --------------------------------------------------------------------------------------------------
+#: Helm's own default for `--timeout` (5m0s): `helm install --wait` (or `--rollback-on-failure`) fails, or rolls
+#: back, a release whose model is still loading after it.
+HELM_DEFAULT_TIMEOUT_S = 300
+
+
+def install_timeout(startup_seconds: list[int]) -> int:
+    """`helm install --wait --timeout`: as long as the rollout of the slowest role takes, its startup budget (the
+    ceiling in supervised mode) plus the image pull (which alone is Helm's default)."""
+    return rollout_deadline(max(startup_seconds, default=0))
+
+
+def install_command(timeout_s: int, release: str = "NAME", chart: str = "charts/vllm") -> str:
+    """The install line a user copies: waits for every pod to turn Ready, as long as the slowest may take."""
+    return f"helm install {release} {chart} -f values.yaml --wait --timeout {timeout_s}s"
+
+
 # --- drain window -----------------------------------------------------------------------------------------------
 #: vLLM's own teardown after its drain (engine and worker exit): 8.3 s measured on CPU with --shutdown-timeout.
 VLLM_TEARDOWN_S = 10
@@ -195,8 +212,8 @@ def _supervised(spec: dict, budget: Budget) -> RoleProbes:
                        f"and answers 200 within ms of the model being ready; timeout = period = {period} s "
                        f"(0.1 req/s); failureThreshold {s_fail} x {period} s covers {covers}. The supervisor "
                        f"ends a start that shows no progress (no log line, no downloaded byte, no CPU time, no "
-                       f"storage read) for the stall window {stall.arithmetic()}, so a stuck pod restarts then and one that "
-                       f"progresses is never restarted before the ceiling",
+                       f"storage read) for the stall window {stall.arithmetic()}, so a stuck pod restarts then and "
+                       f"one that progresses is never restarted before the ceiling",
             "readiness": f"/readyz: vLLM healthy, model served, engine awake and stepping, not draining; timeout "
                          f"{r_timeout} s tolerates a CPU-starved supervisor; NotReady after "
                          f"{SUPERVISED_READINESS_FAILURES} x {SUPERVISED_READINESS_PERIOD_S} s. "

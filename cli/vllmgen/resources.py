@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from vllmgen import layouts, sources
+from vllmgen import layouts, quantities, sources
 from vllmgen.budget import GIB, weights_bytes
 from vllmgen.caches import MODEL_CACHE
 
@@ -85,12 +85,8 @@ def flag_value(args: list[str], flag: str) -> float | None:
 
 
 def quantity_bytes(text: str) -> float:
-    """A Kubernetes binary quantity (`2Gi`, `512Mi`) in bytes."""
-    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
-    for suffix, factor in units.items():
-        if text.endswith(suffix):
-            return float(text[: -len(suffix)]) * factor
-    return float(text)
+    """A Kubernetes quantity (`2Gi`, `512Mi`, `2G`, `1.5e9`) in bytes."""
+    return float(quantities.value(text))
 
 
 def server(spec: dict, dshm: str | None) -> Sizing:

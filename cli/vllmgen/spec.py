@@ -13,7 +13,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from vllmgen import autoscaling, gateway, layouts, servers
+from vllmgen import autoscaling, gateway, layouts, patterns, servers
 from vllmgen.accelerators import RESOURCE_BY_VENDOR
 from vllmgen.budget import MAX_BUDGET_SECONDS, startup_budget, weights_bytes
 from vllmgen.cleartext import (CONTROLLED_ENV, CONTROLLED_FLAGS, SECRET_ROUTE, controlled_flag, credential_env,
@@ -39,21 +39,25 @@ def default_spec_text() -> str:
     return resources.files("vllmgen").joinpath("data/default-spec.yaml").read_text()
 
 
-def load_spec(path=None, *, layout: str | None = None, server: str | None = None) -> dict:
+def load_spec(path=None, *, layout: str | None = None, server: str | None = None,
+              roles: list[str] | None = None) -> dict:
     """Load a spec file (None: the embedded default) and return the effective spec. A `.json` file is read with
-    the standard library (the chart-delivered supervisor has no YAML library of its own), anything else as YAML."""
+    the standard library (the chart-delivered supervisor has no YAML library of its own), anything else as YAML.
+    `roles`: the roles asked for on the command line (`vllmgen values --role`), which the defaults that depend on
+    the running roles (routing.inferencePool) follow instead of the spec's."""
     if path is None:
-        return parse_spec(default_spec_text(), EMBEDDED, layout=layout, server=server, trusted=True)
+        return _effective(_parse(default_spec_text(), EMBEDDED), layout=layout, server=server, trusted=True,
+                          roles=roles)
     if str(path).endswith(".json"):
-        return _effective(parse_json_document(read_text(path), str(path)), layout=layout, server=server)
-    return _effective(load_document(path), layout=layout, server=server)
+        return _effective(parse_json_document(read_text(path), str(path)), layout=layout, server=server, roles=roles)
+    return _effective(load_document(path), layout=layout, server=server, roles=roles)
 
 
 def parse_spec(text: str, file: str, *, layout: str | None = None, server: str | None = None,
-               trusted: bool = False) -> dict:
+               trusted: bool = False, roles: list[str] | None = None) -> dict:
     """Parse spec text (a JSON object is read as JSON, anything else as YAML). `trusted` skips JSON-schema
-    validation (the embedded spec, checked by tests)."""
-    return _effective(_parse(text, file), layout=layout, server=server, trusted=trusted)
+    validation (the embedded spec, checked by tests); `roles` as in load_spec."""
+    return _effective(_parse(text, file), layout=layout, server=server, trusted=trusted, roles=roles)
 
 
 def _parse(text: str, file: str) -> Document:
@@ -70,7 +74,7 @@ def effective(spec: dict, layout: str | None = None, server: str | None = None) 
     return _effective(Document(copy.deepcopy(spec), "<spec>", {}), layout=layout, server=server)
 
 
-def _effective(doc: Document, *, layout, server, trusted: bool = False) -> dict:
+def _effective(doc: Document, *, layout, server, trusted: bool = False, roles: list[str] | None = None) -> dict:
     if not isinstance(doc.data, dict):
         raise doc.error((), f"a spec is a mapping with at least `model`, not {_kind(doc.data)}")
     if not trusted:
@@ -81,7 +85,7 @@ def _effective(doc: Document, *, layout, server, trusted: bool = False) -> dict:
     if server is not None:
         spec["server"] = server
     fill_defaults(spec, schema(), schema())
-    derive(spec)
+    derive(spec, roles)
     errors = derived_errors(spec) or cross_check(spec)
     if errors:
         raise InputErrors([doc.error(path, msg) for path, msg in errors]) if len(errors) > 1 else \
@@ -104,11 +108,19 @@ def _validator():
 def validate_schema(doc: Document) -> None:
     """Every schema error, each with its JSON pointer and line."""
     validator = _validator()
-    found = sorted(validator.iter_errors(doc.data), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    found = _under_valid_names(sorted(validator.iter_errors(doc.data),
+                                      key=lambda e: (list(map(str, e.absolute_path)), e.message)))
     if not found:
         return
     errors = [doc.error(tuple(err.absolute_path), _message(err)) for err in found]
     raise errors[0] if len(errors) == 1 else InputErrors(errors)
+
+
+def _under_valid_names(found: list) -> list:
+    """The errors, less those about the value of a key whose name is itself refused (`propertyNames`): the name's
+    error is the one to fix, and a pointer through a refused name (`/engine/env/ `) says nothing more."""
+    refused = [tuple(e.absolute_path) + (e.instance,) for e in found if "propertyNames" in e.schema_path]
+    return [e for e in found if not any(tuple(e.absolute_path)[:len(r)] == r for r in refused)]
 
 
 def exclusion_message(err) -> str | None:
@@ -135,7 +147,7 @@ def _message(err) -> str:
     if err.validator == "type":
         return f"expected {err.validator_value}, got {_kind(err.instance)} ({_short(err.instance)})"
     if err.validator == "pattern":
-        return f"{_short(err.instance)} does not match the expected form {err.validator_value}"
+        return patterns.explain(err.validator_value, err.instance, err.schema.get("description"))
     if err.validator == "const":
         return f"must be {err.validator_value!r}"
     exclusion = exclusion_message(err)
@@ -170,8 +182,9 @@ def fill_defaults(data: dict, node: dict, root: dict) -> None:
             fill_defaults(data[key], sub, root)
 
 
-def derive(spec: dict) -> None:
-    """Defaults that depend on other fields (the schema cannot express them)."""
+def derive(spec: dict, asked_roles: list[str] | None = None) -> None:
+    """Defaults that depend on other fields (the schema cannot express them). `asked_roles`: the roles the command
+    line asks for, when it does."""
     lay = layouts.of(spec)
     model, engine, acc = spec["model"], spec["engine"], spec["accelerator"]
     if isinstance(model.get("parameters"), float) and model["parameters"].is_integer():
@@ -201,7 +214,8 @@ def derive(spec: dict) -> None:
             auto.setdefault("adapterMetric", autoscaling.adapter_metric_name(auto["metric"]))
     servers.of(spec).derive(spec)
     spec["routing"].setdefault("inferencePool",
-                               gateway.pool_by_default(active_roles(spec)) and not servers.of(spec).pool_error)
+                               gateway.pool_by_default(asked_roles or active_roles(spec))
+                               and not servers.of(spec).pool_error)
     a2a = spec["wideEP"].setdefault("all2allBackend", {})
     a2a.setdefault("decode", "deepep_low_latency")  # llm-d wide-EP guide: decode favours latency
     a2a.setdefault("prefill", "deepep_high_throughput")  # prefill favours throughput

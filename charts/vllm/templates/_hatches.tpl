@@ -1,6 +1,6 @@
 {{/*
 Escape hatches: what users add to the pods beyond what the spec renders (volumes, mounts, env, scheduling, labels,
-DRA claims). Each key exists at the top level (every role) and per role; a role's value is combined with the
+DRA claims, extra containers and init containers). Each key exists at the top level (every role) and per role; a role's value is combined with the
 top-level one: maps merged (the role's keys win), lists concatenated (top level first), single values and
 `affinity` replaced. The values schema checks every key strictly (schemas/k8s.schema.json).
 
@@ -21,7 +21,7 @@ Declared helpers:
 {{- range $key := list "podLabels" "podAnnotations" "nodeSelector" }}
 {{- $_ := set $out $key (merge (deepCopy (default dict (index $c $key))) (default dict (index $v $key))) }}
 {{- end }}
-{{- range $key := list "tolerations" "topologySpreadConstraints" "extraVolumes" "extraVolumeMounts" "extraEnvFrom" "resourceClaims" }}
+{{- range $key := list "tolerations" "topologySpreadConstraints" "extraVolumes" "extraVolumeMounts" "extraEnvFrom" "resourceClaims" "extraContainers" "extraInitContainers" }}
 {{- $_ := set $out $key (concat (default list (index $v $key)) (default list (index $c $key))) }}
 {{- end }}
 {{- range $key := list "affinity" "priorityClassName" "runtimeClassName" "schedulerName" }}
@@ -37,5 +37,18 @@ Declared helpers:
 {{- $claims = append $claims $claim }}
 {{- end }}
 {{- $_ := set $out "resourceClaims" $claims }}
+{{- /* extra containers: unique names, and the chart's container securityContext where they set none */ -}}
+{{- $names := dict "vllm" true "routing-proxy" true }}
+{{- range $key := list "extraInitContainers" "extraContainers" }}
+{{- $list := list }}
+{{- range $c := index $out $key }}
+{{- if hasKey $names $c.name }}
+{{- fail (printf "%s: container name %q is taken in the %s pods (the chart's vllm and routing-proxy, or another extra container)" $key $c.name $.role) }}
+{{- end }}
+{{- $_ := set $names $c.name true }}
+{{- $list = append $list (merge (deepCopy $c) (dict "securityContext" $v.containerSecurityContext)) }}
+{{- end }}
+{{- $_ := set $out $key $list }}
+{{- end }}
 {{- toYaml $out }}
 {{- end }}

@@ -88,8 +88,13 @@ spec:
   resourceClaims:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- if eq (include "vllm.proxyEnabled" .) "true" }}
+  {{- if or (eq (include "vllm.proxyEnabled" .) "true") $h.extraInitContainers }}
   initContainers:
+    {{- with $h.extraInitContainers }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- end }}
+  {{- if eq (include "vllm.proxyEnabled" .) "true" }}
     # The llm-d routing sidecar as a native sidecar: started before vLLM and kept running beside it. It listens
     # on routing.servicePort and forwards to vLLM on the port `vllm`. No probes: its /health answers by itself.
     - name: routing-proxy
@@ -222,6 +227,9 @@ spec:
         {{- toYaml . | nindent 8 }}
         {{- end }}
       {{- end }}
+    {{- with $h.extraContainers }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
   {{- if or $chartVolumes $h.extraVolumes }}
   volumes:
     {{- if $pvc }}

@@ -95,8 +95,10 @@ def probe_check(*, config: str, role: str | None, container: str | None, url: st
                 replay_file: Path | None, record: Path | None, duration: float | None, compare: list,
                 lead: float, port_map: list[str], record_interval: float, details: bool | None,
                 fmt: str, until_ready: bool = False, delete_at: float | None = None,
-                timing: Timing = Timing(), how: model.Rendering = model.Rendering()) -> tuple[str, int]:
-    """The report text and the exit code (1 only with `until_ready` when the pod never turned Ready)."""
+                timing: Timing = Timing(), how: model.Rendering = model.Rendering(),
+                on_progress=None) -> tuple[str, int]:
+    """The report text and the exit code (1 only with `until_ready` when the pod never turned Ready).
+    `on_progress`: live mode reports where it stands (drivers.Progress) while it runs."""
     if fmt not in ("text", "json"):
         raise InputError("--format", "", f"must be text or json, not {fmt!r}")
     if (url is None) == (replay_file is None):
@@ -129,7 +131,7 @@ def probe_check(*, config: str, role: str | None, container: str | None, url: st
                               record_interval=record_interval or None,
                               record=record is not None or len(pods) > 1,
                               stop_after_ready=0.0 if until_ready else None, model=kubelet_model,
-                              delete_at=delete_at)
+                              delete_at=delete_at, on_progress=on_progress)
         _check_reachable(result, url)
         runs = [result.run]
         for p in pods[1:]:

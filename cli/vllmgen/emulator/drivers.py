@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -163,24 +164,48 @@ class LiveResult:
     answered: bool = False  # something at the address gave an answer (even a broken one) to some request
 
 
+#: How often a live run reports its progress (once a second: the elapsed time moves on screen).
+PROGRESS_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a live run stands: seconds elapsed of the run's horizon, each probe's last answer, and the pod's
+    kubelet state."""
+
+    elapsed: float
+    horizon: float
+    probes: dict[str, str]  # probe kind -> its last answer (`200`, `503`, `refused`, ...; `-` before the first)
+    started: bool
+    ready: bool
+
+
+def progress_line(p: Progress) -> str:
+    """`probe-check 42 s / 180 s | startup 503 | readiness - | liveness - | not started`."""
+    states = " | ".join(f"{kind} {answer}" for kind, answer in p.probes.items())
+    pod = "Ready" if p.ready else "started, not Ready" if p.started else "not started"
+    return f"probe-check {p.elapsed:.0f} s / {p.horizon:.0f} s | {states} | {pod}"
+
+
 def live(pods: list[PodProbes], target: Target, duration: float, *, lead: float = 0.0,
          record_interval: float | None = RECORD_INTERVAL_S, record: bool = False,
          truth: tuple[int, str] | None = None, truth_interval: float | None = None,
          stop_after_ready: float | None = None, model: KubeletModel = KubeletModel(),
-         delete_at: float | None = None) -> LiveResult:
+         delete_at: float | None = None, on_progress: Callable[[Progress], None] | None = None) -> LiveResult:
     """Probe a real server with the first configuration's probes on kubelet's schedule for `duration` s
     (t = 0 is now: the container is taken to start now). With `record`, every endpoint any configuration
     probes is also polled every `record_interval` s (None: only the probes' own requests are recorded) and
     the answers are returned as a Timeline. `truth` (port, path): an endpoint whose first success marks the
     model as truly ready (e.g. vLLM's /health), polled every `truth_interval` s (default: record_interval).
     `stop_after_ready`: end the run that many seconds after the pod turned Ready. `delete_at`: the pod is
-    deleted then (modelled: the server gets no signal) and the run lasts until its container would have exited."""
+    deleted then (modelled: the server gets no signal) and the run lasts until its container would have exited.
+    `on_progress` is called with a Progress at least every PROGRESS_INTERVAL_S and after every probe answer."""
     return asyncio.run(_live(pods, target, duration, lead, record_interval, record, truth,
-                             truth_interval or record_interval, stop_after_ready, model, delete_at))
+                             truth_interval or record_interval, stop_after_ready, model, delete_at, on_progress))
 
 
 async def _live(pods, target, duration, lead, record_interval, record, truth, truth_interval, stop_after_ready,
-                model, delete_at) -> LiveResult:
+                model, delete_at, on_progress=None) -> LiveResult:
     pod = pods[0]
     loop = asyncio.get_running_loop()
     t0 = loop.time()  # the event loop's clock is time.monotonic, as the prober's
@@ -197,6 +222,11 @@ async def _live(pods, target, duration, lead, record_interval, record, truth, tr
     kinds: set[str] = set()
     pollers = []
     stop = asyncio.Event()
+    answers = {p.kind: "-" for p in pod.probes()}
+
+    def report_progress() -> None:
+        if on_progress is not None:
+            on_progress(Progress(max(now(), 0.0), horizon, dict(answers), k.started, k.ready))
 
     def observe(into: dict, key: tuple[int, str], tried) -> None:
         for started, o in tried:
@@ -216,6 +246,8 @@ async def _live(pods, target, duration, lead, record_interval, record, truth, tr
         elif got.kind == "stall":
             detail = f"discarded: {got.detail}, {len(tried)} attempts"
         k.complete(s.id, got.success, end, detail)
+        answers[s.kind] = str(got.status) if got.kind == "status" else got.kind
+        report_progress()
 
     async def poll(port: int, path: str, scheme: str, headers, timeout: float, interval: float) -> None:
         key = (port, path.split("?")[0])
@@ -262,6 +294,9 @@ async def _live(pods, target, duration, lead, record_interval, record, truth, tr
             if k.terminated:
                 break
             wake = min(k.next_time(), horizon) - now()
+            if on_progress is not None:
+                report_progress()
+                wake = min(wake, PROGRESS_INTERVAL_S)
             if stop_after_ready is not None and k.first("ready") is not None:
                 wake = min(wake, k.first("ready") + stop_after_ready - now())
             if pending:

@@ -1,6 +1,7 @@
 """The startup watch: the I/O around `progress`. It feeds vLLM's output lines (from the output thread) and samples
-of CPU time, bytes read, device memory and download bytes (from the supervisor's loop) into the progress record, publishes it in the
-snapshot for /status, and logs one JSON line per phase change and, at Ready, the `startup-measured` line.
+of CPU time, bytes read, device memory and download bytes (from the supervisor's loop) into the progress record,
+publishes it in the snapshot for /status, and logs one JSON line per phase change and, at Ready, the
+`startup-measured` line.
 """
 
 from __future__ import annotations

@@ -1,0 +1,44 @@
+"""Kubernetes resource quantities, in the full grammar Kubernetes accepts (apimachinery's resource.Quantity,
+k8s.io/apimachinery/pkg/api/resource/quantity.go):
+
+    <quantity> ::= <sign><number><suffix>;  <number> ::= <digits> | <digits>.<digits> | <digits>. | .<digits>
+    <suffix>   ::= Ki | Mi | Gi | Ti | Pi | Ei  |  m | "" | k | M | G | T | P | E  |  (e|E)<signed integer>
+
+`2Gi`, `2G`, `1.5Gi`, `500m`, `.5`, `1e9`, `+4` are quantities. Sizes and resource amounts are never negative
+(Kubernetes refuses a negative request or limit), so the sign is `+` or none. The schemas' quantity patterns are
+QUANTITY_PATTERN (a test checks each one)."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+#: A non-negative Kubernetes quantity, as a JSON Schema (ECMA-262) pattern.
+QUANTITY_PATTERN = r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[mkMGTPE]|[eE][+-]?[0-9]+)?$"
+#: The same, or "" (none).
+OPTIONAL_QUANTITY_PATTERN = r"^([+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[mkMGTPE]|[eE][+-]?[0-9]+)?)?$"
+
+_QUANTITY = re.compile(QUANTITY_PATTERN)
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {"m": Decimal("0.001"), "": Decimal(1), "k": Decimal(10**3), "M": Decimal(10**6), "G": Decimal(10**9),
+            "T": Decimal(10**12), "P": Decimal(10**15), "E": Decimal(10**18)}
+
+
+def is_quantity(text: str) -> bool:
+    return bool(_QUANTITY.match(text))
+
+
+def value(text: str | int | float) -> Decimal:
+    """The quantity's value (`2Gi` -> 2147483648, `2G` -> 2000000000, `500m` -> 0.5, `1e3` -> 1000); ValueError
+    when it is no quantity."""
+    if isinstance(text, (int, float)):
+        return Decimal(str(text))
+    m = _QUANTITY.match(text)
+    if not m:
+        raise ValueError(f"{text!r} is not a Kubernetes quantity")
+    number, suffix = Decimal(m.group(1)), m.group(3) or ""
+    if suffix in _BINARY:
+        return number * _BINARY[suffix]
+    if suffix in _DECIMAL:
+        return number * _DECIMAL[suffix]
+    return number * Decimal(10) ** int(suffix[1:])
