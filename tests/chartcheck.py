@@ -152,12 +152,16 @@ def render_texts(values: dict, name: str = "rel", namespace: str = "ns") -> dict
     return chart().render(values=values, name=name, namespace=namespace)
 
 
+#: libyaml's safe loader where PyYAML has it (the supervisor's zipapp, base64 in a ConfigMap, is long to scan).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_objects(texts: dict[str, str]) -> list[dict]:
     objs = []
     for path, text in sorted(texts.items()):
         if path.endswith("NOTES.txt"):
             continue
-        objs.extend(doc for doc in yaml.safe_load_all(text) if doc is not None)
+        objs.extend(doc for doc in yaml.load_all(text, Loader=_LOADER) if doc is not None)
     return objs
 
 

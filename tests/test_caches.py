@@ -111,7 +111,12 @@ BIG = "layout: wide-ep\nmodel: {source: hf://deepseek-ai/DeepSeek-V3, weightsGiB
     ("model: {source: hf://deepseek-ai/DeepSeek-V3, weightsGiB: 642}\nengine: {tensorParallelSize: 8}\n", False),
     ("model: {source: hf://deepseek-ai/DeepSeek-V3, weightsGiB: 642}\nengine: {tensorParallelSize: 8}\n"
      "roles: {standalone: {replicas: 2}}\n", True),
-], ids=["wide-ep", "shared", "pvc", "small", "one-pod", "two-replicas"])
+    # an autoscaled role counts at its maxReplicas (it used to fail with KeyError 'replicas')
+    ("model: {source: hf://deepseek-ai/DeepSeek-V3, weightsGiB: 642}\nengine: {tensorParallelSize: 8}\n"
+     "roles: {standalone: {autoscaling: {autoscaler: hpa, maxReplicas: 4, target: 5}}}\n", True),
+    ("model: {source: hf://deepseek-ai/DeepSeek-V3, weightsGiB: 642}\nengine: {tensorParallelSize: 8}\n"
+     "roles: {standalone: {autoscaling: {autoscaler: hpa, maxReplicas: 1, target: 5}}}\n", False),
+], ids=["wide-ep", "shared", "pvc", "small", "one-pod", "two-replicas", "autoscaled", "autoscaled-to-one"])
 def test_large_downloads_in_multi_pod_layouts_are_steered_to_a_shared_cache(tmp_path, text, warned):
     path = tmp_path / "spec.yaml"
     path.write_text(text)

@@ -130,3 +130,46 @@ def test_schema_command_prints_the_spec_schema():
     res = vllmgen("schema")
     schema = json.loads(res.stdout)
     assert schema["$schema"].endswith("2020-12/schema") and schema["additionalProperties"] is False
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("field", ["weightsGiB", "parameters"])
+def test_json_specs_refuse_nan_and_infinity(tmp_path, constant, field):
+    """Python's json reads NaN and Infinity, which no JSON has: NaN passed every bound and crashed the budget."""
+    path = write(tmp_path, f'{{"model": {{"source": "hf://a/b", "{field}": {constant}}}}}', "spec.json")
+    for command in ("validate", "values"):
+        res = vllmgen(command, path) if command == "validate" else vllmgen(command, "--spec", path)
+        assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+        assert res.stderr.startswith(f"error: {path}:") and "JSON has no NaN or Infinity" in res.stderr
+
+
+@pytest.mark.parametrize("field", ["model.source", "caches.claim", "lora"])
+def test_claim_names_are_dns_names_of_at_most_253_characters(tmp_path, field):
+    """A PersistentVolumeClaim's name is a DNS subdomain: a longer one rendered, then failed at the API server."""
+    def spec(claim):
+        source = f"pvc://{claim}/m" if field == "model.source" else "hf://a/b"
+        text = f"model:\n  source: {source}\n  weightsGiB: 1\n"
+        if field == "lora":
+            text += f"  loras: [{{name: l, source: 'pvc://{claim}/l'}}]\n"
+        if field == "caches.claim":
+            text += f"caches: {{claim: 'pvc://{claim}/c'}}\n"
+        return write(tmp_path, text)
+
+    assert vllmgen("validate", spec("a" * 253)).returncode == 0
+    res = vllmgen("validate", spec("a" * 254))
+    assert res.returncode == 2 and "pvc://aaa" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("text,pointer,phrase", [
+    # a bandwidth near 0 overflowed the budget to infinity: OverflowError in validate (found by the spec space)
+    ("model: {source: hf://a/b, parameters: 6.9e13, dtype: int4}\nstartup: {downloadMBps: 5e-324}\n", "/startup",
+     "longer than Kubernetes' probe and rollout fields can hold"),
+    # extraArgs starting with a value: validate accepted it, vLLM refused it ("unrecognized arguments")
+    ("model: {source: hf://a/b, weightsGiB: 1}\nengine: {extraArgs: [stray, --enable-prefix-caching]}\n",
+     "/engine/extraArgs/0", "is not a flag"),
+], ids=["infinite-budget", "extra-args-start-with-a-value"])
+def test_specs_the_spec_space_found(tmp_path, text, pointer, phrase):
+    path = write(tmp_path, text)
+    res = vllmgen("validate", path)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert f"{pointer}: " in res.stderr and phrase in res.stderr

@@ -216,3 +216,58 @@ def test_a_misspelled_hatch_is_refused_by_helm_naming_it(mutate, field):
     with pytest.raises(helm.HelmValuesError) as err:
         cc.render_objects(values)
     assert field in str(err.value)
+
+
+#: Specs whose pods carry every volume the chart renders (model storage, shm, the spec and supervisor, caches,
+#: LoRA adapters on claims, Triton's model repository).
+VOLUME_SPECS = [
+    "caches: {claim: model-cache}\nmodel: {source: hf://Qwen/Qwen3-0.6B, weightsGiB: 1.2, loras: "
+            "[{name: a, source: pvc://adapters/a}, {name: b, source: pvc://adapters/b}]}\n",
+    "model: {source: pvc://models/qwen, weightsGiB: 1.2}\ncaches: {claim: pvc://cache/x}\n",
+    MODEL + "layout: wide-ep\n",
+    MODEL + "server: triton\nprobes: {mode: plain}\n",
+]
+
+
+@pytest.mark.parametrize("text", VOLUME_SPECS, ids=["hf-loras-cache", "pvc", "wide-ep", "triton"])
+def test_an_extra_volume_named_like_one_of_the_charts_is_refused(text):
+    """Two pod volumes of one name pass the JSON schemas and are refused by the API server at install: the values
+    schema refuses every name the chart renders."""
+    import helm_python as helm
+
+    from vllmgen import spec as specmod, values as valuesmod
+
+    base = helm.values_from_yaml(valuesmod.render(specmod.parse_spec(text, "<spec>")))
+    names = {v["name"] for obj in workloads(cc.render_objects(base)) for v in pod_spec(obj).get("volumes", [])}
+    assert names
+    for name in sorted(names):
+        values = merge_values(base, {"extraVolumes": [{"name": name, "emptyDir": {}}]})
+        with pytest.raises(helm.HelmValuesError) as err:
+            cc.render_objects(values)
+        assert "extraVolumes" in str(err.value), name
+
+
+@pytest.mark.parametrize("key", sorted(BASES))
+def test_an_extra_object_with_the_kind_and_name_of_one_of_the_charts_is_refused(key):
+    """At install the later of two objects of one kind and name silently replaces the other: the chart refuses an
+    extraObject that would replace one of its own (its ConfigMaps, workloads, Services, autoscalers...)."""
+    import helm_python as helm
+
+    values = _with_hatches(_base(key))
+    own = [o for o in cc.render_objects(values) if (o["kind"], o["metadata"]["name"]) not in {
+        (e["kind"], e["metadata"]["name"].replace("{{ .Release.Name }}", "rel")) for e in values["extraObjects"]}]
+    assert own
+    for obj in own:
+        clash = {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": {"name": obj["metadata"]["name"]}}
+        with pytest.raises(helm.HelmRenderError) as err:
+            cc.render_objects(merge_values(values, {"extraObjects": [*values["extraObjects"], clash]}))
+        assert f"{obj['kind']} {obj['metadata']['name']} is an object the chart renders" in str(err.value)
+
+
+def test_the_chart_knows_every_template_of_its_objects():
+    from pathlib import Path
+
+    templates = Path(cc.CHART) / "templates"
+    text = (templates / "extra-objects.yaml").read_text()
+    listed = text.split('define "vllm.ownTemplates" -}}')[1].split("{{- end }}")[0].split()
+    assert sorted(listed) == sorted(p.name for p in templates.glob("*.yaml") if p.name != "extra-objects.yaml")

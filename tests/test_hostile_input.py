@@ -27,7 +27,7 @@ from vllmgen.values import render, values_dict
 #: hang or a quadratic parse), with room for a machine whose cores are all busy.
 PER_INPUT = timedelta(seconds=20)
 FAST = settings(deadline=PER_INPUT, derandomize=True, suppress_health_check=list(HealthCheck), database=None)
-ERROR_LINE = re.compile(r"^error: (?P<file>[^:]+)(:(?P<line>\d+))?: (?P<ptr>\(document\)|(/[^/:\s]*)+|/): (?P<msg>.+)$")
+ERROR_LINE = re.compile(r"^error: (?P<file>[^:]+)(:(?P<line>\d+))?: (?P<ptr>\(document\)|(/[^/:\n]*)+|/): (?P<msg>.+)$")
 WORK = Path(tempfile.mkdtemp(prefix="vllmgen-hostile-"))
 runner = CliRunner()
 

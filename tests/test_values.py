@@ -168,3 +168,28 @@ def test_rollout_deadline_covers_the_startup_budget():
     assert values.values_dict(plain, ["decode"])["decode"]["progressDeadlineSeconds"] == 1001
     # LeaderWorkerSets have no progress deadline
     assert "progressDeadlineSeconds" not in values.values_dict(load_spec(layout="wide-ep"), ["decode"])["decode"]
+
+
+OTLP = ["--otlp-traces-endpoint", "http://collector:4317/v1/traces?x=1"]
+
+
+@pytest.mark.parametrize("args", [OTLP, ["--served-model-name", "a:]"], ["--x", "{a}", "b,c"]])
+def test_free_strings_never_land_in_a_flow_list_helm_refuses(args):
+    """A short list of free strings was written `[a, b]`; go-yaml (Helm) refuses `[--x, http://h/p?x=1]`."""
+    import helm_python as helm
+
+    spec = make("single-node", "plain", "")
+    spec["engine"]["extraArgs"] = list(args)
+    text = values.render(spec, ["standalone"])
+    emitted = helm.values_from_yaml(text)  # raised "did not find expected ',' or ']'" on the old writer
+    assert emitted["spec"]["engine"]["extraArgs"] == args
+
+
+def test_a_plain_question_mark_in_a_flow_list_is_refused_as_helm_refuses_it(tmp_path):
+    """What Helm cannot read is not clean for lint: a values file with `[--x, http://h/p?x=1]`."""
+    path = tmp_path / "values.yaml"
+    path.write_text("standalone:\n  extraArgs: [--otlp-traces-endpoint, http://collector:4317/v1/traces?x=1]\n")
+    res = subprocess.run([sys.executable, "-m", "vllmgen", "lint", str(path)], capture_output=True, text=True)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    out = res.stdout + res.stderr
+    assert f"{path}:2: input-error: /standalone/extraArgs/1:" in out and "quote it" in out

@@ -182,7 +182,10 @@ def startup_budget(spec: dict) -> Budget:
     terms = estimate_terms(spec)
     estimate = sum(t.seconds for t in terms)
     factor = float(start["safetyFactor"])
-    return Budget(max(1, math.ceil(round(estimate * factor, 6))), estimate, factor, terms)
+    total = round(estimate * factor, 6)
+    # bandwidths near 0 make a term overflow to infinity: a budget past any bound, which the spec checks refuse
+    seconds = max(1, math.ceil(total)) if math.isfinite(total) else MAX_BUDGET_SECONDS + 1
+    return Budget(seconds, estimate, factor, terms)
 
 
 # --- supervised mode: a ceiling for kubelet, a stall window for the supervisor -----------------------------------

@@ -104,9 +104,11 @@ SHARED_DOWNLOAD_GIB = 100
 
 
 def pods(spec: dict) -> int:
-    """Pods the spec deploys: replicas of each role, times the group size where a role spans several pods."""
+    """Pods the spec deploys at most: replicas of each role (an autoscaled role's `maxReplicas`), times the group
+    size where a role spans several pods."""
     per = layouts.group_size(spec)
-    return sum(cfg["replicas"] for cfg in spec["roles"].values()) * per
+    return sum(cfg["autoscaling"]["maxReplicas"] if "autoscaling" in cfg else cfg.get("replicas", 0)
+               for cfg in spec["roles"].values()) * per
 
 
 def download_advice(spec: dict, weights_bytes: float | None) -> str:

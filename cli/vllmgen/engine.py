@@ -11,55 +11,6 @@ from vllmgen import connectors, layouts, loras, sources
 from vllmgen.errors import InputError
 from vllmgen.roles import DISAGGREGATED_ROLES, SIDECAR_ROLE
 
-#: Flags the spec controls; `engine.extraArgs` may not repeat them (value: the field to set instead).
-CONTROLLED_FLAGS = {
-    "--model": "model.source",
-    "--served-model-name": "model.name",
-    "--revision": "model.revision",
-    "--port": "routing.servicePort / routing.targetPort",
-    "--tensor-parallel-size": "engine.tensorParallelSize",
-    "-tp": "engine.tensorParallelSize",
-    "--data-parallel-size": "engine.dataParallelSize",
-    "-dp": "engine.dataParallelSize",
-    "--data-parallel-size-local": "engine.dataParallelSizeLocal",
-    "--max-model-len": "engine.maxModelLen",
-    "--gpu-memory-utilization": "engine.gpuMemoryUtilization",
-    "--api-key": "engine.apiKeySecretName (the key stays in a Secret)",
-    "--shutdown-timeout": "engine.shutdownTimeoutSeconds",
-    "--pipeline-parallel-size": "engine.pipelineParallelSize",
-    "-pp": "engine.pipelineParallelSize",
-    "--nnodes": "multiNode.nodes",
-    "--node-rank": "LWS_WORKER_INDEX (multi-node)",
-    "--master-addr": "the LeaderWorkerSet leader address (multi-node)",
-    "--master-port": "multiNode.masterPort",
-    "--headless": "the LeaderWorkerSet workers (multi-node)",
-    "--data-parallel-address": "the LeaderWorkerSet leader address (wide-ep)",
-    "--data-parallel-start-rank": "LWS_WORKER_INDEX x dataParallelSizeLocal (wide-ep)",
-    "--data-parallel-rpc-port": "wideEP.rpcPort",
-    "--all2all-backend": "wideEP.all2allBackend",
-    "--enable-expert-parallel": "wideEP.expertParallel",
-    "--hf-token": "model.authSecretName (the token stays in a Secret)",
-    "--enable-lora": "model.loras",
-    "--lora-modules": "model.loras",
-    "--max-loras": "engine.maxLoras",
-    "--max-lora-rank": "engine.maxLoraRank",
-}
-
-#: Environment the spec controls through Secrets; `engine.env` may not set it in clear text (it would land in the
-#: values, the spec ConfigMap and the logs, and shadow the Secret's value).
-CONTROLLED_ENV = {
-    "HF_TOKEN": "model.authSecretName (the token stays in a Secret)",
-    "HUGGING_FACE_HUB_TOKEN": "model.authSecretName (the token stays in a Secret)",
-    "VLLM_API_KEY": "engine.apiKeySecretName (the key stays in a Secret)",
-}
-
-
-def flag_name(arg: str) -> str:
-    """The flag an argument sets, as vLLM's parser reads it: `--tensor_parallel_size=2` is
-    `--tensor-parallel-size` (vLLM's FlexibleArgumentParser turns underscores in long flags into dashes)."""
-    flag = arg.split("=", 1)[0]
-    return flag.replace("_", "-") if flag.startswith("--") else flag
-
 #: `--shutdown-timeout` when the spec does not say: long enough for most in-flight requests to finish (llm-d
 #: guides settle on 30 s for a single model server, llm-d/llm-d #1653), short of Kubernetes' patience.
 SHUTDOWN_TIMEOUT_SECONDS = 30

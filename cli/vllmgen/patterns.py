@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from vllmgen import quantities
 
-SOURCE = (r"^(hf://[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+SOURCE = (r"^(hf://[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*|pvc://[a-z0-9]([-a-z0-9]{0,251}[a-z0-9])?"
           r"(/[^\s\x00-\x1f\x7f]*)?|/[^\s\x00-\x1f\x7f]*)$")
 
 #: Pattern -> what it asks for, in words. A test checks every pattern of the spec schema is here.
@@ -30,7 +30,7 @@ WORDS: dict[str, str] = {
     r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$":
         "a Kubernetes resource name such as `nvidia.com/gpu` (an optional lower-case DNS prefix and `/`, then "
         "letters, digits, `-`, `_` and `.`)",
-    r"^(model-cache|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[^\s]*)?)?$": "`model-cache` (the chart's claim), "
+    r"^(model-cache|pvc://[a-z0-9]([-a-z0-9]{0,251}[a-z0-9])?(/[^\s]*)?)?$": "`model-cache` (the chart's claim), "
                                                                       "`pvc://CLAIM[/PATH]` or empty",
     r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?(@sha256:[a-f0-9]{64})?$": "an image reference "
         "`REPOSITORY[:TAG][@sha256:DIGEST]`, the repository in lower case",

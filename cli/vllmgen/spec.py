@@ -16,7 +16,8 @@ from typing import Any
 from vllmgen import autoscaling, gateway, layouts, patterns, servers
 from vllmgen.accelerators import RESOURCE_BY_VENDOR
 from vllmgen.budget import MAX_BUDGET_SECONDS, startup_budget, weights_bytes
-from vllmgen.engine import CONTROLLED_ENV, CONTROLLED_FLAGS, flag_name
+from vllmgen.cleartext import (CONTROLLED_ENV, CONTROLLED_FLAGS, SECRET_ROUTE, controlled_flag, credential_env,
+                                has_userinfo)
 from vllmgen.errors import InputError, InputErrors
 from vllmgen.roles import ROLES
 from vllmgen.yamlio import (Document, is_json_text, load_document, parse_document, parse_json_document,
@@ -351,15 +352,26 @@ def cross_check(spec: dict) -> list[tuple[tuple, str]]:
         errors.append((("startup",), f"the startup budget {budget.arithmetic()} is longer than Kubernetes' "
                                      f"probe and rollout fields can hold ({MAX_BUDGET_SECONDS} s): check "
                                      "startup.downloadMBps and startup.loadMBps, or set startup.budgetSeconds"))
+    if engine["extraArgs"] and not engine["extraArgs"][0].startswith("-"):
+        errors.append((("engine", "extraArgs", 0), f"{_short(engine['extraArgs'][0])} is not a flag: extraArgs "
+                                                   "follow the spec's own arguments, so they start with a flag "
+                                                   "(`--name value` or `--name=value`); vLLM would refuse a "
+                                                   "stray value"))
     for i, arg in enumerate(engine["extraArgs"]):
-        flag = flag_name(arg)
-        if flag in CONTROLLED_FLAGS:
+        flag = controlled_flag(arg)
+        if flag is not None:
+            said = arg.split("=", 1)[0]
+            named = flag if said == flag else f"{said} (vLLM reads it as {flag})"
             errors.append((("engine", "extraArgs", i),
-                           f"{flag} is set by the spec ({CONTROLLED_FLAGS[flag]}); set that field instead"))
+                           f"{named} is set by the spec ({CONTROLLED_FLAGS[flag]}); set that field instead"))
     for name in engine["env"]:
         if name.upper() in CONTROLLED_ENV:
             errors.append((("engine", "env", name), f"{name} in clear text would land in the values, the spec "
                                                     f"ConfigMap and the logs: set {CONTROLLED_ENV[name.upper()]}"))
+        elif credential_env(name):
+            errors.append((("engine", "env", name), f"{name} names a credential: in clear text it would land in "
+                                                    f"the values, the spec ConfigMap and the logs; {SECRET_ROUTE}"))
+    errors += _userinfo_errors(spec)
     if spec["probes"]["mode"] == "supervised" and lay.simulator:
         errors.append((("probes", "mode"), "the simulator image has no supervisor: use probes.mode plain"))
     size = len(json.dumps(spec, ensure_ascii=False).encode())
@@ -373,6 +385,23 @@ def cross_check(spec: dict) -> list[tuple[tuple, str]]:
         errors.append((("roles",), "every role has 0 replicas: nothing would be deployed"))
     errors += _autoscaling_errors(spec)
     return errors
+
+
+def _userinfo_errors(spec: dict) -> list[tuple[tuple, str]]:
+    """Every string of the spec is clear text (the values, the mounted ConfigMap, the logs): a URL carrying
+    `user:password@` is refused wherever it is."""
+    errors: list[tuple[tuple, str]] = []
+    stack: list[tuple[tuple, Any]] = [((), spec)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((path + (k,), v) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((path + (i,), v) for i, v in enumerate(node))
+        elif has_userinfo(node):
+            errors.append((path, f"a URL with credentials (user:password@) in clear text would land in the values, "
+                                 f"the spec ConfigMap and the logs; {SECRET_ROUTE}"))
+    return sorted(errors)
 
 
 def _autoscaling_errors(spec: dict) -> list[tuple[tuple, str]]:

@@ -20,6 +20,7 @@ from vllmgen.resources import DOWNLOAD_HEADROOM, UNKNOWN_WEIGHTS_BYTES
 from vllmgen.roles import ROLES, SIDECAR_ROLE
 from vllmgen.sidecar import generation, sidecar_args
 from vllmgen.spec import active_roles, ordered, role_replicas
+from vllmgen.yamlio import flow_word
 #: The simulator reads no weights: a token emptyDir, as llm-d's simulated guide (`size: 5Mi`).
 SIMULATED_CACHE_SIZE = "5Mi"
 #: Comment lines wrap here, so the values file reads well in an 120-column editor.
@@ -378,7 +379,7 @@ def to_commented(values: Values):
             return cm
         if isinstance(node, list):
             seq = CommentedSeq(conv(x, path + (i,), depth + 1) for i, x in enumerate(node))
-            if node and all(isinstance(x, str) for x in node) and sum(len(x) for x in node) < 80 \
+            if node and all(isinstance(x, str) and flow_word(x) for x in node) and sum(len(x) for x in node) < 80 \
                     and path[-1:] != ("args",):
                 seq.fa.set_flow_style()
             return seq

@@ -259,6 +259,10 @@ class _Scalars:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: What ends a plain scalar inside a flow collection for go-yaml (sigs.k8s.io/yaml, the reader of Helm and
+#: kubectl: scannerc.go, yaml_parser_scan_plain_scalar): `?` anywhere, and `:` before `,?[]{}`. YAML 1.2 readers
+#: (ruamel) read `[a?b]` as one string; Helm refuses the file ("did not find expected ',' or ']'").
+_GO_FLOW_PLAIN_END = re.compile(r"\?|:[,?\[\]{}]")
 
 
 def _join_surrogates(text: str) -> str:
@@ -294,6 +298,7 @@ class _Collection:
     size: int = 1  # nodes, aliases expanded
     height: int = 1  # collections on the longest way down, itself included
     merges: list | None = None  # (value, path, first line index, end line index, line) of `<<` values
+    flow: bool = False  # a flow collection (`[...]`, `{...}`), or inside one
 
 
 @dataclass(eq=False)
@@ -415,6 +420,9 @@ class _Builder:
         except _BadValue as exc:
             raise self._error(path, str(exc), line) from None
         top = self.stack[-1] if self.stack else None
+        if plain and event.style is None and top is not None and top.flow and _GO_FLOW_PLAIN_END.search(text):
+            raise self._error(path, f"{text[:60]!r} unquoted inside a [...] or {{...}} list: Helm and kubectl "
+                              "(go-yaml) end the value at its '?' or ':' and refuse the file; quote it", line)
         if self.libyaml and top is None and event.style in ("|", ">"):
             raise _NotForLibyaml  # a document that is one block scalar: libyaml reads its indentation differently
         if event.anchor is not None:
@@ -462,7 +470,8 @@ class _Builder:
         self._item_line(path, line)
         if event.anchor is not None:
             self.open_anchors.add(event.anchor)
-        self.stack.append(_Collection({} if mapping else [], path, line, event.anchor, len(self.lines)))
+        flow = bool(event.flow_style) or bool(self.stack and self.stack[-1].flow)
+        self.stack.append(_Collection({} if mapping else [], path, line, event.anchor, len(self.lines), flow=flow))
 
     def end(self, event) -> None:
         node = self.stack.pop()
@@ -568,8 +577,11 @@ def parse_json_document(text: str, file: str) -> Document:
     (errors name the JSON pointer)."""
     import json
 
+    def refuse_constant(name: str):
+        raise InputError(file, "", f"{name} is not a JSON number (JSON has no NaN or Infinity): write a number")
+
     try:
-        data = json.loads(text, object_pairs_hook=_refuse_duplicates(file))
+        data = json.loads(text, object_pairs_hook=_refuse_duplicates(file), parse_constant=refuse_constant)
     except json.JSONDecodeError as exc:
         raise InputError(file, "", f"invalid JSON: {exc.msg}", exc.lineno) from None
     except RecursionError:
@@ -650,12 +662,39 @@ def yaml11_safe(node: Any) -> Any:
     return node
 
 
+#: A string a flow collection (`[a, b]`) may hold unquoted for every reader: a word or path of letters, digits, `._/-`.
+_FLOW_WORD = re.compile(r"[A-Za-z0-9/][A-Za-z0-9._/-]*")
+
+
+def flow_word(text: str) -> bool:
+    """Whether `text` may sit in a flow collection as written: anything else (a URL with `?`, a `:` before a
+    comma, braces) reads differently under go-yaml, Helm's reader, so its list is written in block style."""
+    return bool(_FLOW_WORD.fullmatch(text))
+
+
+def _block_unless_words(node: Any) -> None:
+    """Flow collections whose strings are not all `flow_word`s turned to block style, in place."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        children = list(item.values()) + list(item) if isinstance(item, dict) else item if isinstance(
+            item, list) else None
+        if children is None:
+            continue
+        fa = getattr(item, "fa", None)
+        if fa is not None and fa.flow_style() and not all(
+                flow_word(c) for c in children if isinstance(c, str)):
+            fa.set_block_style()
+        stack.extend(c for c in children if isinstance(c, (dict, list)))
+
+
 def dump(data: Any) -> str:
-    """YAML text of `data` (ruamel CommentedMap comments are kept), block style, key order preserved; every
-    string reads back as itself under YAML 1.1 too (`yaml11_safe`)."""
+    """YAML text of `data` (ruamel CommentedMap comments are kept), block style but for lists of plain words, key
+    order preserved; every string reads back as itself under YAML 1.1 too (`yaml11_safe`)."""
     from ruamel.yaml import YAML
 
     data = yaml11_safe(data)
+    _block_unless_words(data)
     y = YAML(typ="rt")
     y.default_flow_style = False
     y.width = 120

@@ -9,7 +9,7 @@ kind: LeaderWorkerSet
 apiVersion: apps/v1
 kind: Deployment
 {{- end }}
-name: {{ include "vllm.roleName" . }}
+name: {{ include "vllm.roleName" . | quote }}
 {{- end }}
 
 {{/*

@@ -4,7 +4,7 @@
 {{- define "vllm.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "vllm.name" .root | quote }}
 app.kubernetes.io/instance: {{ .root.Release.Name | quote }}
-app.kubernetes.io/component: {{ .role }}
+app.kubernetes.io/component: {{ .role | quote }}
 {{- end }}
 
 {{/*
@@ -13,11 +13,11 @@ prefill and decode pods (a standalone pod does both: `both`).
 */}}
 {{- define "vllm.labels" -}}
 {{ include "vllm.selectorLabels" . }}
-helm.sh/chart: {{ include "vllm.chart" .root }}
+helm.sh/chart: {{ include "vllm.chart" .root | quote }}
 app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
 llm-d.ai/inference-serving: "true"
-llm-d.ai/role: {{ ternary "both" .role (eq .role "standalone") }}
+llm-d.ai/role: {{ ternary "both" .role (eq .role "standalone") | quote }}
 {{- end }}
 
 {{/*
@@ -25,10 +25,10 @@ Labels of the release's shared objects (ConfigMaps, the model-cache claim, the S
 name, instance, manager and chart. Call with the chart's top scope.
 */}}
 {{- define "vllm.commonLabels" -}}
-app.kubernetes.io/name: {{ include "vllm.name" . }}
+app.kubernetes.io/name: {{ include "vllm.name" . | quote }}
 app.kubernetes.io/instance: {{ .Release.Name | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
-helm.sh/chart: {{ include "vllm.chart" . }}
+helm.sh/chart: {{ include "vllm.chart" . | quote }}
 {{- end }}
 
 {{/*
@@ -53,7 +53,7 @@ app.kubernetes.io/component: endpoint-picker
 
 {{- define "vllm.eppLabels" -}}
 {{ include "vllm.eppSelectorLabels" . }}
-helm.sh/chart: {{ include "vllm.chart" . }}
+helm.sh/chart: {{ include "vllm.chart" . | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end }}

@@ -38,7 +38,7 @@ metadata:
     checksum/spec: {{ toYaml $values.spec | sha256sum }}
     {{- end }}
     {{- if $mountSupervisor }}
-    checksum/supervisor: {{ include "vllm.supervisorZipapp" $root | sha256sum }}
+    checksum/supervisor: {{ include "vllm.supervisorZipapp" $root | sha256sum | quote }}
     {{- end }}
     {{- if $values.monitoring.scrapeAnnotations }}
     prometheus.io/scrape: "true"
@@ -52,7 +52,7 @@ metadata:
 spec:
   automountServiceAccountToken: false
   {{- with include "vllm.serviceAccountName" $root }}
-  serviceAccountName: {{ . }}
+  serviceAccountName: {{ . | quote }}
   {{- end }}
   {{- with $values.imagePullSecrets }}
   imagePullSecrets:
@@ -81,7 +81,7 @@ spec:
   {{- end }}
   {{- range $key := list "priorityClassName" "runtimeClassName" "schedulerName" }}
   {{- with index $h $key }}
-  {{ $key }}: {{ . }}
+  {{ $key | quote }}: {{ . | quote }}
   {{- end }}
   {{- end }}
   {{- with $h.resourceClaims }}
@@ -98,8 +98,8 @@ spec:
     # The llm-d routing sidecar as a native sidecar: started before vLLM and kept running beside it. It listens
     # on routing.servicePort and forwards to vLLM on the port `vllm`. No probes: its /health answers by itself.
     - name: routing-proxy
-      image: {{ $values.routing.proxy.image }}
-      imagePullPolicy: {{ $values.routing.proxy.pullPolicy }}
+      image: {{ $values.routing.proxy.image | quote }}
+      imagePullPolicy: {{ $values.routing.proxy.pullPolicy | quote }}
       restartPolicy: Always
       args:
         {{- toYaml $values.routing.proxy.args | nindent 8 }}
@@ -115,7 +115,7 @@ spec:
   containers:
     - name: vllm
       image: "{{ $values.image.repository }}:{{ $values.image.tag }}"
-      imagePullPolicy: {{ $values.image.pullPolicy }}
+      imagePullPolicy: {{ $values.image.pullPolicy | quote }}
       {{- with $cfg.command }}
       command:
         {{- toYaml . | nindent 8 }}
@@ -179,7 +179,7 @@ spec:
       volumeMounts:
         {{- if or $hf $pvc }}
         - name: model-storage
-          mountPath: {{ $art.mountPath }}
+          mountPath: {{ $art.mountPath | quote }}
           {{- if $pvc }}
           # the claim's root: the model is at mountPath/pvc.subPath, the path vllmgen passes to vLLM
           readOnly: true
@@ -191,28 +191,28 @@ spec:
         {{- end }}
         {{- if $mountSpec }}
         - name: spec
-          mountPath: {{ dir $values.supervisor.specPath }}
+          mountPath: {{ dir $values.supervisor.specPath | quote }}
           readOnly: true
         {{- end }}
         {{- if $mountSupervisor }}
         - name: supervisor
-          mountPath: {{ dir $values.supervisor.zipappPath }}
+          mountPath: {{ dir $values.supervisor.zipappPath | quote }}
           readOnly: true
         {{- end }}
         {{- with $values.homeDir }}
         - name: home
-          mountPath: {{ . }}
+          mountPath: {{ . | quote }}
         {{- end }}
         {{- if $triton }}
         - name: triton-models
-          mountPath: {{ $values.triton.modelRepository.mountPath }}
+          mountPath: {{ $values.triton.modelRepository.mountPath | quote }}
           readOnly: true
         {{- end }}
         {{- with $cacheVolume }}
-        - name: {{ . }}
-          mountPath: {{ $caches.mountPath }}
+        - name: {{ . | quote }}
+          mountPath: {{ $caches.mountPath | quote }}
           {{- with $caches.subPath }}
-          subPath: {{ . }}
+          subPath: {{ . | quote }}
           {{- end }}
         {{- end }}
         {{- range $i, $lora := $loras }}
@@ -245,7 +245,7 @@ spec:
     - name: model-storage
       emptyDir:
         {{- with $art.size }}
-        sizeLimit: {{ . }}
+        sizeLimit: {{ . | quote }}
         {{- else }} {}
         {{- end }}
     {{- end }}
@@ -253,25 +253,25 @@ spec:
     - name: dshm
       emptyDir:
         medium: Memory
-        sizeLimit: {{ .sizeLimit }}
+        sizeLimit: {{ .sizeLimit | quote }}
     {{- end }}
     {{- if $mountSpec }}
     - name: spec
       configMap:
-        name: {{ include "vllm.specConfigMapName" $root }}
+        name: {{ include "vllm.specConfigMapName" $root | quote }}
         items:
           - key: spec.yaml
-            path: {{ base $values.supervisor.specPath }}
+            path: {{ base $values.supervisor.specPath | quote }}
           - key: spec.json
-            path: {{ include "vllm.specJsonName" $root }}
+            path: {{ include "vllm.specJsonName" $root | quote }}
     {{- end }}
     {{- if $mountSupervisor }}
     - name: supervisor
       configMap:
-        name: {{ include "vllm.supervisorConfigMapName" $root }}
+        name: {{ include "vllm.supervisorConfigMapName" $root | quote }}
         items:
           - key: vllmgen.pyz
-            path: {{ base $values.supervisor.zipappPath }}
+            path: {{ base $values.supervisor.zipappPath | quote }}
     {{- end }}
     {{- if $values.homeDir }}
     - name: home
@@ -280,17 +280,17 @@ spec:
     {{- if $triton }}
     - name: triton-models
       configMap:
-        name: {{ include "vllm.tritonConfigMapName" $root }}
+        name: {{ include "vllm.tritonConfigMapName" $root | quote }}
         items:
           {{- range $path, $_ := $values.triton.modelRepository.files }}
-          - key: {{ $path | replace "/" "_" }}
-            path: {{ $path }}
+          - key: {{ $path | replace "/" "_" | quote }}
+            path: {{ $path | quote }}
           {{- end }}
     {{- end }}
     {{- if eq $cacheVolume "caches" }}
     - name: caches
       persistentVolumeClaim:
-        claimName: {{ if $caches.modelCache }}{{ include "vllm.modelCacheClaimName" $root }}{{ else }}{{ $caches.claimName }}{{ end }}
+        claimName: {{ ternary (include "vllm.modelCacheClaimName" $root) $caches.claimName (not (empty $caches.modelCache)) | quote }}
     {{- end }}
     {{- range $i, $lora := $loras }}
     - name: lora-adapter-{{ $i }}

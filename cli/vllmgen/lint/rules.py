@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional
 
-from vllmgen import loras, workloads
+from vllmgen import cleartext, loras, workloads
 from vllmgen.lint.refusals import R_REFUSALS
 from vllmgen.lint.commandline import flag_value, flag_values, has_flag, to_int
 from vllmgen.lint.findings import Rule
@@ -825,12 +825,12 @@ def check_hf_token(data) -> Iterator[Hit]:
 def _hf_tokens(data, path: tuple) -> Iterator[Hit]:
     if isinstance(data, dict):
         name = data.get("name")
-        if name in HF_TOKEN_VARS and _literal(data.get("value")):
-            yield Hit("VG011", path + ("value",), f"env {name} holds the Hugging Face token in clear text")
+        if (name in HF_TOKEN_VARS or _credential(name)) and _literal(data.get("value")):
+            yield Hit("VG011", path + ("value",), f"env {name} holds {_what(name)} in clear text")
             return
         for key, value in data.items():
-            if key in HF_TOKEN_VARS and _literal(value):
-                yield Hit("VG011", path + (key,), f"{key} holds the Hugging Face token in clear text")
+            if (key in HF_TOKEN_VARS or _credential(key)) and _literal(value):
+                yield Hit("VG011", path + (key,), f"{key} holds {_what(key)} in clear text")
             else:
                 yield from _hf_tokens(value, path + (key,))
     elif isinstance(data, list):
@@ -838,12 +838,30 @@ def _hf_tokens(data, path: tuple) -> Iterator[Hit]:
         for i, item in enumerate(data):
             if i == skip:
                 continue
-            if item == "--hf-token" and i + 1 < len(data) and _literal(data[i + 1]):
-                yield Hit("VG011", path + (i + 1,), "--hf-token passes the Hugging Face token in clear text")
+            flag = cleartext.controlled_flag(item) if isinstance(item, str) else None
+            # the exact --api-key is VG050's; its prefixes (--api-k), which vLLM reads as it, are flagged here
+            secret = flag in _SECRET_FLAGS and not (flag == "--api-key" and cleartext.flag_name(item) == flag)
+            if secret and "=" not in item and i + 1 < len(data) and _literal(data[i + 1]):
+                yield Hit("VG011", path + (i + 1,), f"{item} passes {_SECRET_FLAGS[flag]} in clear text")
                 skip = i + 1
-            elif isinstance(item, str) and item.startswith("--hf-token=") and _literal(item.split("=", 1)[1]):
-                yield Hit("VG011", path + (i,), "--hf-token passes the Hugging Face token in clear text")
+            elif secret and "=" in item and _literal(item.split("=", 1)[1]):
+                yield Hit("VG011", path + (i,), f"{item.split('=', 1)[0]} passes {_SECRET_FLAGS[flag]} in clear text")
             else:
                 yield from _hf_tokens(item, path + (i,))
     elif isinstance(data, str) and HF_TOKEN_RE.search(data):
         yield Hit("VG011", path, "a string holds what looks like a Hugging Face token (hf_...) in clear text")
+    elif cleartext.has_userinfo(data):
+        yield Hit("VG011", path, "a URL carries credentials (user:password@) in clear text")
+
+
+#: Flags whose value is a credential, as `cleartext.controlled_flag` names them (prefixes included).
+_SECRET_FLAGS = {"--hf-token": "the Hugging Face token", "--api-key": "the API key"}
+
+
+def _credential(name) -> bool:
+    """A credential env name (cleartext's list) other than VLLM_API_KEY, which VG050 reports."""
+    return name != "VLLM_API_KEY" and cleartext.credential_env(name)
+
+
+def _what(name: str) -> str:
+    return "the Hugging Face token" if name in HF_TOKEN_VARS else "a credential"
