@@ -193,3 +193,25 @@ def test_a_plain_question_mark_in_a_flow_list_is_refused_as_helm_refuses_it(tmp_
     assert res.returncode == 2 and "Traceback" not in res.stderr
     out = res.stdout + res.stderr
     assert f"{path}:2: input-error: /standalone/extraArgs/1:" in out and "quote it" in out
+
+
+@pytest.mark.parametrize("layout,mode", CASES)
+def test_vllm_never_ends_a_start_the_startup_probe_allows(layout, mode):
+    """With several API servers (vLLM's default under data parallelism) VLLM_ENGINE_READY_TIMEOUT_S ends any
+    engine start longer than its 600 s default; it is raised to what the startup probe allows."""
+    block = render(make(layout, mode), ["decode"])["decode"]
+    env = {e["name"]: e.get("value") for e in block["env"]}
+    if layout == "simulated":
+        assert "VLLM_ENGINE_READY_TIMEOUT_S" not in env  # no vLLM runs
+        return
+    startup = block["probes"]["startup"]
+    allowed = startup["initialDelaySeconds"] + (startup["failureThreshold"] - 1) * startup["periodSeconds"]
+    assert int(env["VLLM_ENGINE_READY_TIMEOUT_S"]) >= max(allowed, 600)
+
+
+def test_an_engine_ready_timeout_in_the_spec_is_kept():
+    text = SPEC.replace("MODE", "supervised").replace("dataParallelSizeLocal: 4}",
+                                                      "dataParallelSizeLocal: 4, env: {VLLM_ENGINE_READY_TIMEOUT_S: '7200'}}")
+    block = render(parse_spec(text, "t.yaml", layout="single-node"), ["standalone"])["standalone"]
+    assert [e for e in block["env"] if e["name"] == "VLLM_ENGINE_READY_TIMEOUT_S"] == [
+        {"name": "VLLM_ENGINE_READY_TIMEOUT_S", "value": "7200"}]

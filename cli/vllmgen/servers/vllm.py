@@ -15,6 +15,11 @@ from vllmgen.servers.base import Command, Recognised, Server
 
 #: KV connectors that exchange through NIXL's side channel, which must listen on the pod's own address.
 NIXL_CONNECTORS = ("nixl", "nixlv2")
+#: vLLM's wait for its engines' ready message in each API server (default 600 s). With several API servers
+#: (`--api-server-count`, which vLLM defaults to the data-parallel size) they wait from their own start, so it
+#: ends any engine start (load, profile, warm-up) longer than 600 s: set to what kubelet allows the start
+#: (docs/upstream-facts.md#vllm-timeouts).
+ENGINE_READY_TIMEOUT_ENV = "VLLM_ENGINE_READY_TIMEOUT_S"
 #: The interpreter every vLLM image puts on PATH (the one vLLM runs in): it runs the chart-delivered supervisor.
 IMAGE_PYTHON = "python3"
 
@@ -175,6 +180,9 @@ class VllmServer(Server):
     def env(self, spec: dict, role: str) -> list[dict]:
         lay, engine = layouts.of(spec), spec["engine"]
         env: list[dict] = []
+        ready = engine_ready_timeout(spec, role)
+        if ready is not None:
+            env.append({"name": ENGINE_READY_TIMEOUT_ENV, "value": str(ready)})
         if lay.group_launch == "data-parallel":
             env += [{"name": "DP_SIZE_LOCAL", "value": str(engine["dataParallelSizeLocal"])},
                     {"name": "TP_SIZE", "value": str(engine["tensorParallelSize"])}]
@@ -200,6 +208,15 @@ class VllmServer(Server):
         if has_sidecar(spec, role):
             return f"vLLM listens on {port} behind the routing sidecar (which owns {spec['routing']['servicePort']})"
         return f"vLLM listens on the service port {port}"
+
+
+def engine_ready_timeout(spec: dict, role: str) -> int | None:
+    """`VLLM_ENGINE_READY_TIMEOUT_S`: the seconds kubelet allows the start (the supervised ceiling, or the plain
+    budget), so vLLM never ends a start the probes allow; None for the simulator (no vLLM) or when the spec's
+    engine.env sets it."""
+    if layouts.of(spec).simulator or ENGINE_READY_TIMEOUT_ENV in spec["engine"]["env"]:
+        return None
+    return probes_for(spec, role).startup_seconds
 
 
 SERVER = VllmServer()
