@@ -8,13 +8,15 @@ which vLLM defaults to the data-parallel size, or the local one on wide-ep pods)
 beside the engines and wait from their own start: the timeout then bounds the whole engine start (load, profile,
 warm-up), so vllmgen sets it to the time kubelet allows the start (docs/upstream-facts.md#vllm-timeouts).
 
-One server start per case; a start takes 40-90 s on two busy cores and vLLM's imports alone dwarf 3 s, so both
-cases take longer than the timeout without any slowing down. Deadlines are generous; nothing is timed.
+One server start per case (the one-API-server start is held 6 s so it outlasts the timeout on any machine), and
+vLLM's 5-minute handshake of a wide-ep worker engine with the leader, scaled down to 3 s and called directly.
+Deadlines are generous; nothing is timed.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import signal
 import sys
 import tempfile
@@ -100,3 +102,29 @@ def test_several_api_servers_start_is_ended_by_the_engine_ready_timeout(short_tm
         log = sup.out_path.read_text(errors="replace")
         assert code != 0, sup.tail()
         assert TIMED_OUT in log and f"Waited {SCALED_TIMEOUT_S}s" in log, sup.tail(40)
+
+
+#: A wide-ep worker pod's engine says HELLO to the leader's front-end and waits for its answer; vLLM's own
+#: `EngineCoreProc.startup_handshake` run in a child process (torch stays out of the test process) with its
+#: 5-minute constant scaled down to SCALED_TIMEOUT_S, against a front-end that never answers.
+HANDSHAKE = """import sys, zmq
+from vllm.v1.engine import core
+core.HANDSHAKE_TIMEOUT_MINS = float(sys.argv[1]) / 60
+ctx = zmq.Context()
+front = ctx.socket(zmq.ROUTER)
+port = front.bind_to_random_port("tcp://127.0.0.1")
+engine = ctx.socket(zmq.DEALER)
+engine.connect(f"tcp://127.0.0.1:{port}")
+try:
+    core.EngineCoreProc.startup_handshake(engine, local_client=False, headless=True)
+except RuntimeError as exc:
+    print("ended:", exc, "| hello received:", bool(front.poll(0)))
+"""
+
+
+def test_a_worker_engine_whose_leader_never_answers_is_ended_by_the_handshake_timeout(short_tmp):
+    out = subprocess.run([sys.executable, "-c", HANDSHAKE, str(SCALED_TIMEOUT_S)], capture_output=True, text=True,
+                         env={**os.environ, **cpu_env(short_tmp / "cache"), "VLLM_TARGET_DEVICE": "cpu"},
+                         timeout=START_TIMEOUT_S)
+    assert "ended: Did not receive response from front-end process" in out.stdout, out.stderr[-3000:]
+    assert "hello received: True" in out.stdout  # the engine did its part; only the answer never came
