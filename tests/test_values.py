@@ -207,6 +207,8 @@ def test_vllm_never_ends_a_start_the_startup_probe_allows(layout, mode):
     startup = block["probes"]["startup"]
     allowed = startup["initialDelaySeconds"] + (startup["failureThreshold"] - 1) * startup["periodSeconds"]
     assert int(env["VLLM_ENGINE_READY_TIMEOUT_S"]) >= max(allowed, 600)
+    text = values.render(make(layout, mode), ["decode"])
+    assert f"VLLM_ENGINE_READY_TIMEOUT_S = the {env['VLLM_ENGINE_READY_TIMEOUT_S']} s kubelet allows" in text
 
 
 def test_an_engine_ready_timeout_in_the_spec_is_kept():

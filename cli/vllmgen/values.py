@@ -275,6 +275,8 @@ def _role(spec: dict, role: str, c: dict) -> dict:
     block["args"] = command.args
     c[p + ("command",)] = command.why
     block["env"] = _env(spec, role)
+    for name, note in server.env_notes(spec, role).items():
+        c[p + ("env", next(i for i, e in enumerate(block["env"]) if e["name"] == name), "value")] = note
     gpus = spec["accelerator"]["countPerPod"]
     dshm = _dshm(spec)
     sizing = resources.server(spec, dshm[0] if dshm else None)

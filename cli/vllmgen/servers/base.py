@@ -101,6 +101,10 @@ class Server:
         """Environment the server's command needs (beyond the model source's and the user's)."""
         return []
 
+    def env_notes(self, spec: dict, role: str) -> dict[str, str]:
+        """Why a computed variable of `env` has its value, by name (a comment in the values)."""
+        return {}
+
     def probes(self, spec: dict, role: str) -> RoleProbes:
         raise NotImplementedError
 

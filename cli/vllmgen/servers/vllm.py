@@ -195,6 +195,14 @@ class VllmServer(Server):
                     for k, v in connectors.get(spec["routing"]["sidecar"]["connector"]).prefill_env]
         return env
 
+    def env_notes(self, spec: dict, role: str) -> dict[str, str]:
+        ready = engine_ready_timeout(spec, role)
+        if ready is None:
+            return {}
+        return {ENGINE_READY_TIMEOUT_ENV: f"{ENGINE_READY_TIMEOUT_ENV} = the {ready} s kubelet allows the start: "
+                                          "with several API servers (vLLM's default under data parallelism) vLLM "
+                                          "ends a longer engine start (its default is 600 s)"}
+
     def probes(self, spec: dict, role: str) -> RoleProbes:
         return probes_for(spec, role)
 
