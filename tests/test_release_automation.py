@@ -84,6 +84,24 @@ def test_ci_runs_the_test_command_helm_unittest_and_ct_lint():
     assert ct["charts"] == ["charts/vllm"] and (REPO / ct["lint-conf"]).exists()
 
 
+def test_ci_runs_the_real_actionlint_pinned_to_one_release():
+    ci = workflow("ci.yml")
+    version = ci["env"]["ACTIONLINT_VERSION"]
+    assert re.fullmatch(r"1\.7\.\d+", str(version)), "a fixed release, never `latest`"
+    job = ci["jobs"]["workflows"]
+    download = next(s for s in steps(job) if "download-actionlint.bash" in s.get("run", ""))
+    text = " ".join(download["run"].split())
+    # rhysd/actionlint's official script, from the release's own tag (not main), asked for that release
+    assert "https://raw.githubusercontent.com/rhysd/actionlint/v$ACTIONLINT_VERSION/scripts/download-actionlint.bash" in text
+    assert re.search(r'download-actionlint\.bash" "\$ACTIONLINT_VERSION"', text)
+    assert "latest" not in text and "/main/" not in text
+    lint = steps(job)[steps(job).index(download) + 1]
+    assert lint["run"].startswith(f"${{{{ steps.{download['id']}.outputs.executable }}}}")
+    # it lints every workflow: run from the checkout's root with no file arguments
+    assert any(u.startswith("actions/checkout@") for u in uses(job)) and "-color" in lint["run"]
+    assert isinstance(job["timeout-minutes"], int)
+
+
 def test_kind_installs_and_waits_with_probe_check_never_sleep():
     job = workflow("ci.yml")["jobs"]["kind"]
     assert any(u.startswith("helm/kind-action@") for u in uses(job))
