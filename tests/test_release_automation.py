@@ -302,3 +302,16 @@ def test_one_project_address_everywhere():
 def test_version_flag():
     res = subprocess.run([sys.executable, "-m", "vllmgen", "--version"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and res.stdout.strip() == f"vllmgen {__version__}"
+
+
+def test_the_release_page_names_every_release_job_environment_and_pinned_tool():
+    text = (REPO / "docs" / "release.md").read_text()
+    rel = workflow("release.yml")
+    for name, job in rel["jobs"].items():
+        assert f"`{name}`" in text, name
+        if "environment" in job:
+            assert f"`{job['environment']['name']}`" in text, job["environment"]["name"]
+    for pinned in ("ACTIONLINT_VERSION", "HELM_UNITTEST_VERSION"):
+        assert pinned in workflow("ci.yml")["env"] and f"`{pinned}`" in text, pinned
+    # which runner runs the chart suites where
+    assert "tests/helm_unittest.py" in text and "helm unittest --strict --file 'tests/*_test.yaml' charts/vllm" in text
