@@ -5,10 +5,10 @@ the same suite format and renders with helm-python-sdk; users with the plugin ru
 
 Supported: suite keys `suite`, `templates`, `values`, `set`, `release` (name, namespace); test keys `it`,
 `template`/`templates`, `documentIndex`, `documentSelector` (path + value), `values`, `set`, `release`,
-`asserts`; the assertion types in `ASSERTIONS` (each takes `not: true`, and `template`/`documentIndex`
-overrides). Paths are dotted with `[N]`, `["key.with.dots"]` and `[?(@.key == "value")]` filters.
-Anything else in a suite (an unknown assertion type such as `matchSnapshot`, `capabilities`, `chart`,
-`kubernetesProvider`) raises `UnsupportedFeature`: a suite this runner cannot execute faithfully fails loudly
+`asserts`; the assertion types in `ASSERTIONS`, `NEGATED` and `WHOLE_RENDER` with the parameters in `PARAMS`
+(each takes `not: true`, and `template`/`documentIndex`/`documentSelector` overrides). Paths are dotted with `[N]`, `["key.with.dots"]` and `[?(@.key == "value")]` filters.
+Anything else in a suite (an unknown assertion type such as `matchSnapshot`, a parameter such as `decodeBase64`,
+`capabilities`, `chart`, `kubernetesProvider`) raises `UnsupportedFeature`: a suite this runner cannot execute faithfully fails loudly
 instead of passing.
 """
 
@@ -256,12 +256,15 @@ def _length_equal(doc, params):
 
 
 def _is_null_or_empty(doc, params):
+    """helm-unittest's is_nullorempty_validator.go: an unknown path fails; null, an empty string, list or map, and
+    any Go zero value (0, 0.0, false) are empty. (Upstream lets `isNotNullOrEmpty` pass on an unknown path; this
+    runner fails it too: stricter, never a pass the plugin would refuse.)"""
     _require(params, "path")
-    try:
-        actual = get_path(doc, params["path"])
-    except PathNotFound:
-        return True, f"{params['path']} is absent"
-    empty = actual is None or (isinstance(actual, (str, list, dict)) and len(actual) == 0)
+    actual = _value(doc, params)
+    if isinstance(actual, (str, list, dict)):
+        empty = len(actual) == 0
+    else:
+        empty = actual is None or actual is False or (isinstance(actual, (int, float)) and actual == 0)
     return empty, f"{params['path']}: {actual!r}"
 
 
@@ -319,6 +322,26 @@ NEGATED = {
 }
 #: Assertions about the render or the document set rather than one document.
 WHOLE_RENDER = {"failedTemplate", "notFailedTemplate", "hasDocuments", "containsDocument"}
+
+
+#: The parameters this runner implements for each assertion type; any other key (helm-unittest's `decodeBase64`,
+#: `containsDocument.any`, a misspelt key) raises UnsupportedFeature rather than being ignored into a false pass.
+PARAMS: dict[str, set[str]] = {
+    "equal": {"path", "value"}, "notEqual": {"path", "value"},
+    "exists": {"path"}, "notExists": {"path"},
+    "contains": {"path", "content", "count", "any"}, "notContains": {"path", "content", "any"},
+    "isKind": {"of"}, "isAPIVersion": {"of"},
+    "matchRegex": {"path", "pattern"}, "notMatchRegex": {"path", "pattern"},
+    "isSubset": {"path", "content"}, "isNotSubset": {"path", "content"},
+    "lengthEqual": {"path", "paths", "count"},
+    "isNullOrEmpty": {"path"}, "isNotNullOrEmpty": {"path"},
+    "matchRegexRaw": {"pattern"}, "notMatchRegexRaw": {"pattern"},
+    "equalRaw": {"value"}, "notEqualRaw": {"value"},
+    "greaterOrEqual": {"path", "value"}, "lessOrEqual": {"path", "value"},
+    "failedTemplate": {"errorMessage", "errorPattern"}, "notFailedTemplate": set(),
+    "hasDocuments": {"count", "filterAware"},
+    "containsDocument": {"kind", "apiVersion", "name", "namespace"},
+}
 
 
 def supported_types() -> set[str]:
@@ -380,6 +403,11 @@ def run_assert(entry: dict, rendered: Rendered, templates: list[str], test: dict
     negate = bool(entry.get("not"))
     if kind not in supported_types():
         raise UnsupportedFeature(f"assertion type {kind!r} is not implemented by this runner")
+    if not isinstance(params, dict):
+        raise UnsupportedFeature(f"{kind}: parameters must be a mapping, got {params!r}")
+    unknown = set(params) - PARAMS[kind]
+    if unknown:
+        raise UnsupportedFeature(f"{kind}: parameters not supported by this runner: {sorted(unknown)}")
 
     if kind in ("failedTemplate", "notFailedTemplate"):
         failed = rendered.error is not None

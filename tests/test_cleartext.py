@@ -114,3 +114,17 @@ spec:
 ])
 def test_credential_env_names(name, credential):
     assert cleartext.credential_env(name) is credential
+
+
+@pytest.mark.parametrize("text,clear", [
+    ("http://user:pass@prometheus:9090", True),
+    ("https://token@huggingface.co/org/adapter", True),
+    # a secret the shell or kubelet expands is not in clear text (a git clone of an adapter in an init container)
+    ("git clone https://oauth2:$HUGGING_FACE_HUB_TOKEN@huggingface.co/org/adapter /adapters/a", False),
+    ("https://oauth2:${HF_TOKEN}@huggingface.co/x", False),
+    ("https://oauth2:$(HF_TOKEN)@huggingface.co/x", False),
+    ("https://o:$T@a and http://u:p@b", True),
+    ("http://collector:4317/v1/traces?x=1", False),
+])
+def test_url_userinfo_is_a_credential_only_in_clear_text(text, clear):
+    assert cleartext.has_userinfo(text) is clear

@@ -29,7 +29,7 @@ CASES = [
     ("wrong-type", GOOD + "engine:\n  tensorParallelSize: two\n", "/engine/tensorParallelSize", 5,
      "expected integer, got a string"),
     ("unknown-key", GOOD + "engine:\n  tensorParalelSize: 2\n", "/engine", 4, "unknown field 'tensorParalelSize'"),
-    ("bad-enum", GOOD + "layout: multi-node\n", "/layout", 4, "'multi-node' is not one of"),
+    ("bad-enum", GOOD + "layout: multi-rack\n", "/layout", 4, "'multi-rack' is not one of"),
     ("bad-source", "model:\n  source: s3://bucket/x\n", "/model/source", 2, "is not a model source"),
     ("missing-model", "engine: {}\n", "(document)", None, "'model' is a required property"),
     ("dp-not-divisible", GOOD + "layout: wide-ep\nengine:\n  dataParallelSize: 6\n  dataParallelSizeLocal: 4\n",

@@ -1,7 +1,8 @@
 """What a first user reads after `vllmgen values` and `helm install`: the install timeout (the slowest role's
 startup, the ceiling in supervised mode, plus the image pull) in the values' header, NOTES.txt and the README's
 install line; NOTES' next step for each layout, the startup-probe allowance and a completion to try; and the
-README's prefill/decode example on single-node rendering the gateway pieces, so vllmgen's own lint is quiet."""
+prefill/decode example on single-node (docs/layouts.md) rendering the gateway pieces, so vllmgen's own lint is
+quiet."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from vllmgen.cli import app
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
+#: The layouts page, where the README's prefill/decode example lives.
+LAYOUTS = (REPO / "docs" / "layouts.md").read_text()
 
 
 def _values(*roles: str, layout: str | None = None, text: str | None = None) -> dict:
@@ -120,11 +123,11 @@ def test_notes_curl_sends_the_api_key_when_one_is_set():
     assert '-H "Authorization: Bearer $VLLM_API_KEY"' in cc.notes(data)
 
 
-# --- the README's P/D example on single-node -------------------------------------------------------------------------
+# --- the layouts page's P/D example on single-node -------------------------------------------------------------------
 
-def test_the_readme_pd_example_renders_the_gateway_pieces_and_lints_clean(tmp_path):
+def test_the_layouts_pd_example_renders_the_gateway_pieces_and_lints_clean(tmp_path):
     line = "vllmgen values --role prefill --role decode > pd-values.yaml"
-    assert line in README
+    assert line in LAYOUTS
     out = tmp_path / "pd-values.yaml"
     res = CliRunner().invoke(app, ["values", "--role", "prefill", "--role", "decode", "-o", str(out)])
     assert res.exit_code == 0, res.output

@@ -117,8 +117,9 @@ def test_renovate_tracks_every_image_pinned_in_images_py():
     path = REPO / "renovate.json"
     res = _builtin("vendor.renovate", path)
     assert res.returncode == 0, res.stdout + res.stderr
-    (manager,) = json.loads(path.read_text())["customManagers"]
-    assert manager["fileMatch"] == [r"^cli/vllmgen/images\.py$"] and manager["datasourceTemplate"] == "docker"
+    managers = json.loads(path.read_text())["customManagers"]
+    (manager,) = [m for m in managers if m["fileMatch"] == [r"^cli/vllmgen/images\.py$"]]
+    assert manager["datasourceTemplate"] == "docker"
     # Renovate's named groups are JavaScript's (?<name>...); Python spells them (?P<name>...)
     pattern = re.compile(manager["matchStrings"][0].replace("(?<", "(?P<"))
     found = {(m["depName"], m["currentValue"]) for m in pattern.finditer((REPO / "cli" / "vllmgen" / "images.py").read_text())}
@@ -126,3 +127,16 @@ def test_renovate_tracks_every_image_pinned_in_images_py():
               if name.isupper() and isinstance(value, tuple) and len(value) == 2 and "/" in value[0]}
     # the project's own image is released with the package, not updated by a bot
     assert found == pinned - {images.PROJECT}
+
+
+def test_renovate_tracks_the_actionlint_release_ci_downloads():
+    import json
+
+    managers = json.loads((REPO / "renovate.json").read_text())["customManagers"]
+    (manager,) = [m for m in managers if m.get("depNameTemplate") == "rhysd/actionlint"]
+    assert manager["datasourceTemplate"] == "github-releases"
+    ci = REPO / ".github" / "workflows" / "ci.yml"
+    assert any(re.search(pattern, ci.relative_to(REPO).as_posix()) for pattern in manager["fileMatch"])
+    pattern = re.compile(manager["matchStrings"][0].replace("(?<", "(?P<"))
+    (found,) = [m["currentValue"] for m in pattern.finditer(ci.read_text())]
+    assert found == yaml.safe_load(ci.read_text())["env"]["ACTIONLINT_VERSION"]

@@ -1,5 +1,6 @@
-"""The README cannot drift: its spec reference is generated from the schema, its commands run, and CI runs
-its test command."""
+"""The README and the docs cannot drift: the spec reference (docs/spec-reference.md) is generated from the schema
+and the rule list (docs/lint.md) from the lint rules, no page writes rule ranges by hand, every command in the
+README and docs/ runs, the README links every page and shows every layout, and CI runs its test command."""
 
 import json
 import pathlib
@@ -10,16 +11,45 @@ import sys
 
 import pytest
 
-from vllmgen.reference import END, START, spec_reference
+from vllmgen.reference import END, RULES_END, RULES_START, START, rule_list, spec_reference
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
+#: The documentation pages (the README's long sections live here).
+DOCS = {p: p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))}
+#: What users read: the README, docs/ and the guides.
+PAGES = {ROOT / "README.md": README, **DOCS, **{p: p.read_text() for p in sorted((ROOT / "guides").glob("*.md"))}}
 
 
 def test_spec_reference_matches_the_schema():
     schema = json.loads((ROOT / "schemas" / "model-spec.schema.json").read_text())
-    section = README[README.index(START):README.index(END) + len(END)]
+    page = (ROOT / "docs" / "spec-reference.md").read_text()
+    section = page[page.index(START):page.index(END) + len(END)]
     assert section == spec_reference(schema), "run: python scripts/update-readme.py"
+
+
+def test_the_rule_list_is_every_lint_rule():
+    from vllmgen.lint.rules import R
+
+    page = (ROOT / "docs" / "lint.md").read_text()
+    section = page[page.index(RULES_START):page.index(RULES_END) + len(RULES_END)]
+    assert section == rule_list(R.values()), "run: python scripts/update-readme.py"
+    assert all(f"| {rule_id} |" in section for rule_id in R)
+
+
+def test_no_page_writes_a_rule_range_by_hand():
+    """A range such as VG013-VG016 goes stale when a rule is added; pages name rules or link the generated list."""
+    ranges = [f"{path.relative_to(ROOT)}: {m.group(0)}" for path, text in PAGES.items()
+              for m in re.finditer(r"VG\d{3}\s*(?:-|–|\.\.|to)\s*VG\d{3}", text)]
+    assert ranges == []
+
+
+def test_the_readme_links_every_docs_page_and_shows_every_layout():
+    linked = set(re.findall(r"\]\((docs/[a-z0-9-]+\.md)[)#]", README))
+    assert linked == {f"docs/{p.name}" for p in DOCS}
+    schema = json.loads((ROOT / "schemas" / "model-spec.schema.json").read_text())
+    for layout in schema["properties"]["layout"]["enum"]:
+        assert re.search(rf"```bash\nvllmgen values [^\n]*--layout {layout}\n```", README), layout
 
 
 def test_every_spec_field_is_documented():
@@ -34,7 +64,7 @@ def test_every_spec_field_is_documented():
 
 
 def _vllmgen_commands():
-    blocks = re.findall(r"```bash\n(.*?)```", README, re.S)
+    blocks = [b for text in [README, *DOCS.values()] for b in re.findall(r"```bash\n(.*?)```", text, re.S)]
     cmds = []
     for block in blocks:
         for line in block.splitlines():
@@ -42,7 +72,7 @@ def _vllmgen_commands():
                 part = part.strip()
                 if part.startswith("vllmgen ") or part.startswith(".venv/bin/vllmgen "):
                     cmds.append(part)
-    return cmds
+    return list(dict.fromkeys(cmds))  # a command the README and a page both show runs once
 
 
 @pytest.mark.parametrize("command", _vllmgen_commands())
@@ -67,7 +97,7 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_quick_start_gives_one_standalone_vllm_and_explains_the_pd_roles():
-    quick = README[README.index("## Quick start"):README.index("## How it works")]
+    quick = README[README.index("## Quick start"):README.index("## One example per layout")]
     first = re.search(r"```bash\n(.*?)```", quick, re.S).group(1)
     assert "vllmgen values" in first and "--role" not in first
     assert "--role decode" in quick and "--role prefill" in quick and "prefill/decode" in quick

@@ -84,6 +84,24 @@ def test_ci_runs_the_test_command_helm_unittest_and_ct_lint():
     assert ct["charts"] == ["charts/vllm"] and (REPO / ct["lint-conf"]).exists()
 
 
+def test_ci_runs_the_real_actionlint_pinned_to_one_release():
+    ci = workflow("ci.yml")
+    version = ci["env"]["ACTIONLINT_VERSION"]
+    assert re.fullmatch(r"1\.7\.\d+", str(version)), "a fixed release, never `latest`"
+    job = ci["jobs"]["workflows"]
+    download = next(s for s in steps(job) if "download-actionlint.bash" in s.get("run", ""))
+    text = " ".join(download["run"].split())
+    # rhysd/actionlint's official script, from the release's own tag (not main), asked for that release
+    assert "https://raw.githubusercontent.com/rhysd/actionlint/v$ACTIONLINT_VERSION/scripts/download-actionlint.bash" in text
+    assert re.search(r'download-actionlint\.bash" "\$ACTIONLINT_VERSION"', text)
+    assert "latest" not in text and "/main/" not in text
+    lint = steps(job)[steps(job).index(download) + 1]
+    assert lint["run"].startswith(f"${{{{ steps.{download['id']}.outputs.executable }}}}")
+    # it lints every workflow: run from the checkout's root with no file arguments
+    assert any(u.startswith("actions/checkout@") for u in uses(job)) and "-color" in lint["run"]
+    assert isinstance(job["timeout-minutes"], int)
+
+
 def test_kind_installs_and_waits_with_probe_check_never_sleep():
     job = workflow("ci.yml")["jobs"]["kind"]
     assert any(u.startswith("helm/kind-action@") for u in uses(job))
@@ -141,17 +159,41 @@ def test_release_runs_only_after_ci_passed_for_the_tagged_commit():
             assert "check" in job["needs"], name
 
 
-def test_release_builds_and_publishes_in_separate_jobs_handing_artifacts_over():
+#: (build job, publish job, artifact) for each thing released: the Python package, the chart, the image.
+BUILD_PUBLISH = (("build-python", "publish-pypi", "python"), ("build-chart", "publish-chart", "chart"),
+                 ("build-image", "publish-image", "image"))
+
+
+def _step(job: dict, action: str) -> dict:
+    return next(s for s in steps(job) if s.get("uses", "").startswith(action + "@"))
+
+
+@pytest.mark.parametrize("build,publish,artifact", BUILD_PUBLISH, ids=[a for _, _, a in BUILD_PUBLISH])
+def test_release_builds_and_publishes_in_separate_jobs_handing_artifacts_over(build, publish, artifact):
+    jobs = workflow("release.yml")["jobs"]
+    assert build != publish and build in jobs and publish in jobs
+    upload = _step(jobs[build], "actions/upload-artifact")
+    download = _step(jobs[publish], "actions/download-artifact")
+    assert upload["with"]["name"] == download["with"]["name"] == artifact
+    assert upload["with"]["if-no-files-found"] == "error", "a build that wrote nothing must fail, not publish nothing"
+    assert build in jobs[publish]["needs"]
+    # a publish job never builds: no checkout, no build tool, nothing but what the build handed over
+    assert not any(u.startswith(("actions/checkout@", "docker/build-push-action@", "docker/setup-buildx-action@"))
+                   for u in uses(jobs[publish])), publish
+    assert "helm package" not in runs(jobs[publish]) and "python -m build" not in runs(jobs[publish])
+    # a build job publishes nothing: no write permission, no registry login, no push
+    assert "permissions" not in jobs[build] or "write" not in str(jobs[build]["permissions"]), build
+    assert not any(u.startswith(("docker/login-action@", "pypa/gh-action-pypi-publish@")) for u in uses(jobs[build]))
+    assert not re.search(r"\b(push|login)\b", runs(jobs[build])), build
+    # the publish job runs in a deployment environment (protection rules, its own secrets)
+    assert jobs[publish]["environment"]["name"], publish
+    for job in (build, publish):
+        assert isinstance(jobs[job].get("timeout-minutes"), int), job
+
+
+def test_release_what_each_build_and_publish_job_does():
     rel = workflow("release.yml")
     jobs = rel["jobs"]
-    for build, publish, artifact in (("build-python", "publish-pypi", "python"), ("build-chart", "publish-chart", "chart")):
-        upload = next(s for s in steps(jobs[build]) if s.get("uses", "").startswith("actions/upload-artifact@"))
-        download = next(s for s in steps(jobs[publish]) if s.get("uses", "").startswith("actions/download-artifact@"))
-        assert upload["with"]["name"] == download["with"]["name"] == artifact
-        assert build in jobs[publish]["needs"]
-        # a publish job never builds: no checkout, nothing written but what the build handed over
-        assert not any(u.startswith("actions/checkout@") for u in uses(jobs[publish])), publish
-        assert "permissions" not in jobs[build] or "write" not in str(jobs[build]["permissions"]), build
     assert "python -m build" in runs(jobs["build-python"])
     chart = runs(jobs["build-chart"])
     assert "helm package charts/vllm --destination dist" in chart and "--sign --key" in chart
@@ -162,16 +204,43 @@ def test_release_builds_and_publishes_in_separate_jobs_handing_artifacts_over():
     pypi = jobs["publish-pypi"]
     assert pypi["environment"]["name"] == "pypi"
     assert pypi["permissions"] == {"id-token": "write"}, "trusted publishing: an OIDC token, no stored secret"
-    publish = next(s for s in steps(pypi) if s.get("uses", "").startswith("pypa/gh-action-pypi-publish@"))
-    assert "password" not in publish.get("with", {})
-    image = jobs["image"]
-    build = next(s for s in steps(image) if s.get("uses", "").startswith("docker/build-push-action@"))
-    assert build["with"]["file"] == "images/vllm/Dockerfile" and build["with"]["push"] is True
-    assert "platforms" in build["with"] and "imagetools inspect" in runs(image)
-    assert build["with"]["tags"].startswith("${{ env.REGISTRY }}/vllm:") and rel["env"]["REGISTRY"] == project.REGISTRY
-    assert image["permissions"]["packages"] == "write"
-    assert set(jobs["release"]["needs"]) >= {"image", "publish-chart", "publish-pypi"}
+    assert "password" not in _step(pypi, "pypa/gh-action-pypi-publish").get("with", {})
+    assert set(jobs["release"]["needs"]) >= {"publish-image", "publish-chart", "publish-pypi"}
     assert "gh release create" in runs(jobs["release"]) and jobs["release"]["permissions"]["contents"] == "write"
+    # the release attaches the chart and the Python distributions, never the image archive
+    downloads = [s["with"].get("name") for s in steps(jobs["release"])
+                 if s.get("uses", "").startswith("actions/download-artifact@")]
+    assert sorted(downloads) == ["chart", "python"]
+
+
+def test_the_image_is_built_to_an_oci_archive_then_pushed_and_attested_by_digest():
+    rel = workflow("release.yml")
+    build, publish = rel["jobs"]["build-image"], rel["jobs"]["publish-image"]
+    bake = _step(build, "docker/build-push-action")["with"]
+    assert bake["file"] == "images/vllm/Dockerfile" and bake["push"] is False
+    assert "platforms" in bake and "imagetools inspect" in runs(build)
+    assert bake["provenance"] == "mode=max", "buildx's provenance travels in the archive"
+    match = re.fullmatch(r"type=oci,dest=(\S+)", bake["outputs"])
+    assert match and _step(build, "actions/upload-artifact")["with"]["path"] == match.group(1)
+    archive = Path(_step(publish, "actions/download-artifact")["with"]["path"]) / Path(match.group(1)).name
+    push = next(s for s in steps(publish) if "skopeo copy" in s.get("run", ""))
+    text = " ".join(push["run"].split())
+    assert f"oci-archive:{archive.as_posix()}" in text and '"docker://$REGISTRY/vllm:$VERSION"' in text
+    # every platform, the digests buildx computed, and the pushed index's digest for the attestation
+    assert "--all" in text and "--preserve-digests" in text and "--digestfile" in text
+    assert rel["env"]["REGISTRY"] == project.REGISTRY
+    assert publish["permissions"]["packages"] == "write" and publish["permissions"]["id-token"] == "write"
+    attest = _step(publish, "actions/attest-build-provenance")
+    assert steps(publish).index(push) < steps(publish).index(attest), "attested after the push"
+    assert attest["with"]["subject-digest"] == f"${{{{ steps.{push['id']}.outputs.digest }}}}"
+    assert attest["with"]["subject-name"] == "${{ env.REGISTRY }}/vllm" and attest["with"]["push-to-registry"] is True
+
+
+def test_every_release_job_is_in_the_chain_after_the_ci_gate():
+    jobs = workflow("release.yml")["jobs"]
+    assert set(jobs) == {"check", "release", *(j for triple in BUILD_PUBLISH for j in triple[:2])}
+    for name, job in jobs.items():
+        assert isinstance(job.get("timeout-minutes"), int), name
 
 
 def _release_version(tag: str) -> subprocess.CompletedProcess:
@@ -233,3 +302,16 @@ def test_one_project_address_everywhere():
 def test_version_flag():
     res = subprocess.run([sys.executable, "-m", "vllmgen", "--version"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and res.stdout.strip() == f"vllmgen {__version__}"
+
+
+def test_the_release_page_names_every_release_job_environment_and_pinned_tool():
+    text = (REPO / "docs" / "release.md").read_text()
+    rel = workflow("release.yml")
+    for name, job in rel["jobs"].items():
+        assert f"`{name}`" in text, name
+        if "environment" in job:
+            assert f"`{job['environment']['name']}`" in text, job["environment"]["name"]
+    for pinned in ("ACTIONLINT_VERSION", "HELM_UNITTEST_VERSION"):
+        assert pinned in workflow("ci.yml")["env"] and f"`{pinned}`" in text, pinned
+    # which runner runs the chart suites where
+    assert "tests/helm_unittest.py" in text and "helm unittest --strict --file 'tests/*_test.yaml' charts/vllm" in text

@@ -1,7 +1,7 @@
 """What Helm limits is the release Secret, not the zipapp: Helm stores the chart (templates, files with the
 supervisor zipapp, schema), the values, the manifest (the zipapp again, in the supervisor ConfigMap) and NOTES in
 one record, base64(gzip(JSON)), and Kubernetes refuses a Secret over 1 MiB. The largest layout's release must stay
-under benchmarks/release_size.py's budget, and the README quotes that measurement."""
+under benchmarks/release_size.py's budget, and the supervisor's page (docs/supervisor.md) quotes that measurement."""
 
 from __future__ import annotations
 
@@ -54,8 +54,8 @@ def test_the_record_carries_the_zipapp_twice_as_helm_does(sizes):
     assert sizes["single-node"] > 2 * zipapp
 
 
-def test_the_readme_quotes_the_measurement(sizes):
-    readme = (REPO / "README.md").read_text()
+def test_the_supervisor_page_quotes_the_measurement(sizes):
+    readme = (REPO / "docs" / "supervisor.md").read_text()
     text = readme[readme.index("Sizes (`python benchmarks/release_size.py`)"):]
     text = text[:text.index("\n\n")]
     quoted = int(re.search(r"about (\d+) KiB for the (\S+) defaults", text).group(1))

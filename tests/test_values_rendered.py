@@ -220,11 +220,26 @@ def test_an_overlay_raising_only_a_memory_request_is_refused_at_its_line(tmp_pat
 
 
 def test_an_extra_object_colliding_with_a_chart_object_is_found_at_its_line(tmp_path):
+    """The chart itself refuses an extraObject named like one of its own objects (templates/extra-objects.yaml):
+    lint reports that refusal at the values line of the name."""
     data = generated("probes: {mode: plain}\n", layout="single-node")
     data["extraObjects"] = [{"apiVersion": "v1", "kind": "ConfigMap",
                              "metadata": {"name": "{{ .Release.Name }}-vllm-spec"}, "data": {"a": "b"}}]
     path = write(tmp_path, data)
-    findings = [f for f in Linter().lint_paths([str(path)]).findings if f.rule == "VG063"]
-    assert len(findings) == 1 and "ConfigMap 'release-name-vllm-spec' is declared twice" in findings[0].message
+    findings = Linter().lint_paths([str(path)]).findings
+    assert [f.rule for f in findings] == ["VG000"]
+    assert "ConfigMap release-name-vllm-spec is an object the chart renders" in findings[0].message
     assert path.read_text().splitlines()[findings[0].line - 1].strip().startswith("name:")
     assert findings[0].pointer == "/extraObjects/0/metadata/name"
+
+
+def test_two_extra_objects_colliding_with_each_other_are_found_at_the_second_ones_line(tmp_path):
+    """Two extraObjects of one kind and name: the chart renders both, the API server keeps one (VG063)."""
+    data = generated("probes: {mode: plain}\n", layout="single-node")
+    data["extraObjects"] = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "mine"}, "data": {"a": "b"}},
+                            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "mine"}, "data": {"c": "d"}}]
+    path = write(tmp_path, data)
+    findings = [f for f in Linter().lint_paths([str(path)]).findings if f.rule == "VG063"]
+    assert len(findings) == 1 and "ConfigMap 'mine' is declared twice" in findings[0].message
+    assert path.read_text().splitlines()[findings[0].line - 1].strip().startswith("name:")
+    assert findings[0].pointer.startswith("/extraObjects/")

@@ -54,7 +54,9 @@ CREDENTIAL_ENV = re.compile(
     r"(^|_)(TOKEN|PASSWORD|PASSWD|PASSPHRASE|SECRET|SECRET_KEY|SECRET_ACCESS_KEY|API_KEY|APIKEY|ACCESS_KEY|"
     r"PRIVATE_KEY|CREDENTIALS?)$", re.IGNORECASE)
 #: A URL carrying userinfo (`scheme://user:password@host`, `scheme://token@host`): the credential travels with it.
-URL_USERINFO = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s?#@]*@")
+URL_USERINFO = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://([^/\s?#@]*)@")
+#: A secret written as a reference the shell or kubelet expands (`$TOKEN`, `${TOKEN}`, `$(TOKEN)`): not clear text.
+VARIABLE_REFERENCE = re.compile(r"\$(\{\w+\}|\(\w+\)|\w+)")
 
 #: Where a credential goes instead, for the messages.
 SECRET_ROUTE = ("keep it in a Secret (model.authSecretName, engine.apiKeySecretName, or the values' extraEnv with "
@@ -94,5 +96,12 @@ def credential_env(name: str) -> bool:
 
 
 def has_userinfo(text: str) -> bool:
-    """Whether `text` holds a URL with userinfo (`http://user:pass@host`)."""
-    return isinstance(text, str) and bool(URL_USERINFO.search(text))
+    """Whether `text` holds a URL with userinfo in clear text (`http://user:pass@host`); a secret part that is a
+    variable reference (`https://oauth2:$HF_TOKEN@huggingface.co`) is not clear text."""
+    if not isinstance(text, str):
+        return False
+    for m in URL_USERINFO.finditer(text):
+        secret = m.group(1).split(":", 1)[-1]
+        if not VARIABLE_REFERENCE.fullmatch(secret):
+            return True
+    return False

@@ -274,9 +274,11 @@ def _at(data: Any, path: tuple) -> Any:
     return data
 
 
-#: A values path the chart's `fail` messages start with ("decode.probes.readiness targets port ..."), or the
-#: JSON pointer Helm's schema check names ("at '/standalone/probes/startup': got null").
-_FAIL_PATH = re.compile(r"\): ([A-Za-z][\w-]*(?:\.[A-Za-z][\w-]*)+)\b")
+#: A values path the chart's `fail` messages start with ("decode.probes.readiness targets port ...",
+#: "extraObjects[0].metadata.name: ..."), or the JSON pointer Helm's schema check names ("at
+#: '/standalone/probes/startup': got null").
+_FAIL_PATH = re.compile(r"\): ([A-Za-z][\w-]*(?:\.[A-Za-z][\w-]*|\[\d+\])+)(?=[:\s]|$)")
+_PATH_STEP = re.compile(r"[A-Za-z][\w-]*|\[(\d+)\]")
 _SCHEMA_POINTER = re.compile(r"at '(/[^']*)'")
 
 
@@ -284,7 +286,8 @@ def refused_path(message: str, stack: "ValuesStack") -> tuple:
     """The values path a refusal of the chart names, as far as some values file sets it; () when none."""
     m, p = _FAIL_PATH.search(message), _SCHEMA_POINTER.search(message)
     if m is not None:
-        path = tuple(m.group(1).split("."))
+        path = tuple(int(step.group(1)) if step.group(1) else step.group(0)
+                     for step in _PATH_STEP.finditer(m.group(1)))
     elif p is not None:
         path = tuple(int(k) if k.isdigit() else k.replace("~1", "/").replace("~0", "~")
                      for k in p.group(1).strip("/").split("/") if k)
