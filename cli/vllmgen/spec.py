@@ -401,7 +401,15 @@ def _userinfo_errors(spec: dict) -> list[tuple[tuple, str]]:
         elif has_userinfo(node):
             errors.append((path, f"a URL with credentials (user:password@) in clear text would land in the values, "
                                  f"the spec ConfigMap and the logs; {SECRET_ROUTE}"))
+        elif isinstance(node, str) and _NOT_YAML.search(node):
+            errors.append((path, "holds U+FFFE or U+FFFF, which no YAML stream may carry (YAML 1.2, 5.1 "
+                                 "Character Set): the chart's values and the mounted spec could not be read back"))
     return sorted(errors)
+
+
+#: Characters outside YAML's printable set that no escaping in Helm's `toYaml` output avoids: go-yaml and every YAML
+#: reader refuse them raw.
+_NOT_YAML = re.compile("[\ufffe\uffff]")
 
 
 def _autoscaling_errors(spec: dict) -> list[tuple[tuple, str]]:
