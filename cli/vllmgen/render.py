@@ -25,6 +25,7 @@ from typing import Any, Optional
 
 from vllmgen.errors import InputError, pointer
 from vllmgen.roles import ROLES
+from vllmgen.workloads import value_at
 from vllmgen.yamlio import Document, parse_documents
 
 #: Release name and namespace the objects are rendered for (what `helm template` uses without a name).
@@ -215,7 +216,7 @@ class ValuesStack(Document):
 
     def env_path(self, base: tuple, name: Any) -> tuple:
         """The path of the env var `name` in the values list at `base` (the chart puts its own first)."""
-        env = _at(self.data, base)
+        env = value_at(self.data, base)
         if isinstance(env, list):
             for i, e in enumerate(env):
                 if isinstance(e, dict) and e.get("name") == name:
@@ -256,22 +257,14 @@ def values_path_of(obj: Any, path: tuple) -> Optional[tuple]:
             if rel[0] in VERBATIM:
                 return base + tuple(rel[1:])
             if rel[0] == "env" and len(rel) > 1:
-                container = _at(obj, path[:i + 2])
-                var = _at(container, ("env", rel[1]))
+                container = value_at(obj, path[:i + 2])
+                var = value_at(container, ("env", rel[1]))
                 return base + (("name", var.get("name")) if isinstance(var, dict) else ())
             return base
     if path[-1] in POD_FIELDS and len(path) > 1 and path[-2] == "spec":
         return (role,) + POD_FIELDS[path[-1]]
     return None
 
-
-def _at(data: Any, path: tuple) -> Any:
-    for key in path:
-        try:
-            data = data[key]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return data
 
 
 #: A values path the chart's `fail` messages start with ("decode.probes.readiness targets port ...",

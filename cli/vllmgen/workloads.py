@@ -338,12 +338,12 @@ def _found_sites(obj: dict, skip: tuple[tuple, ...] = ()) -> list[TemplateSite]:
             name = names[-1] if names else next((str(k) for k in reversed(rel) if isinstance(k, str)
                                                  and k not in ("spec", "template")), "")
             template = rel[:-1] if rel and rel[-1] == "spec" else None
-            holder = _at(obj, template[:-1]) if template else None
-            if template is not None and template and isinstance(_at(obj, template), dict) and (
-                    template[-1] == "template" or "metadata" in _at(obj, template)):
+            holder = value_at(obj, template[:-1]) if template else None
+            if template is not None and template and isinstance(value_at(obj, template), dict) and (
+                    template[-1] == "template" or "metadata" in value_at(obj, template)):
                 site_path, pod_spec = template, ("spec",)
             else:
-                site_path, pod_spec, holder = rel, (), _at(obj, rel[:-1]) if rel else None
+                site_path, pod_spec, holder = rel, (), value_at(obj, rel[:-1]) if rel else None
             replicas = ("replicas",) if isinstance(holder, dict) and "replicas" in holder else None
             if site_path:  # the object itself as a bare PodSpec is a Pod, which KINDS reads
                 sites.append(TemplateSite(site_path, pod_spec=pod_spec, name=name, containers=singles,
@@ -364,7 +364,7 @@ def _read_by_table(obj: dict, sites: tuple[TemplateSite, ...]) -> tuple[tuple, .
     out = []
     for site in sites:
         for tpath, node, _, _ in _walk(obj, site.path, (), []):
-            spec = _at(node, site.pod_spec) if isinstance(node, dict) else None
+            spec = value_at(node, site.pod_spec) if isinstance(node, dict) else None
             if isinstance(spec, dict) and (any(_container_list(spec.get(k)) for k in CONTAINER_LISTS)
                                            or any(spec.get(k) is not None for k in site.containers)):
                 out.append(tpath)
@@ -389,7 +389,8 @@ def _under(path: tuple, prefix: tuple) -> bool:
     return len(path) >= len(prefix) and all(p == "*" or p == q for p, q in zip(prefix, path))
 
 
-def _at(node: Any, path: tuple) -> Any:
+def value_at(node: Any, path: tuple) -> Any:
+    """The value at `path` (keys and list indexes) in parsed YAML, None where the path leads nowhere."""
     for step in path:
         if isinstance(node, dict) and step in node:
             node = node[step]

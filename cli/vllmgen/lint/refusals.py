@@ -20,6 +20,7 @@ import re
 from typing import Any, Iterator, Optional
 
 from vllmgen import workloads
+from vllmgen.workloads import value_at
 from vllmgen.lint.findings import Rule
 
 R_REFUSALS = {r.id: r for r in (
@@ -56,14 +57,6 @@ def quantity(value: Any) -> Optional[float]:
     return float(m.group(1)) * _SUFFIX[m.group(2)] if m else None
 
 
-def _at(data: Any, path: tuple) -> Any:
-    for key in path:
-        try:
-            data = data[key]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return data
-
 
 def _names(items: Any, path: tuple, what: str) -> Iterator[tuple]:
     """(path, message) for every item of a list whose `name` an earlier item already has."""
@@ -79,7 +72,7 @@ def _names(items: Any, path: tuple, what: str) -> Iterator[tuple]:
 
 def pod_hits(template: workloads.PodTemplate, data: Any) -> Iterator[tuple[str, tuple, str]]:
     """(rule, path, message) for one pod template of a document."""
-    spec = _at(data, template.spec_path)
+    spec = value_at(data, template.spec_path)
     if not isinstance(spec, dict):
         return
     for path, message in _names(spec.get("volumes"), template.spec_path + ("volumes",), "volume"):
@@ -109,13 +102,13 @@ def pod_hits(template: workloads.PodTemplate, data: Any) -> Iterator[tuple[str, 
 def selector_hits(obj: dict, path: tuple) -> Iterator[tuple[str, tuple, str]]:
     if obj.get("kind") not in SELECTING_KINDS:
         return
-    match = _at(obj, ("spec", "selector", "matchLabels"))
-    labels = _at(obj, ("spec", "template", "metadata", "labels"))
+    match = value_at(obj, ("spec", "selector", "matchLabels"))
+    labels = value_at(obj, ("spec", "template", "metadata", "labels"))
     if not isinstance(match, dict) or not isinstance(labels, dict):
         return
     missing = {k: v for k, v in match.items() if labels.get(k) != v}
     if missing:
-        name = _at(obj, ("metadata", "name"))
+        name = value_at(obj, ("metadata", "name"))
         shown = ", ".join(f"{k}={v}" for k, v in missing.items())
         yield ("VG062", path + ("spec", "selector", "matchLabels"),
                f"{obj['kind']} {name}: the selector asks for {shown}, which its pod template's labels do not carry")

@@ -769,7 +769,7 @@ def _masked(key: str) -> str:
 def _argument_path(v: ContainerView, flag: str) -> tuple:
     """JSON path of the command/args item holding `flag`'s value (the item after a bare flag), else the
     args."""
-    container = workloads._at(v.ld.data, v.base)
+    container = workloads.value_at(v.ld.data, v.base)
     for key in ("args", "command"):
         items = container.get(key) if isinstance(container, dict) else None
         if not isinstance(items, list):
