@@ -322,7 +322,10 @@ async def _live(pods, target, duration, lead, record_interval, record, truth, tr
         truth_at = next((o.start for o in series if o.kind == "status" and 200 <= o.status < 400), None)
     timeline = None
     if record:
-        obs = observations if record_interval else probe_obs
+        # the probes' own answers are part of the record: a poller a busy machine delayed may have sampled an
+        # endpoint after the probe that turned the pod Ready, and the replay must see what that probe saw
+        obs = {key: sorted(observations.get(key, []) + probe_obs.get(key, []), key=lambda o: o.start)
+               for key in set(observations) | set(probe_obs)} if record_interval else probe_obs
         timeline = from_observations(obs, end, truth_at, recorded={
             "url": source, "interval": record_interval or "probes only"})
     run = Run(pod, k, "live", end, lead, source, truth_at, notes, wall0, model=model, delete_at=delete_at)
