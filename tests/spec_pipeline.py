@@ -185,7 +185,7 @@ def _mounted_spec(objs: list[dict]) -> str:
 def _check_commands(spec: dict, objs: list[dict]) -> None:
     """Each server container: the command it starts, parsed by vLLM's parser, sets what the spec says."""
     from tests import chartcheck as cc
-    from vllmgen import engine, layouts
+    from vllmgen import engine, layouts, loras
     from vllmgen.supervisor import serve
 
     env = dict(LWS_ENV) if layouts.of(spec).multinode else {}
@@ -219,5 +219,9 @@ def _check_commands(spec: dict, objs: list[dict]) -> None:
             raise _Failed("vllm parser", f"{role}: tensor parallel {ns.tensor_parallel_size}")
         if ns.served_model_name != [spec["model"]["name"]]:
             raise _Failed("vllm parser", f"{role}: served name {ns.served_model_name}")
+        want = {a.name: loras.vllm_path(a) for a in loras.of(spec)}
+        got = {m.name: m.path for m in getattr(ns, "lora_modules", None) or []}
+        if got != want:
+            raise _Failed("vllm parser", f"{role}: LoRA modules {got}, not {want}")
         if getattr(ns, "api_key", None):
             raise _Failed("vllm parser", f"{role}: an API key on the command line")

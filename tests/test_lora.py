@@ -57,6 +57,14 @@ def test_vllm_gets_every_adapter_and_sizes_computed_from_the_list():
     assert after(args, "--max-lora-rank") == ["32"]  # the smallest value vLLM accepts that holds rank 24
 
 
+@pytest.mark.parametrize("path", ["/adapters/a,b", "/adapters/k=v", "/adapters/x=1,y=2"])
+def test_an_adapter_path_vllm_would_split_goes_in_the_json_form(path):
+    # vLLM's LoRAParserAction reads NAME=PATH only without a comma, and splits on every `=`
+    text = json.dumps({"model": {"source": "/models/tiny", "weightsGiB": 1, "loras": [{"name": "ad", "source": path}]}})
+    [module] = after(engine.vllm_args(parse_spec(text, "s.json"), "standalone"), "--lora-modules")
+    assert json.loads(module) == {"name": "ad", "path": path}
+
+
 def test_overrides_win_and_no_known_rank_leaves_vllms_default():
     args = engine.vllm_args(spec_of(BASE + "engine: {maxLoras: 1, maxLoraRank: 64}\n"), "standalone")
     assert after(args, "--max-loras") == ["1"] and after(args, "--max-lora-rank") == ["64"]

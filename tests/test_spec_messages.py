@@ -117,6 +117,17 @@ def test_quantity_values(text, value):
     assert quantities.value(text) == value
 
 
+@pytest.mark.parametrize("text", ["1e400", "+9688e57000755531433", "9300000000000000000", "8Ei"])
+def test_quantities_past_kubernetes_largest_are_refused_at_their_pointer(text):
+    # apimachinery caps a quantity at 2^63-1; vllmgen's memory arithmetic on `1e400` would overflow
+    assert quantities.value(text) > quantities.MAX_VALUE
+    with pytest.raises((InputError, InputErrors)) as caught:
+        parse_spec(json.dumps({"model": {"source": "/m", "weightsGiB": 1}, "layout": "wide-ep",
+                                        "wideEP": {"dshmSizeLimit": text}}), "s.json")
+    errors = caught.value.errors if isinstance(caught.value, InputErrors) else [caught.value]
+    assert [e.pointer for e in errors] == ["/wideEP/dshmSizeLimit"] and "largest Kubernetes quantity" in str(errors[0])
+
+
 def _quantity_patterns() -> dict[str, set[str]]:
     out = {}
     for name in ("model-spec", "values", "k8s"):

@@ -64,6 +64,13 @@ DEFECTS = [
     # found by benchmarks/spec_space.py at 20,000 specs: U+FFFF in a spec string, written raw by Helm's toYaml,
     # which every YAML reader refuses (must be refused by validate)
     {"model": {"source": "/\uffff", "weightsGiB": 1}},
+    # found at 20,000 specs: a quantity past Kubernetes' largest (read back as an infinite float; must be refused),
+    # a quantity go-yaml reads as a number (`.5e1`: Helm refused the values), an adapter path with a comma (vLLM's
+    # parser took `name=path` for JSON and refused the command)
+    {"model": {"source": "/models/tiny", "weightsGiB": 1}, "layout": "wide-ep",
+     "wideEP": {"dshmSizeLimit": "+9688e57000755531433"}},
+    {"model": {"source": "/models/tiny", "weightsGiB": 1}, "layout": "wide-ep", "wideEP": {"dshmSizeLimit": ".5e1"}},
+    {"model": {"source": "/models/tiny", "weightsGiB": 1, "loras": [{"name": "ad", "source": "/adapters/a,b=c"}]}},
 ]
 
 
@@ -76,6 +83,9 @@ DEFECTS = [
 @example(DEFECTS[4], True)
 @example(DEFECTS[5], False)
 @example(DEFECTS[6], True)
+@example(DEFECTS[7], False)
+@example(DEFECTS[8], True)
+@example(DEFECTS[9], False)
 def test_every_generated_spec_is_refused_clearly_or_works_end_to_end(spec, as_json):
     _check(_text(spec, as_json))
 
@@ -102,8 +112,8 @@ def test_the_pairwise_rows_cover_every_pair():
 
 
 @pytest.mark.parametrize("spec,expected", zip(DEFECTS, ["passed", "passed", "refused", "refused", "refused",
-                                                         "passed", "refused"]),
+                                                         "passed", "refused", "refused", "passed", "passed"]),
                          ids=["autoscaled-70b", "otlp-url", "api-key-prefix", "infinite-budget", "stray-extra-arg",
-                              "yaml11-names", "noncharacter"])
+                              "yaml11-names", "noncharacter", "huge-quantity", "dotted-exponent", "adapter-comma"])
 def test_the_named_defects(spec, expected):
     assert _check(_text(spec, False)).kind == expected

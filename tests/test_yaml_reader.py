@@ -244,3 +244,10 @@ def test_alias_expansion_is_counted_over_the_whole_file():
     doc = anchor + "b: [" + ",".join(["*a"] * 100) + "]\n"
     assert "billion laughs" in error("---\n".join([doc] * 3))
     assert len(read("---\n".join([doc] * 1))) == 1
+
+
+@pytest.mark.parametrize("text", [".5e1", "1e3", "+2E9", "0o17", "0b101", "-.inf", ".NaN", "1_000", "0x1F", "yes"])
+def test_strings_go_yaml_reads_as_numbers_are_quoted(text):
+    # Helm and Kubernetes read values with go-yaml: its resolve.go takes `.5e1` and `0o17` for numbers where
+    # ruamel's YAML 1.1 resolver sees strings
+    assert dump({"k": text}) == f'k: "{text}"\n'

@@ -8,6 +8,7 @@ vLLM loads the `--lora-modules` adapters after the engine is up and before it li
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from vllmgen import sources
@@ -66,7 +67,10 @@ def vllm_path(adapter: Adapter) -> str:
 
 
 def module_arg(name: str, path: str) -> str:
-    """One `--lora-modules` value."""
+    """One `--lora-modules` value: `NAME=PATH`, or the JSON form when the path holds `=` or `,`, which vLLM's
+    parser would split wrongly or take for JSON (vllm/entrypoints/openai/cli_args.py, LoRAParserAction)."""
+    if "=" in path or "," in path:
+        return json.dumps({"name": name, "path": path}, ensure_ascii=False)
     return f"{name}={path}"
 
 

@@ -11,12 +11,16 @@ QUANTITY_PATTERN (a test checks each one)."""
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import MAX_EMAX, MIN_EMIN, Decimal, Overflow, localcontext
 
 #: A non-negative Kubernetes quantity, as a JSON Schema (ECMA-262) pattern.
 QUANTITY_PATTERN = r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[mkMGTPE]|[eE][+-]?[0-9]+)?$"
 #: The same, or "" (none).
 OPTIONAL_QUANTITY_PATTERN = r"^([+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[mkMGTPE]|[eE][+-]?[0-9]+)?)?$"
+
+#: The largest amount a Kubernetes quantity holds (apimachinery quantity.go: "no quantity may represent a number
+#: greater than 2^63-1"); a larger one is capped there, and vllmgen's arithmetic on it would overflow.
+MAX_VALUE = Decimal(2**63 - 1)
 
 _QUANTITY = re.compile(QUANTITY_PATTERN)
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
@@ -41,4 +45,6 @@ def value(text: str | int | float) -> Decimal:
         return number * _BINARY[suffix]
     if suffix in _DECIMAL:
         return number * _DECIMAL[suffix]
-    return number * Decimal(10) ** int(suffix[1:])
+    with localcontext() as ctx:  # `1e99999999999999`: Infinity (above MAX_VALUE), not an exception
+        ctx.Emax, ctx.Emin, ctx.traps[Overflow] = MAX_EMAX, MIN_EMIN, False
+        return number.scaleb(int(suffix[1:]))

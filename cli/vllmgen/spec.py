@@ -13,7 +13,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from vllmgen import autoscaling, gateway, layouts, patterns, servers
+from vllmgen import autoscaling, gateway, layouts, patterns, quantities, servers
 from vllmgen.accelerators import RESOURCE_BY_VENDOR
 from vllmgen.budget import MAX_BUDGET_SECONDS, startup_budget, weights_bytes
 from vllmgen.cleartext import (CONTROLLED_ENV, CONTROLLED_FLAGS, SECRET_ROUTE, controlled_flag, credential_env,
@@ -309,6 +309,10 @@ def cross_check(spec: dict) -> list[tuple[tuple, str]]:
         errors.append((("engine", "dataParallelSize"),
                        f"layout {lay.name} runs all data-parallel ranks in one pod, so dataParallelSize ({dp}) must "
                        f"equal dataParallelSizeLocal ({local}); use layout wide-ep to spread ranks across pods"))
+    shm = spec["wideEP"]["dshmSizeLimit"]
+    if quantities.value(shm) > quantities.MAX_VALUE:
+        errors.append((("wideEP", "dshmSizeLimit"),
+                       f"{_short(shm)} is more than the largest Kubernetes quantity (2^63-1, about 8Ei)"))
     if engine["pipelineParallelSize"] > 1 and lay.group_launch != "node-ranks":
         errors.append((("engine", "pipelineParallelSize"),
                        f"layout {lay.name} does not split a model into pipeline stages; use layout multi-node "

@@ -626,6 +626,13 @@ def _printable(text: str) -> bool:
     return all(ch == "\n" or (ch.isprintable() and ch not in "\u2028\u2029\x85\ufeff") for ch in text)
 
 
+#: Plain scalars go-yaml (Helm's and Kubernetes' reader) takes for numbers where ruamel's YAML 1.1 resolver sees a
+#: string: floats without a dot (`.5e1`, `1e3`) and YAML 1.2 octal and binary integers (go-yaml v2, resolve.go
+#: yamlStyleFloat; go-yaml v3, resolve.go).
+_GO_YAML_NUMBER = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|0o[0-7]+|[-+]?0b[01_]+"
+                             r"|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+
+
 def yaml11_safe(node: Any) -> Any:
     """`node` with every string a YAML 1.1 reader would not read back as that string double-quoted: Helm and
     Kubernetes (sigs.k8s.io/yaml) read `yes`, `on`, `0x10`, `1:20` as booleans and numbers, and a literal block
@@ -643,7 +650,8 @@ def yaml11_safe(node: Any) -> Any:
             return value
         if isinstance(value, LiteralScalarString):
             return value if _printable(value) else DoubleQuotedScalarString(value)
-        plain = resolver.resolve(ScalarNode, value, (True, False)) == "tag:yaml.org,2002:str"
+        plain = (resolver.resolve(ScalarNode, value, (True, False)) == "tag:yaml.org,2002:str"
+                 and not _GO_YAML_NUMBER.fullmatch(value))
         return value if plain and _printable(value) else DoubleQuotedScalarString(value)
 
     if isinstance(node, dict):
