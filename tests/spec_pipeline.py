@@ -142,6 +142,11 @@ def _after_values(effective: dict, text: str, hatches: dict, vllm: bool) -> Outc
     oldest, newest = cc.kube_versions()
     dra = any(str(o.get("apiVersion", "")).startswith("resource.k8s.io/") for o in objs)
     problems = validators().check(objs, (newest,) if dra else (oldest, newest))
+    if not problems:
+        problems = _floats(objs)
+    notes = "".join(t for path, t in texts.items() if path.endswith("NOTES.txt"))
+    if not problems and _EXPONENT.search(notes):
+        problems = [f"NOTES.txt prints {_EXPONENT.search(notes).group(0)!r} (a number in exponent form)"]
     if problems:
         raise _Failed("kubernetes schema", problems[0])
     mounted = json.loads(_mounted_spec(objs))
@@ -156,6 +161,24 @@ def _after_values(effective: dict, text: str, hatches: dict, vllm: bool) -> Outc
     if vllm and servers.of(again).name == "vllm" and not layouts.of(again).simulator:
         _check_commands(again, objs)
     return Outcome("passed")
+
+
+_EXPONENT = re.compile(r"\b[0-9]+(\.[0-9]+)?e\+[0-9]+\b")
+
+
+def _floats(objs: list[dict]) -> list[str]:
+    """Numbers Helm wrote in exponent form (`1e+06`: Go formats a float64 of 1,000,000 or more so), which the
+    schemas read as integers but the API server's JSON decoder refuses for an integer field."""
+    found, stack = [], [((), o) for o in objs]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((path + (k,), v) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((path + (i,), v) for i, v in enumerate(node))
+        elif isinstance(node, float):
+            found.append(f"{'/'.join(map(str, path))}: {node!r} is written as a float")
+    return sorted(found)
 
 
 def _merge(values: dict, hatches: dict) -> dict:

@@ -2,8 +2,8 @@
 YAML key or value position whose pipeline does not end in `quote` (or `toJson`, `toYaml`, `int`, ...).
 
 An unquoted `image: {{ .image }}` is retyped by the YAML reader when the value looks like another type (`yes`,
-`0755`, `1:20`, `.inf`, `~`) and breaks the document when it holds `: ` or `#`. Numbers keep a small allowlist of
-keys whose values the values schema types as integers."""
+`0755`, `1:20`, `.inf`, `~`) and breaks the document when it holds `: ` or `#`. A number goes through `int64`
+(an unpiped `{{ .replicas }}` of 1,000,000 prints `1e+06`), but for a few keys that take a number or a name."""
 
 from __future__ import annotations
 
@@ -20,15 +20,12 @@ CONTROL = re.compile(r"^(if|else|end|range|with|define|template|block|/\*|fail|b
 #: The last function of a pipeline that makes its output a scalar of a fixed type (or YAML structure).
 TYPED = {"quote", "squote", "toJson", "toYaml", "toRawJson", "toPrettyJson", "int", "int64", "float64", "nindent",
          "indent", "tpl"}
-#: Keys whose values the values schema types as integers (or the chart computes as such): they stay unquoted.
-NUMERIC_KEYS = {
-    "replicas", "minReplicas", "maxReplicas", "minReplicaCount", "maxReplicaCount", "port", "containerPort",
-    "targetPort", "number", "size", "seconds", "terminationGracePeriodSeconds", "progressDeadlineSeconds",
-    "periodSeconds", "timeoutSeconds", "failureThreshold", "successThreshold", "initialDelaySeconds",
-    "maxUnavailable", "maxSurge", "count", "pollingInterval", "cooldownPeriod", "stabilizationWindowSeconds",
-    "value", "averageValue", "periodSecondsScaleUp", "runAsUser", "runAsGroup", "fsGroup", "defaultMode",
-    "activationThreshold", "threshold", "weight",
-}
+#: Keys whose values may be a number or a string (a port name, a percentage, a quantity): they stay unquoted, and
+#: the values schema bounds their numbers (ports) or types them as strings. Every other number goes through `int64`:
+#: Helm holds values numbers as float64, and Go prints 1,000,000 or more in exponent form (`1e+06`), which the API
+#: server's JSON decoder refuses for an integer field.
+INT_OR_STRING_KEYS = {"port", "targetPort", "maxUnavailable", "maxSurge", "value", "averageValue", "threshold",
+                      "activationThreshold"}
 #: Whole-scalar interpolations of facts that are never retyped (the loop index; Helm's constant release service).
 SAFE = {"$i", ".Release.Service", "$.Release.Service", ".root.Release.Service"}
 KEY = re.compile(r"^\s*(?:-\s+)?([\w./-]+):\s")
@@ -65,7 +62,7 @@ def unquoted(text: str) -> list[tuple[int, str]]:
             key = KEY.match(line)
             if not key and line.lstrip().startswith("{{") and not re.match(r"\s*\{\{[^}]*\}\}:\s", line):
                 continue  # a helper's output after its own logic (`{{- if ... }}{{ .port }}`): no YAML here
-            if key and key.group(1) in NUMERIC_KEYS and key.end() == match.start():
+            if key and key.group(1) in INT_OR_STRING_KEYS and key.end() == match.start():
                 continue
             scalar = before[key.end():] if key else re.sub(r"^\s*-\s+", "", before)
             if re.match(r"[A-Za-z][\w-]*-$", scalar) and body in SAFE | {"$i"}:
@@ -80,14 +77,17 @@ FILES = sorted(p for p in TEMPLATES.iterdir() if p.suffix in (".yaml", ".tpl"))
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_every_interpolated_string_is_quoted(path):
     found = unquoted(path.read_text())
-    assert not found, "\n".join(f"{path.name}:{n}: {action} is not quoted (pipe it to quote)" for n, action in found)
+    assert not found, "\n".join(f"{path.name}:{n}: {action} is not quoted (pipe it to quote, or a number to "
+                                                                 "int64)" for n, action in found)
 
 
 @pytest.mark.parametrize("line,flagged", [
     ("image: {{ $epp.image }}", True),
     ("image: {{ $epp.image | quote }}", False),
     ('image: "{{ .repository }}:{{ .tag }}"', False),
-    ("replicas: {{ $ctx.cfg.replicas }}", False),
+    ("replicas: {{ $ctx.cfg.replicas }}", True),
+    ("replicas: {{ $ctx.cfg.replicas | int64 }}", False),
+    ("targetPort: {{ include \"vllm.servingPortName\" $ctx }}", False),
     ("priorityClassName: {{ . }}", True),
     ("- --pool-namespace={{ .Release.Namespace }}", True),
     ("{{- if .Values.x }}", False),

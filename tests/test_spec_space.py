@@ -71,6 +71,10 @@ DEFECTS = [
      "wideEP": {"dshmSizeLimit": "+9688e57000755531433"}},
     {"model": {"source": "/models/tiny", "weightsGiB": 1}, "layout": "wide-ep", "wideEP": {"dshmSizeLimit": ".5e1"}},
     {"model": {"source": "/models/tiny", "weightsGiB": 1, "loras": [{"name": "ad", "source": "/adapters/a,b=c"}]}},
+    # a start budget of years (a 690B model at 10 kB/s): Helm printed progressDeadlineSeconds and NOTES numbers as
+    # `6.21013935e+08`, which the API server refuses for an integer field
+    {"model": {"source": "hf://a/b", "parameters": 6.9e11}, "engine": {"tensorParallelSize": 8},
+     "startup": {"downloadMBps": 0.01}},
 ]
 
 
@@ -86,6 +90,7 @@ DEFECTS = [
 @example(DEFECTS[7], False)
 @example(DEFECTS[8], True)
 @example(DEFECTS[9], False)
+@example(DEFECTS[10], True)
 def test_every_generated_spec_is_refused_clearly_or_works_end_to_end(spec, as_json):
     _check(_text(spec, as_json))
 
@@ -112,8 +117,9 @@ def test_the_pairwise_rows_cover_every_pair():
 
 
 @pytest.mark.parametrize("spec,expected", zip(DEFECTS, ["passed", "passed", "refused", "refused", "refused",
-                                                         "passed", "refused", "refused", "passed", "passed"]),
+                                                         "passed", "refused", "refused", "passed", "passed", "passed"]),
                          ids=["autoscaled-70b", "otlp-url", "api-key-prefix", "infinite-budget", "stray-extra-arg",
-                              "yaml11-names", "noncharacter", "huge-quantity", "dotted-exponent", "adapter-comma"])
+                              "yaml11-names", "noncharacter", "huge-quantity", "dotted-exponent", "adapter-comma",
+                              "exponent-integers"])
 def test_the_named_defects(spec, expected):
     assert _check(_text(spec, False)).kind == expected

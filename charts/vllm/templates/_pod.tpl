@@ -59,7 +59,7 @@ spec:
     {{- toYaml . | nindent 4 }}
   {{- end }}
   {{- if hasKey $cfg "terminationGracePeriodSeconds" }}
-  terminationGracePeriodSeconds: {{ $cfg.terminationGracePeriodSeconds }}
+  terminationGracePeriodSeconds: {{ $cfg.terminationGracePeriodSeconds | int64 }}
   {{- end }}
   securityContext:
     {{- toYaml $values.podSecurityContext | nindent 4 }}
@@ -105,7 +105,7 @@ spec:
         {{- toYaml $values.routing.proxy.args | nindent 8 }}
       ports:
         - name: proxy
-          containerPort: {{ $values.routing.servicePort }}
+          containerPort: {{ $values.routing.servicePort | int64 }}
           protocol: TCP
       resources:
         {{- toYaml (default dict $values.routing.proxy.resources) | nindent 8 }}
@@ -134,19 +134,19 @@ spec:
       {{- end }}
       ports:
         - name: vllm
-          containerPort: {{ $cfg.port }}
+          containerPort: {{ $cfg.port | int64 }}
           protocol: TCP
         {{- if $supervised }}
         - name: health
-          containerPort: {{ $values.supervisor.port }}
+          containerPort: {{ $values.supervisor.port | int64 }}
           protocol: TCP
         {{- end }}
         {{- if $triton }}
         - name: grpc
-          containerPort: {{ $values.triton.grpcPort }}
+          containerPort: {{ $values.triton.grpcPort | int64 }}
           protocol: TCP
         - name: metrics
-          containerPort: {{ $values.triton.metricsPort }}
+          containerPort: {{ $values.triton.metricsPort | int64 }}
           protocol: TCP
         {{- end }}
       resources:
@@ -171,7 +171,7 @@ spec:
       lifecycle:
         preStop:
           sleep:
-            seconds: {{ $cfg.preStopSleepSeconds }}
+            seconds: {{ $cfg.preStopSleepSeconds | int64 }}
       {{- end }}
       {{- /* the volumes the chart itself mounts: written once, for volumeMounts and volumes */}}
       {{- $chartVolumes := or $hf $pvc $cfg.dshm $mountSpec $mountSupervisor $values.homeDir $triton $cacheVolume $loras }}
