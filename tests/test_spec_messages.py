@@ -97,8 +97,8 @@ def test_the_cli_prints_the_words_and_exits_2(tmp_path):
 # --- quantities ------------------------------------------------------------------------------------------------------
 
 VALID = ["2Gi", "2G", "2k", "1.5Gi", "2048Mi", "500m", ".5", "1.", "1e9", "1E3", "+4", "2Ei",
-         "3P", "0", "4e+2", "4e-2"]
-INVALID = ["2GiB", "2GB", "-1Gi", "Gi", "", "2 Gi", "1.5.1", "2gi", "1e", "0x10"]
+         "3P", "0", "4e+2", "4e-2", "500u", "1n"]
+INVALID = ["2GiB", "2GB", "-1Gi", "Gi", "", "2 Gi", "1.5.1", "2gi", "1e", "0x10", "1e3Gi", "2u3", "1mi"]
 
 
 @pytest.mark.parametrize("text", VALID)
@@ -115,6 +115,15 @@ def test_non_quantities_are_refused(text):
                                              ("1e3", 1000), ("1.5Ki", 1536), (".5M", 500_000), ("4e-2", Decimal("0.04"))])
 def test_quantity_values(text, value):
     assert quantities.value(text) == value
+
+
+@pytest.mark.parametrize(("raw", "value"), [("-1Gi", -2**30), ("1500u", Decimal("0.0015")), (" 2m ", Decimal("0.002")),
+                                            (3, 3), ("1e3Gi", None), (float("nan"), None), (True, None), ("x", None)])
+def test_lint_reads_a_manifests_quantities_with_the_same_grammar_signed(raw, value):
+    # VG060 compares requests with limits as the API server does: `1500u` of CPU is above a `1m` limit
+    from vllmgen.lint.refusals import quantity
+
+    assert quantity(raw) == value
 
 
 @pytest.mark.parametrize("text", ["1e400", "+9688e57000755531433", "9300000000000000000", "8Ei"])

@@ -16,10 +16,10 @@ renders from values):
 
 from __future__ import annotations
 
-import re
+from decimal import Decimal
 from typing import Any, Iterator, Optional
 
-from vllmgen import workloads
+from vllmgen import quantities, workloads
 from vllmgen.workloads import value_at
 from vllmgen.lint.findings import Rule
 
@@ -39,22 +39,18 @@ R_REFUSALS = {r.id: r for r in (
          "rename one of them (an extraObject must not reuse a name the chart renders)"),
 )}
 
-#: Kubernetes quantity suffixes (apimachinery/pkg/api/resource/suffix.go).
-_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-           "n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
-_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|)$")
 #: Kinds whose `spec.selector` must select `spec.template` (apps/v1 and batch/v1 with a manual selector).
 SELECTING_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
 
 
-def quantity(value: Any) -> Optional[float]:
-    """A Kubernetes quantity as a number (None when it is not one)."""
-    if isinstance(value, bool):
+def quantity(raw: Any) -> Optional[Decimal]:
+    """A manifest's Kubernetes quantity as a number (None when it is not one)."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)) or isinstance(raw, float) and raw != raw:
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    m = _QUANTITY.match(str(value).strip()) if isinstance(value, str) else None
-    return float(m.group(1)) * _SUFFIX[m.group(2)] if m else None
+    try:
+        return quantities.value(raw.strip() if isinstance(raw, str) else raw, signed=True)
+    except ValueError:
+        return None
 
 
 
