@@ -169,16 +169,10 @@ _EXPONENT = re.compile(r"\b[0-9]+(\.[0-9]+)?e\+[0-9]+\b")
 def _floats(objs: list[dict]) -> list[str]:
     """Numbers Helm wrote in exponent form (`1e+06`: Go formats a float64 of 1,000,000 or more so), which the
     schemas read as integers but the API server's JSON decoder refuses for an integer field."""
-    found, stack = [], [((), o) for o in objs]
-    while stack:
-        path, node = stack.pop()
-        if isinstance(node, dict):
-            stack.extend((path + (k,), v) for k, v in node.items())
-        elif isinstance(node, list):
-            stack.extend((path + (i,), v) for i, v in enumerate(node))
-        elif isinstance(node, float):
-            found.append(f"{'/'.join(map(str, path))}: {node!r} is written as a float")
-    return sorted(found)
+    from vllmgen.trees import leaves
+
+    return sorted(f"{'/'.join(map(str, path))}: {node!r} is written as a float"
+                  for obj in objs for path, node in leaves(obj) if isinstance(node, float))
 
 
 def _merge(values: dict, hatches: dict) -> dict:

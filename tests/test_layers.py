@@ -15,7 +15,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cli" / "vllmgen"
 
 #: From the bottom up. A top-level module or package of vllmgen may import from its own floor and the floors below.
 LAYERS = [
-    {"__init__", "errors", "roles", "accelerators", "images", "mounts", "project", "quantities", "cleartext"},  # facts: declared once
+    {"__init__", "errors", "roles", "accelerators", "images", "mounts", "project", "quantities", "cleartext",
+     "trees"},  # facts: declared once (trees: paths in parsed data)
     {"yamlio", "schemas", "reference", "layouts", "sources", "loras", "sidecar", "gateway", "workloads",
      "versions", "connectors", "patterns", "render"},  # readers and data (render: values -> the chart's objects, by Helm)
     # startup budget, `vllm serve` line, container resources, caches, autoscaler behaviour

@@ -5,30 +5,22 @@ next to the fixed startup ceilings of production-stack (615 s), KServe (600 s) a
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import pytest
 
-from tests.support.vllm_server import REPO
+from tests.support.replays import REPO, TIMELINES, probe_check
 from vllmgen import values
 from vllmgen.budget import stall_window
 from vllmgen.emulator import timeline
 from vllmgen.spec import load_spec
 
-DATA = REPO / "tests" / "data" / "timelines"
+DATA = TIMELINES
 #: The fixtures' load freezes this long after the container started.
 FROZEN_AT = 60.0
 #: The supervisor samples once a second: it sees a stall within this of stallSeconds.
 SAMPLE_S = 1.0
-
-
-def probe_check(config, timeline_file, *args) -> dict:
-    r = subprocess.run([sys.executable, "-m", "vllmgen", "probe-check", str(config), "--replay", str(timeline_file),
-                        "--format", "json", *args], capture_output=True, text=True, timeout=120, cwd=REPO)
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)["runs"][0]
 
 
 @pytest.fixture(scope="module")

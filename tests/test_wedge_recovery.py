@@ -5,29 +5,18 @@ frozen engine is in tests/test_watchdog_vllm.py and `benchmarks/wedge_recovery.p
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
-from tests.support.vllm_server import REPO
+from tests.support.replays import TIMELINES, probe_check
 from vllmgen import probes, serving, values
 from vllmgen.emulator import timeline
 from vllmgen.spec import load_spec
 
-DATA = REPO / "tests" / "data" / "timelines"
+DATA = TIMELINES
 #: The fixtures' engine freezes this long after the container started; the model is served from 30 s.
 FROZEN_AT = 120.0
 #: The monitor reads /metrics once a second: a verdict comes within this of its window.
 READING_S = 1.0
-
-
-def probe_check(config, timeline_file, *args) -> dict:
-    r = subprocess.run([sys.executable, "-m", "vllmgen", "probe-check", str(config), "--replay", str(timeline_file),
-                        "--format", "json", *args], capture_output=True, text=True, timeout=120, cwd=REPO)
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)["runs"][0]
 
 
 def events(run: dict) -> dict:

@@ -25,7 +25,7 @@ from typing import Any, Optional
 
 from vllmgen.errors import InputError, pointer
 from vllmgen.roles import ROLES
-from vllmgen.workloads import value_at
+from vllmgen.trees import value_at
 from vllmgen.yamlio import Document, parse_documents
 
 #: Release name and namespace the objects are rendered for (what `helm template` uses without a name).

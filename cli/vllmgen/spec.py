@@ -20,6 +20,7 @@ from vllmgen.cleartext import (CONTROLLED_ENV, CONTROLLED_FLAGS, SECRET_ROUTE, c
                                 has_userinfo)
 from vllmgen.errors import InputError, InputErrors
 from vllmgen.roles import ROLES
+from vllmgen.trees import leaves
 from vllmgen.yamlio import (Document, is_json_text, load_document, parse_document, parse_json_document,
                              read_text)
 
@@ -395,14 +396,8 @@ def _userinfo_errors(spec: dict) -> list[tuple[tuple, str]]:
     """Every string of the spec is clear text (the values, the mounted ConfigMap, the logs): a URL carrying
     `user:password@` is refused wherever it is."""
     errors: list[tuple[tuple, str]] = []
-    stack: list[tuple[tuple, Any]] = [((), spec)]
-    while stack:
-        path, node = stack.pop()
-        if isinstance(node, dict):
-            stack.extend((path + (k,), v) for k, v in node.items())
-        elif isinstance(node, list):
-            stack.extend((path + (i,), v) for i, v in enumerate(node))
-        elif has_userinfo(node):
+    for path, node in leaves(spec):
+        if has_userinfo(node):
             errors.append((path, f"a URL with credentials (user:password@) in clear text would land in the values, "
                                  f"the spec ConfigMap and the logs; {SECRET_ROUTE}"))
         elif isinstance(node, str) and _NOT_YAML.search(node):

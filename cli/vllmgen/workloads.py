@@ -28,6 +28,7 @@ from pathlib import PurePosixPath
 from typing import Any, Iterator, Optional
 
 from vllmgen.errors import InputError, pointer
+from vllmgen.trees import value_at
 from vllmgen.yamlio import Document, parse_document
 
 # --- what Kubernetes fills in -------------------------------------------------------------------------------
@@ -387,18 +388,6 @@ def _nested_objects(obj: Any, rel: tuple = ()) -> Iterator[tuple[tuple, dict]]:
 def _under(path: tuple, prefix: tuple) -> bool:
     """`path` lies at or under `prefix`, whose `"*"` steps match any key."""
     return len(path) >= len(prefix) and all(p == "*" or p == q for p, q in zip(prefix, path))
-
-
-def value_at(node: Any, path: tuple) -> Any:
-    """The value at `path` (keys and list indexes) in parsed YAML, None where the path leads nowhere."""
-    for step in path:
-        if isinstance(node, dict) and step in node:
-            node = node[step]
-        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
-            node = node[step]
-        else:
-            return None
-    return node
 
 
 # --- what reading gives -------------------------------------------------------------------------------------

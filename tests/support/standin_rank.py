@@ -7,26 +7,13 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from standin_vllm import handler  # this folder is on sys.path when the file runs as a script
 
 ARGV = sys.argv[1:]
 PORT = int(ARGV[ARGV.index("--port") + 1])
 NAME = ARGV[ARGV.index("--served-model-name") + 1]
-
-
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = {"/health": {}, "/v1/models": {"object": "list", "data": [{"id": NAME, "object": "model"}]},
-                "/load": {"server_load": 0}}.get(self.path.split("?")[0])
-        data = json.dumps(body if body is not None else {"error": "not found"}).encode()
-        self.send_response(200 if body is not None else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
 
 
 def main() -> None:
@@ -35,7 +22,7 @@ def main() -> None:
     if "--headless" in ARGV:
         while True:
             signal.pause()
-    ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
+    ThreadingHTTPServer(("127.0.0.1", PORT), handler(NAME, 0)).serve_forever()
 
 
 if __name__ == "__main__":

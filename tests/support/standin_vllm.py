@@ -24,19 +24,24 @@ PORT = int(_arg("--port", "8000"))
 NAME = _arg("--served-model-name", "tiny")
 
 
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = {"/health": {}, "/v1/models": {"object": "list", "data": [{"id": NAME, "object": "model"}]},
-                "/load": {"server_load": 1}}.get(self.path.split("?")[0])
-        data = json.dumps(body if body is not None else {"error": "not found"}).encode()
-        self.send_response(200 if body is not None else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+def handler(name: str, load: int) -> type[BaseHTTPRequestHandler]:
+    """A loaded vLLM's answers to /health, /v1/models (serving `name`) and /load (`load` requests held)."""
 
-    def log_message(self, *args):
-        pass
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = {"/health": {}, "/v1/models": {"object": "list", "data": [{"id": name, "object": "model"}]},
+                    "/load": {"server_load": load}}.get(self.path.split("?")[0])
+            data = json.dumps(body if body is not None else {"error": "not found"}).encode()
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    return Handler
 
 
 if __name__ == "__main__":
@@ -48,4 +53,4 @@ if __name__ == "__main__":
         if os.environ.get(env):
             with open(os.environ[env], "w") as f:
                 f.write(str(pid))
-    ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
+    ThreadingHTTPServer(("127.0.0.1", PORT), handler(NAME, 1)).serve_forever()

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any, Iterator, Optional
 
 from vllmgen import quantities, workloads
-from vllmgen.workloads import value_at
+from vllmgen.trees import value_at
 from vllmgen.lint.findings import Rule
 
 R_REFUSALS = {r.id: r for r in (

@@ -22,6 +22,7 @@ from vllmgen.lint.identify import VLLM
 from vllmgen.lint.view import ContainerView
 from vllmgen.probes import VLLM_TEARDOWN_S
 from vllmgen.workloads import Probe
+from vllmgen.trees import value_at
 
 #: Ready may trail the loaded model by up to one period of the probe that gates it (readiness is re-run at
 #: once after startup succeeds: docs/upstream-facts.md#probe-timing). 10 s is the kubelet's default period;
@@ -617,16 +618,12 @@ def check_drain(v: ContainerView) -> Iterator[Hit]:
               f"terminationGracePeriodSeconds: {math.ceil(need)}")
 
 
+_NOWHERE = object()
+
+
 def _written(v: ContainerView, path: tuple) -> bool:
-    node = v.ld.doc.data
-    for step in path:
-        if isinstance(node, dict) and step in node:
-            node = node[step]
-        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
-            node = node[step]
-        else:
-            return False
-    return True
+    """Whether the file writes `path` (a key written with no value counts)."""
+    return value_at(v.ld.doc.data, path, _NOWHERE) is not _NOWHERE
 
 
 def _device_list(value: str) -> Optional[list[str]]:
@@ -769,7 +766,7 @@ def _masked(key: str) -> str:
 def _argument_path(v: ContainerView, flag: str) -> tuple:
     """JSON path of the command/args item holding `flag`'s value (the item after a bare flag), else the
     args."""
-    container = workloads.value_at(v.ld.data, v.base)
+    container = value_at(v.ld.data, v.base)
     for key in ("args", "command"):
         items = container.get(key) if isinstance(container, dict) else None
         if not isinstance(items, list):
