@@ -131,12 +131,12 @@ def test_large_downloads_in_multi_pod_layouts_are_steered_to_a_shared_cache(tmp_
 
 
 def test_every_jit_cache_a_gpu_start_writes_under_home_is_moved_onto_the_claim():
-    """FlashInfer, tilelang, humming-kernels and the CUDA driver write under $HOME (an emptyDir in the pod) unless
+    """FlashInfer, tilelang, humming-kernels, DeepGEMM and the CUDA driver write under $HOME (an emptyDir in the pod) unless
     their own variable says otherwise: each gets a folder on the claim, and the driver's cache room to keep them."""
     spec = _spec(MODEL + "caches: {claim: model-cache}\n")
     env = {e["name"]: e["value"] for e in caches.env(spec)}
     for name in ("FLASHINFER_WORKSPACE_BASE", "TILELANG_CACHE_DIR", "HUMMING_CACHE_DIR", "CUDA_CACHE_PATH",
-                 "VLLM_CACHE_ROOT", "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"):
+                 "DG_JIT_CACHE_DIR", "VLLM_CACHE_ROOT", "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"):
         assert env[name].startswith(CACHE_MOUNT_PATH + "/"), name
     folders = [v for k, v in env.items() if k in caches.CACHE_ENV]
     assert len(set(folders)) == len(folders), "each cache in a folder of its own"

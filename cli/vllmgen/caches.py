@@ -2,12 +2,12 @@
 
 Every cache a GPU start writes is moved by its own variable (docs/upstream-facts.md#vllm-compile-and-jit-caches):
 vLLM's root (torch.compile artifacts), Inductor's and Triton's kernels, FlashInfer's JIT workspace, tilelang's and
-humming-kernels' JIT caches and the CUDA driver's PTX cache. FlashInfer, tilelang, humming and the CUDA driver do
-not follow XDG_CACHE_HOME: left alone they write under `$HOME`, which the chart mounts as an emptyDir, so a new pod
-would redo about 90 s of warm-up JIT on an H100. HOME itself stays in the pod: every cache that lives under it has a
-variable of its own, and a home on a claim shared by every replica would also share whatever else programs keep
-there. Each model, parallel layout, image (its vLLM release) and accelerator type gets its own folder: a cache
-compiled for another model, shape, release or GPU is never handed to this one."""
+humming-kernels' and DeepGEMM's JIT caches and the CUDA driver's PTX cache. FlashInfer, tilelang, humming, DeepGEMM
+and the CUDA driver do not follow XDG_CACHE_HOME: left alone they write under `$HOME`, which the chart mounts as an
+emptyDir, so a new pod would redo about 90 s of warm-up JIT on an H100. HOME itself stays in the pod: every cache
+that lives under it has a variable of its own, and a home on a claim shared by every replica would also share
+whatever else programs keep there. Each model, parallel layout, image (its vLLM release) and accelerator type gets
+its own folder: a cache compiled for another model, shape, release or GPU is never handed to this one."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ CACHE_ENV = {
     "TILELANG_CACHE_DIR": "tilelang",  # tilelang JIT, else ~/.tilelang/cache (tilelang/env.py)
     "HUMMING_CACHE_DIR": "humming",  # humming-kernels JIT, else ~/.humming/cache (humming/utils/jit.py)
     "CUDA_CACHE_PATH": "cuda",  # the CUDA driver's PTX JIT cache, else ~/.nv/ComputeCache
+    # DeepGEMM's JIT kernels (FP8 and wide-EP MoE), else ~/.deep_gemm: vLLM points it under VLLM_CACHE_ROOT only
+    # when its own wrapper is the first to import deep_gemm (vllm/utils/deep_gemm.py, _lazy_init)
+    "DG_JIT_CACHE_DIR": "deep_gemm",
     "XDG_CACHE_HOME": "xdg",  # libraries that do follow XDG (platformdirs users such as outlines)
 }
 #: The CUDA driver's PTX cache holds 256 MiB by default and evicts the oldest kernels beyond it; 4 GiB is the most
