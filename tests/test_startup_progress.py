@@ -255,3 +255,23 @@ def test_bytes_read_by_the_process_tree_come_from_proc(tmp_path):
     data.read_bytes()
     assert io_bytes([os.getpid()])[os.getpid()] - before >= 3 << 20
     assert io_bytes([2 ** 22 + 1]) == {}  # gone (or never there): left out
+
+
+def test_a_start_on_warm_compile_caches_is_estimated_with_the_warm_compile_share(tmp_path):
+    """The claim's VLLM_CACHE_ROOT holding an earlier start's work: /status estimates the compile term warm
+    (a quarter, from the H100 measurement), so `fraction` and `late` tell a warm start's progress truly."""
+    from vllmgen.budget import WARM_COMPILE_SHARE
+    from vllmgen.spec import load_spec
+    from vllmgen.supervisor import serve
+
+    spec = load_spec()
+    cold = serve.plan_for(spec, "standalone", {"VLLM_CACHE_ROOT": str(tmp_path / "absent")}).expected
+    (tmp_path / "vllm" / "torch_compile_cache").mkdir(parents=True)
+    warm = serve.plan_for(spec, "standalone", {"VLLM_CACHE_ROOT": str(tmp_path / "vllm")}).expected
+    assert not cold.caches_warm and warm.caches_warm
+    assert warm.terms["compile"] == pytest.approx(cold.terms["compile"] * WARM_COMPILE_SHARE)
+    assert {k: v for k, v in warm.terms.items() if k != "compile"} == {
+        k: v for k, v in cold.terms.items() if k != "compile"}
+    p = pg.begin(0.0)
+    assert pg.status(p, warm, 60.0)["estimate"]["cachesWarm"] is True
+    assert pg.status(p, warm, 60.0)["estimate"]["fraction"] > pg.status(p, cold, 60.0)["estimate"]["fraction"]

@@ -51,6 +51,7 @@ class Expected:
     weights_bytes: float | None = None  # the size the budget used, None when unknown
     download_bytes: float | None = None  # bytes the start is expected to download (None: nothing expected)
     ceiling_s: float | None = None  # when kubelet gives up on the start (the startup probe's allowance)
+    caches_warm: bool = False  # the compile caches held an earlier start's work: the compile term is the warm one
 
     @property
     def estimate_s(self) -> float:
@@ -264,7 +265,7 @@ def status(p: Progress, exp: Expected, now: float) -> dict:
         "phases": _phases(p),
         "estimate": {"seconds": round(exp.estimate_s, 1), "secondsLeft": round(left, 1),
                      "fraction": round(elapsed / (elapsed + left), 3) if elapsed + left > 0 else 1.0,
-                     "late": elapsed > exp.estimate_s},
+                     "late": elapsed > exp.estimate_s, "cachesWarm": exp.caches_warm},
     }
     if exp.ceiling_s is not None:
         out["estimate"]["ceilingSeconds"] = exp.ceiling_s

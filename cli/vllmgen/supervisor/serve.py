@@ -129,13 +129,29 @@ def local_weights_bytes(folder: str | None) -> int | None:
 _TERM_AS = {"group setup": "compile"}
 
 
-def expected_start(spec: dict, role: str) -> Expected:
-    """What the spec estimates for a start: its budget terms, stall window, weights and kubelet's allowance."""
+def caches_warm(env: dict) -> bool:
+    """Whether vLLM's compile cache (VLLM_CACHE_ROOT, on the cache claim when the spec names one) already holds
+    an earlier start's work: only a claim keeps it from one pod to the next."""
+    root = env.get("VLLM_CACHE_ROOT")
+    if not root:
+        return False
+    try:
+        with os.scandir(root) as entries:
+            return any(True for _ in entries)
+    except OSError:
+        return False
+
+
+def expected_start(spec: dict, role: str, warm: bool = False) -> Expected:
+    """What the spec estimates for a start: its budget terms, stall window, weights and kubelet's allowance.
+    `warm`: the compile caches hold an earlier start's work, so the compile term is its warm share."""
     from vllmgen import budget, probes, sources
 
     terms: dict = {}
     for t in budget.estimate_terms(spec):
         terms[_TERM_AS.get(t.name, t.name)] = terms.get(_TERM_AS.get(t.name, t.name), 0.0) + t.seconds
+    if warm and "compile" in terms:
+        terms["compile"] *= budget.WARM_COMPILE_SHARE
     source = spec["model"]["source"]
     size = budget.weights_bytes(spec)
     downloads = sources.parse(source).downloads and not spec["startup"]["cached"]
@@ -144,7 +160,7 @@ def expected_start(spec: dict, role: str) -> Expected:
         size = local_weights_bytes(folder)  # the spec gives no size: the files tell the load's bandwidth
     return Expected(terms=terms, stall_s=float(budget.stall_window(spec).seconds), weights_bytes=size,
                     download_bytes=size if downloads else None,
-                    ceiling_s=float(probes.probes_for(spec, role).startup_seconds))
+                    ceiling_s=float(probes.probes_for(spec, role).startup_seconds), caches_warm=warm)
 
 
 def plan_for(spec: dict, role: str, env: dict) -> Plan:
@@ -180,7 +196,7 @@ def plan_for(spec: dict, role: str, env: dict) -> Plan:
         hub_id=sources.parse(spec["model"]["source"]).hub_id,
         adapters=tuple(a.name for a in loras.of(spec)),
         pinned=loras.pinned(spec),
-        expected=expected_start(spec, role),
+        expected=expected_start(spec, role, caches_warm(env)),
         leader_url=leader_url,
         group=group,
         # a headless rank serves no requests: nothing for the serving watchdog to watch
