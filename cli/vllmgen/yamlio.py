@@ -176,6 +176,22 @@ def _pure_scanner():
                     else:
                         return None
 
+            def scan_plain_spaces(self, indent, start_mark):
+                """ruamel's, with libyaml's rule for tabs inside a plain scalar (scanner.c,
+                yaml_parser_scan_plain_scalar consumes "a space or a tab character" between its words): go-yaml reads
+                `command: run\tnow` as one string, where ruamel ends the scalar at the tab and refuses the line."""
+                srp = self.reader.peek
+                length = 0
+                while srp(length) in " \t":
+                    length += 1
+                blanks = self.reader.prefix(length)
+                if "\t" not in blanks:
+                    return super().scan_plain_spaces(indent, start_mark)
+                self.reader.forward(length)
+                if srp() in "\r\n\x85\u2028\u2029":
+                    return super().scan_plain_spaces(indent, start_mark)  # blanks before a break are not content
+                return [blanks]
+
         _PURE_SCANNER.append(DepthLimitedScanner)
     return _PURE_SCANNER[0]
 
