@@ -245,3 +245,25 @@ def test_a_held_answer_is_stamped_when_it_arrived_though_the_event_loop_was_busy
     released = fake.t0 + fake.ready_after
     assert released <= started + outcome.latency <= returned
     assert returned - (started + outcome.latency) < 0.2
+
+
+def test_the_recording_keeps_the_probes_answers_where_a_poller_sampled_late():
+    """On a busy machine the /readyz poller's next sample came after the probe that turned the pod Ready: the
+    recording takes the probe's own answer too, so a replay sees /readyz 200 when the live probe did (without it the
+    replay at the live phase stayed NotReady: a CI failure). A long-poll endpoint keeps its poller's series: held
+    requests overlap, and a merged series would not be in time order."""
+    from vllmgen.emulator.drivers import _with_probe_answers
+    from vllmgen.emulator.timeline import Observation, from_observations
+
+    polled = {(9000, "/readyz"): [Observation(t / 10, t / 10 + 0.005, "status", 503) for t in range(100)]
+              + [Observation(12.0, 12.005, "status", 200)],
+              (9000, "/startupz"): [Observation(0.0, 9.0, "status", 503), Observation(9.0, 9.5, "status", 200),
+                                    Observation(9.6, 9.605, "status", 200)]}
+    probed = {(9000, "/readyz"): [Observation(10.05, 10.06, "status", 200)],
+              (9000, "/startupz"): [Observation(5.0, 9.52, "status", 200)]}
+    merged = _with_probe_answers(polled, probed)
+    assert merged[(9000, "/startupz")] == polled[(9000, "/startupz")]
+    readyz = {e.path: e for e in from_observations(merged, 13.0).endpoints}["/readyz"]
+    assert readyz.respond(10.5).status == 200
+    alone = {e.path: e for e in from_observations(polled, 13.0).endpoints}["/readyz"]
+    assert alone.respond(10.5).status == 503

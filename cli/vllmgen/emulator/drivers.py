@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from vllmgen.emulator import httpprobe
 from vllmgen.emulator.kubelet import Kubelet, KubeletModel, ProbeStart
 from vllmgen.emulator.model import PodProbes
-from vllmgen.emulator.timeline import HELD_MIN_S, Observation, Timeline, from_observations
+from vllmgen.emulator.timeline import HELD_MIN_S, Observation, Timeline, from_observations, is_long_poll
 from vllmgen.errors import InputError
 
 #: Seconds between two recording requests to one endpoint: transitions land within 0.1 s in the timeline.
@@ -187,6 +187,20 @@ def progress_line(p: Progress) -> str:
     return f"probe-check {p.elapsed:.0f} s / {p.horizon:.0f} s | {states} | {pod}"
 
 
+def _with_probe_answers(polled: dict, probed: dict) -> dict:
+    """The pollers' samples with the probes' own answers merged in: a poller a busy machine delayed may have sampled
+    an endpoint after the probe that turned the pod Ready, and a replay must see what that probe saw. A long-poll
+    endpoint keeps its poller's series alone: held requests overlap, and its answers are stamped when they came."""
+    out = {}
+    for key in set(polled) | set(probed):
+        series = polled.get(key, [])
+        if series and is_long_poll(series):
+            out[key] = series
+        else:
+            out[key] = sorted(series + probed.get(key, []), key=lambda o: o.start)
+    return out
+
+
 def live(pods: list[PodProbes], target: Target, duration: float, *, lead: float = 0.0,
          record_interval: float | None = RECORD_INTERVAL_S, record: bool = False,
          truth: tuple[int, str] | None = None, truth_interval: float | None = None,
@@ -322,10 +336,7 @@ async def _live(pods, target, duration, lead, record_interval, record, truth, tr
         truth_at = next((o.start for o in series if o.kind == "status" and 200 <= o.status < 400), None)
     timeline = None
     if record:
-        # the probes' own answers are part of the record: a poller a busy machine delayed may have sampled an
-        # endpoint after the probe that turned the pod Ready, and the replay must see what that probe saw
-        obs = {key: sorted(observations.get(key, []) + probe_obs.get(key, []), key=lambda o: o.start)
-               for key in set(observations) | set(probe_obs)} if record_interval else probe_obs
+        obs = _with_probe_answers(observations, probe_obs) if record_interval else probe_obs
         timeline = from_observations(obs, end, truth_at, recorded={
             "url": source, "interval": record_interval or "probes only"})
     run = Run(pod, k, "live", end, lead, source, truth_at, notes, wall0, model=model, delete_at=delete_at)
