@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from vllmgen.workloads import Probe
 
 #: Severities, most serious first. `info` never fails a run by default: it explains, it does not block.
 SEVERITIES = ("error", "warning", "info")
@@ -78,3 +81,19 @@ class Result:
         for f in self.findings:
             out[f.severity] += 1
         return out
+
+
+@dataclass
+class Hit:
+    rule: str
+    path: tuple
+    message: str
+    fix: Optional[str] = None   # a fix specific to this hit (default: the rule's)
+    line_path: Optional[tuple] = None  # where to take the line from, when not `path` (an unexpected key)
+    evidence: Optional[dict] = None  # what shows it (set by the runner: lint.evidence)
+    load_s: Optional[int] = None  # the start it is about, when not estimated_load's (seconds)
+
+
+def probe_name(p: "Probe") -> str:
+    """The probe's field name in a container (`startupProbe`), as messages name it."""
+    return f"{p.kind}Probe"

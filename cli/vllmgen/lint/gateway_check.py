@@ -17,7 +17,7 @@ from typing import Iterator, Optional
 from vllmgen import workloads
 from vllmgen.lint import identify
 from vllmgen.lint.loader import VALUES, LoadedDoc
-from vllmgen.lint.rules import Hit
+from vllmgen.lint.findings import Hit
 from vllmgen.roles import ROLE_LABEL, SIDECAR_ROLE
 
 #: The InferencePool kinds lint reads: the GA API and the older alpha one llm-d's earlier guides rendered.

@@ -16,8 +16,9 @@ from typing import Callable, Iterable, Iterator, Optional
 
 from vllmgen import cleartext, loras, workloads
 from vllmgen.lint.refusals import R_REFUSALS
+from vllmgen.lint.triton_rules import R_TRITON, TRITON_CHECKS
 from vllmgen.lint.commandline import flag_value, flag_values, has_flag, to_int
-from vllmgen.lint.findings import Rule
+from vllmgen.lint.findings import Hit, Rule, probe_name
 from vllmgen.lint.identify import VLLM
 from vllmgen.lint.view import ContainerView
 from vllmgen.probes import VLLM_TEARDOWN_S
@@ -94,25 +95,6 @@ R = {r.id: r for r in (
     Rule("VG012", "endpoint-not-on-vllm", "error",
          "vLLM's own server answers 404 on this path, so the probe never succeeds",
          "use /health on port `vllm`, or the supervisor's /startupz, /readyz, /livez on port `health`"),
-    # Triton Inference Server with NVIDIA's vLLM backend (docs/upstream-facts.md#triton-with-the-vllm-backend;
-    # timelines recorded from the real tritonserver in tests/data/timelines/triton-*.yaml)
-    Rule("VG013", "triton-health-check-not-explicit", "error",
-         "the vLLM backend's engine health check unloads the model of a dead engine through Triton's repository "
-         "API, which only works with explicit model control: otherwise the unload is refused and the model stays "
-         "READY (or the server aborts)",
-         "start tritonserver with --model-control-mode=explicit --load-model=NAME"),
-    Rule("VG014", "triton-server-readiness", "error",
-         "/v2/health/ready is not model-aware: in explicit mode it answers 200 before any model is loaded and "
-         "again after the backend unloads a model whose engine died",
-         "probe /v2/models/NAME/ready (vllmgen values --server triton does)"),
-    Rule("VG015", "triton-liveness-model-ready", "warning",
-         "a model-ready endpoint is 400 whenever the model is loading, reloading or unloaded; as liveness it "
-         "restarts the whole server for a model state that readiness already handles",
-         "put liveness on /v2/health/live (200 whenever Triton serves HTTP)"),
-    Rule("VG016", "triton-probe-grpc-or-metrics-port", "error",
-         "an HTTP probe on Triton's gRPC port always fails (HTTP/1 to a gRPC server), and Triton's metrics port "
-         "answers 200 to every path, loaded model or not",
-         "probe Triton's HTTP port (8000, port `vllm` in vllmgen values)"),
     Rule("VG017", "values-spec-drift", "error",
          "vllmgen values carry the spec the supervisor reads; a rendered field edited afterwards (a port, the "
          "accelerators, the command line, the model) makes the pod and what runs in it disagree",
@@ -183,6 +165,8 @@ R = {r.id: r for r in (
          "lint the pool's manifest together with the manifests of the pods it selects"),
 )}
 R.update(R_REFUSALS)  # what the API server refuses (lint/refusals.py)
+R.update(R_TRITON)  # Triton Inference Server with the vLLM backend (lint/triton_rules.py)
+R = dict(sorted(R.items()))  # listed by id: the CLI, SARIF and docs/lint.md
 
 #: A reference the kubelet
 #: A reference the kubelet or a shell fills in (`$(VAR)`, `$VAR`, `${VAR}`) or a template left to render
@@ -190,19 +174,6 @@ R.update(R_REFUSALS)  # what the API server refuses (lint/refusals.py)
 _REFERENCE = re.compile(r"^[\"']?(?:\$\(?\{?[A-Za-z_][A-Za-z0-9_]*\)?\}?|.*\{\{.*\}\}.*)[\"']?$")
 
 
-@dataclass
-class Hit:
-    rule: str
-    path: tuple
-    message: str
-    fix: Optional[str] = None   # a fix specific to this hit (default: the rule's)
-    line_path: Optional[tuple] = None  # where to take the line from, when not `path` (an unexpected key)
-    evidence: Optional[dict] = None  # what shows it (set by the runner: lint.evidence)
-    load_s: Optional[int] = None  # the start it is about, when not estimated_load's (seconds)
-
-
-def _probe_name(p: Probe) -> str:
-    return f"{p.kind}Probe"
 
 
 def _on_vllm(v: ContainerView, p: Probe) -> bool:
@@ -265,7 +236,7 @@ def check_probe_port(v: ContainerView) -> Iterator[Hit]:
         if raw is None:
             continue
         port = v.resolve_port(raw)
-        name = _probe_name(p)
+        name = probe_name(p)
         if port is not None and (port == v.dp_supervisor_port or port in v.rank_ports):
             continue  # vLLM's data-parallel supervisor, or one of the API servers it starts
         if port is None:
@@ -297,11 +268,11 @@ def check_health_startup_readiness(v: ContainerView) -> Iterator[Hit]:
             continue
         fix = None
         if v.simulator:
-            msg = (f"{_probe_name(p)} on /health: the llm-d simulator answers /health as soon as it starts; "
+            msg = (f"{probe_name(p)} on /health: the llm-d simulator answers /health as soon as it starts; "
                    f"with --startup-duration only /health/ready (simulator v0.9+) waits")
             fix = "fine without --startup-duration; with it, probe /health/ready (simulator v0.9+)"
         else:
-            msg = (f"{_probe_name(p)} on /health: on current vLLM the port only listens once the model is "
+            msg = (f"{probe_name(p)} on /health: on current vLLM the port only listens once the model is "
                    f"loaded, so 200 does mean loaded (the llm-d guide's '200 before loading' is wrong for current "
                    f"vLLM); it does not see a sleeping engine or a drain after SIGTERM (both stay 200)")
         yield Hit("VG002", p.path + ("httpGet", "path"), msg, fix)
@@ -325,7 +296,7 @@ def check_models_with_api_key(v: ContainerView) -> Iterator[Hit]:
         if path and path.startswith(API_KEY_GUARDED) and _on_vllm(v, p) and not p.has_auth_header():
             never = "is restarted forever" if p.kind in ("liveness", "startup") else "never turns Ready"
             yield Hit("VG004", p.path + ("httpGet", "path"),
-                      f"{_probe_name(p)} on {path} while the server runs with {v.api_key}: vLLM answers 401 to "
+                      f"{probe_name(p)} on {path} while the server runs with {v.api_key}: vLLM answers 401 to "
                       f"the kubelet, so the pod {never}")
 
 
@@ -419,7 +390,7 @@ def check_timeout_period(v: ContainerView) -> Iterator[Hit]:
         t, per = p.get("timeoutSeconds"), p.get("periodSeconds")
         if t > per:
             yield Hit("VG007", p.path,
-                      f"{_probe_name(p)} timeoutSeconds {t} > periodSeconds {per}: a hanging endpoint makes every "
+                      f"{probe_name(p)} timeoutSeconds {t} > periodSeconds {per}: a hanging endpoint makes every "
                       f"period {t} s, so {p.get('failureThreshold')} failures take up to "
                       f"{p.get('failureThreshold') * t} s, not {p.get('failureThreshold') * per} s")
 
@@ -435,7 +406,7 @@ def check_ready_lag(v: ContainerView) -> Iterator[Hit]:
     per = gate.get("periodSeconds")
     if per > READY_LAG_BOUND_S:
         yield Hit("VG008", gate.path + (("periodSeconds",) if "periodSeconds" in gate.data else ()),
-                  f"{_probe_name(gate)} periodSeconds {per}: Ready can trail the loaded model by up to {per} s "
+                  f"{probe_name(gate)} periodSeconds {per}: Ready can trail the loaded model by up to {per} s "
                   f"(bound {READY_LAG_BOUND_S} s), and a CI job waiting for Ready waits that long too",
                   f"periodSeconds: 1 and failureThreshold: {gate.budget() - gate.get('initialDelaySeconds')} "
                   f"(same budget), or the supervisor's /startupz long-poll")
@@ -534,65 +505,14 @@ def check_not_on_vllm(v: ContainerView) -> Iterator[Hit]:
         if port is not None and port == v.dp_supervisor_port:
             if p.http_path is not None and p.http_path.rstrip("/") not in ON_DP_SUPERVISOR:
                 yield Hit("VG012", p.path + ("httpGet", "path"),
-                          f"{_probe_name(p)} on {p.http_path} at the port of vLLM's data-parallel supervisor "
+                          f"{probe_name(p)} on {p.http_path} at the port of vLLM's data-parallel supervisor "
                           f"({port}): it answers only {', '.join(ON_DP_SUPERVISOR)}, so the probe never succeeds",
                           f"probe {' or '.join(ON_DP_SUPERVISOR)} on the supervisor's port")
             continue
         if p.http_path in NOT_ON_VLLM and _on_vllm(v, p) and v.vllm_port != v.health_port:
             yield Hit("VG012", p.path + ("httpGet", "path"),
-                      f"{_probe_name(p)} on {p.http_path} at vLLM's port {v.vllm_port}: `vllm serve` answers 404 "
+                      f"{probe_name(p)} on {p.http_path} at vLLM's port {v.vllm_port}: `vllm serve` answers 404 "
                       f"there, so the probe never succeeds")
-
-
-# --- Triton (server: triton) ---------------------------------------------------------------------------
-
-#: How config.pbtxt turns the vLLM backend's engine health check on (docs/health_check.md of
-#: triton-inference-server/vllm_backend).
-TRITON_HEALTH_CHECK_RE = re.compile(r'key:\s*"ENABLE_VLLM_HEALTH_CHECK"\s*value:\s*\{\s*string_value:\s*"true"',
-                                    re.IGNORECASE)
-TRITON_MODEL_READY_RE = re.compile(r"^/v2/models/[^/]+(/versions/[^/]+)?/ready$")
-
-
-def triton_configs(docs) -> list[str]:
-    """config.pbtxt texts held by ConfigMaps among `docs` (a Triton model repository mounted from them)."""
-    out = []
-    for ld in docs:
-        for _, obj in workloads.objects(ld.data):
-            if obj.get("kind") == "ConfigMap" and isinstance(obj.get("data"), dict):
-                out += [t for k, t in obj["data"].items() if isinstance(t, str) and str(k).endswith(".pbtxt")]
-    return out
-
-
-def check_triton_explicit(v: ContainerView) -> Iterator[Hit]:
-    if not v.triton or not any(TRITON_HEALTH_CHECK_RE.search(t) for t in v.triton_configs):
-        return
-    mode = flag_value(v.text, "--model-control-mode")
-    if mode != "explicit":
-        yield Hit("VG013", v.args_path,
-                  f"ENABLE_VLLM_HEALTH_CHECK is on but tritonserver runs with --model-control-mode="
-                  f"{mode or 'none (the default)'}: the backend's unload of a dead engine's model is refused, so "
-                  f"/v2/models/NAME/ready stays 200 (recorded: or the server aborts with SIGABRT)")
-
-
-def check_triton_paths(v: ContainerView) -> Iterator[Hit]:
-    if not v.triton:
-        return
-    for p in v.probes.values():
-        path = p.http_path
-        port = v.resolve_port(p.port)
-        where = p.path + ("httpGet", "path")
-        if port is not None and port == v.server_ports.get("grpc"):
-            yield Hit("VG016", p.port_path, f"{_probe_name(p)} on Triton's gRPC port {port}: an HTTP/1 request "
-                      f"gets no HTTP answer there (recorded: 'illegal request line'), so the probe always fails")
-        elif port is not None and port == v.server_ports.get("metrics"):
-            yield Hit("VG016", p.port_path, f"{_probe_name(p)} on Triton's metrics port {port}: it answers 200 to "
-                      f"every path (recorded: /v2/models/NAME/ready too, after the model was unloaded)")
-        elif path in ("/v2/health/ready", "/v2/health/ready/") and p.kind in ("startup", "readiness"):
-            yield Hit("VG014", where, f"{_probe_name(p)} on /v2/health/ready: 200 with no model loaded and 200 "
-                      f"again after an unload (recorded), so traffic reaches a pod without its model")
-        elif path and TRITON_MODEL_READY_RE.match(path) and p.kind == "liveness":
-            yield Hit("VG015", where, f"livenessProbe on {path}: 400 while the model loads or after it is "
-                      f"unloaded, so kubelet restarts the server instead of readiness taking it out of the Service")
 
 
 # --- drain and devices ---------------------------------------------------------------------------------
@@ -796,7 +716,7 @@ def check_api_key_cleartext(v: ContainerView) -> Iterator[Hit]:
 VIEW_CHECKS: tuple[Callable[[ContainerView], Iterable[Hit]], ...] = (
     check_probe_port, check_health_startup_readiness, check_liveness_on_models, check_models_with_api_key,
     check_missing_startup, check_startup_budget, check_timeout_period, check_ready_lag, check_accelerators,
-    check_wide_ep, check_group_restart, check_not_on_vllm, check_triton_explicit, check_triton_paths, check_drain,
+    check_wide_ep, check_group_restart, check_not_on_vllm, *TRITON_CHECKS, check_drain,
     check_cuda_visible_devices, check_loras, check_api_key_cleartext, check_startup_below_download,
 )
 

@@ -12,7 +12,8 @@ from typing import Iterable, Optional
 from vllmgen import workloads
 from vllmgen.errors import pointer
 from vllmgen import render
-from vllmgen.lint import autoscalers, evidence, kserve_merge, loader, refusals, rendered, rules, suppress
+from vllmgen.lint import (autoscalers, evidence, kserve_merge, loader, refusals, rendered, rules, suppress,
+                          triton_rules)
 from vllmgen.lint.drift import drift_hits
 from vllmgen.lint.gateway_check import run_hits, values_hits
 from vllmgen.lint.findings import Finding, Inspected, Result, Unusable
@@ -231,7 +232,7 @@ class Linter:
 
     def _view_hits(self, view: ContainerView, lf: loader.LoadedFile):
         if view.triton and not view.triton_configs:  # a Triton repository held by ConfigMaps here
-            view.triton_configs = rules.triton_configs(lf.docs)
+            view.triton_configs = triton_rules.triton_configs(lf.docs)
         if view.spec is None and view.model:
             view.model_size = self.sizes.size_of(view.model)
         if view.spec is None:

@@ -4,7 +4,7 @@ schema first, then the cross-field rules."""
 from __future__ import annotations
 
 from vllmgen.errors import InputError, InputErrors
-from vllmgen.lint.rules import Hit
+from vllmgen.lint.findings import Hit
 
 
 def _path_of(pointer_text: str, data) -> tuple:

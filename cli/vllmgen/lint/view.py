@@ -216,7 +216,7 @@ def _api_key(view: ContainerView) -> None:
 def _server_container(view: ContainerView) -> None:
     """Ask each server of servers/ whether the container runs it: the ports it listens on besides HTTP, by
     their conventional names (numbers only: a name the container does not declare is no port to kubelet). Its
-    model repository's config.pbtxt is looked up file-wide by the runner (rules.triton_configs)."""
+    model repository's config.pbtxt is looked up file-wide by the runner (triton_rules.triton_configs)."""
     for name in servers.NAMES:
         server = servers.get(name)
         if server.runs_in(view.text, view.image):
