@@ -21,6 +21,9 @@ OPTIONAL_QUANTITY_PATTERN = r"^([+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numk
 #: greater than 2^63-1"); a larger one is capped there, and vllmgen's arithmetic on it would overflow.
 MAX_VALUE = Decimal(2**63 - 1)
 
+#: An exponent beyond this makes a quantity 0 or infinite for every purpose (Decimal scales up to about 10^18).
+_EXPONENT_BOUND = 10**15
+
 _QUANTITY = re.compile(QUANTITY_PATTERN)
 _SIGNED = re.compile(QUANTITY_PATTERN.replace("^[+]?", "^([+-]?)", 1))
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
@@ -49,6 +52,9 @@ def value(text: str | int | float, *, signed: bool = False) -> Decimal:
         return number * _BINARY[suffix]
     if suffix in _DECIMAL:
         return number * _DECIMAL[suffix]
+    exponent = int(suffix[1:])
+    if abs(exponent) > _EXPONENT_BOUND:  # `9e+4258981535500524732322`: past what Decimal scales, and past any size
+        return Decimal(0) if exponent < 0 or not number else Decimal("Infinity").copy_sign(number)
     with localcontext() as ctx:  # `1e99999999999999`: Infinity (above MAX_VALUE), not an exception
         ctx.Emax, ctx.Emin, ctx.traps[Overflow] = MAX_EMAX, MIN_EMIN, False
-        return number.scaleb(int(suffix[1:]))
+        return number.scaleb(exponent)
