@@ -29,8 +29,9 @@ def reading(steps=1, gen=1, running=0, waiting=0):
 
 
 def feed(w, t, **kw):
-    counters, in_flight = reading(**kw)
-    return watchdog.observe(w, counters, in_flight, t)
+    return watchdog.observe(w, watchdog.parse_engines(
+        METRICS % {"steps": kw.get("steps", 1), "gen": kw.get("gen", 1), "running": kw.get("running", 0),
+                   "waiting": kw.get("waiting", 0)}), t)
 
 
 def test_parse_metrics_sums_series_and_counts_engine_requests():
@@ -38,6 +39,36 @@ def test_parse_metrics_sums_series_and_counts_engine_requests():
     assert counters["vllm:iteration_tokens_total_count"] == 7
     assert in_flight == 5
     assert watchdog.parse_metrics("# nothing of vLLM\nfoo 1\n") is None
+
+
+TWO_ENGINES = """vllm:iteration_tokens_total_count{engine="0",model_name="m"} %(a)s
+vllm:num_requests_running{engine="0",model_name="m"} 4
+vllm:iteration_tokens_total_count{engine="1",model_name="m"} %(b)s
+vllm:num_requests_running{engine="1",model_name="m"} %(held)s
+"""
+
+
+def test_one_frozen_engine_of_a_data_parallel_pod_is_seen_while_the_other_steps():
+    """dataParallelSizeLocal 2: engine 1 freezes holding 3 requests while engine 0 keeps stepping. The sums over
+    both engines keep moving, so only a per-engine watch sees it (vLLM labels every series with its engine)."""
+    w = watchdog.Watch()
+    for t in range(40):
+        w = watchdog.observe(w, watchdog.parse_engines(TWO_ENGINES % {"a": t, "b": 5, "held": 3}), float(t))
+    verdict, reason = watchdog.judge(w, CFG, 39.0)
+    assert verdict == watchdog.WEDGED and "3 request(s) in engine 1" in reason
+    assert watchdog.status(w, CFG, 39.0)["engines"] == 2
+
+
+def test_an_idle_engine_beside_a_busy_one_is_no_stall():
+    w = watchdog.Watch()
+    for t in range(40):
+        w = watchdog.observe(w, watchdog.parse_engines(TWO_ENGINES % {"a": t, "b": 5, "held": 0}), float(t))
+        assert watchdog.judge(w, CFG, float(t))[0] == watchdog.OK
+
+
+def test_series_without_an_engine_label_count_as_one_engine():
+    engines = watchdog.parse_engines("vllm:num_requests_running 2\nvllm:generation_tokens_total 7\n")
+    assert engines == {"": ({"vllm:num_requests_running": 2.0, "vllm:generation_tokens_total": 7.0}, 2)}
 
 
 def test_frozen_engine_with_requests_is_stalled_then_wedged():

@@ -192,7 +192,7 @@ class Monitor:
 
     def _watch(self, client, metrics: tuple, sleeping: bool | None) -> None:
         text, t, api = metrics
-        parsed = watchdog.parse_metrics(text)
+        parsed = watchdog.parse_engines(text)
         with self._canary_lock:  # the canary's thread replaces the watch too
             snap = self.store.snapshot
             cfg, w = snap.watch_cfg, snap.watch
@@ -203,7 +203,7 @@ class Monitor:
             elif parsed is None:
                 w = watchdog.pause(w, "vLLM's /metrics carries no engine counters", t)
             else:
-                w = watchdog.observe(w, parsed[0], parsed[1], t, api)
+                w = watchdog.observe(w, parsed, t, api)
                 if watchdog.canary_due(w, cfg, time.monotonic()):
                     self._canaries += 1
                     w = watchdog.canary_sent(w, self._canaries, time.monotonic())
