@@ -85,6 +85,22 @@ def test_the_readme_install_line_uses_the_default_values_timeout():
         assert int(number) == timeout, "every --timeout in the README is the default values' one"
 
 
+def test_the_readmes_probe_numbers_are_the_default_specs():
+    """The README's brief of the startup budget, the stall window and the serving watchdog quotes the numbers
+    the default spec gives: a change of a default shows here before it leaves the README stale."""
+    from vllmgen import serving
+    from vllmgen.budget import stall_window
+
+    spec = specmod.load_spec(None)
+    text = " ".join(README.split())
+    assert f"**startup budget** ({startup_budget(spec).seconds} s for the default spec)" in text
+    assert f"`startup.stallSeconds` ({stall_window(spec).arithmetic()})" in text
+    w = serving.windows(spec)
+    assert f"x {serving.STALL_MARGIN}, {w.stall_s} s for the default spec) turns `/readyz` 503" in text
+    assert f"{serving.RESTART_FACTOR}x that restarts" in text
+    assert f"canary after {serving.CANARY_IDLE_SECONDS} s" in text
+
+
 # --- NOTES -----------------------------------------------------------------------------------------------------------
 
 def test_notes_print_the_timeout_to_wait_with():
