@@ -256,3 +256,50 @@ def test_the_server_running_pod_of_a_dual_pod_requester_is_inspected():
         ("/spec/template/spec/containers/0", None),  # the requester stub
         (f"{patch}/containers/0", None),  # the stub's container, kept by the merge
         (f"{patch}/containers/1", "vllm")]  # the patch's vLLM container, added by name
+
+
+TP2 = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: qwen}
+spec:
+  selector: {matchLabels: {app: qwen}}
+  template:
+    metadata: {labels: {app: qwen}}
+    spec:
+      containers:
+        - name: vllm
+          image: vllm/vllm-openai:v0.33.0
+          args: [Qwen/Qwen3-8B, --tensor-parallel-size, "2"]
+          resources: {limits: {%s}}
+          startupProbe: {httpGet: {path: /health, port: 8000}, periodSeconds: 1, failureThreshold: 900}
+"""
+
+
+def test_accelerators_known_by_shape_are_counted_and_unknown_device_plugins_are_not_guessed(tmp_path):
+    """A MIG slice (`nvidia.com/mig-3g.40gb`, k8s-device-plugin's mixed strategy) is an accelerator: one slice under
+    tensor parallel 2 cannot start. A custom device plugin's resource may be an accelerator of any size: no
+    "requests no accelerators" for it (that was a false error on vllmgen's own values with such a resource). An
+    RDMA NIC beside no GPU is no accelerator."""
+    def vg009(limits: str) -> list[str]:
+        (tmp_path / "d.yaml").write_text(TP2 % limits)
+        return [f.message for f in Linter().lint_paths([str(tmp_path / "d.yaml")]).findings if f.rule == "VG009"]
+
+    [mig] = vg009('"nvidia.com/mig-3g.40gb": 1')
+    assert "requests 1 nvidia.com/mig-3g.40gb" in mig and "vLLM cannot start" in mig
+    assert vg009('"nvidia.com/mig-3g.40gb": 2') == []
+    assert vg009('"example.com/accel-80g": 1') == []
+    [rdma] = vg009('"rdma/ib": 1')
+    assert "requests no accelerators" in rdma
+
+
+def test_vllmgens_own_values_with_a_custom_accelerator_resource_lint_clean(tmp_path):
+    """Found by linting the values of generated specs: a multi-node spec whose accelerator.resource is a custom
+    device plugin's got VG009 (no accelerators) and VG010 (data-parallel size) on values vllmgen itself wrote."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("layout: multi-node\nmodel: {source: /models/x, weightsGiB: 10}\n"
+                    "accelerator: {type: amd, resource: example.com/mi300x}\n")
+    values = tmp_path / "values.yaml"
+    res = CliRunner().invoke(app, ["values", "--spec", str(spec), "-o", str(values)])
+    assert res.exit_code == 0, res.output
+    assert [(f.rule, f.message) for f in Linter().lint_paths([str(values)]).findings] == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 #: Vendor (the spec's `accelerator.type`) -> the extended resource its device plugin advertises.
 RESOURCE_BY_VENDOR = {
     "nvidia": "nvidia.com/gpu",  # NVIDIA/k8s-device-plugin
@@ -19,6 +21,24 @@ OTHER_ACCELERATOR_RESOURCES = ("huawei.com/Ascend910", "huawei.com/Ascend310P", 
 
 #: Every extended resource that counts as an accelerator when reading manifests.
 ACCELERATOR_RESOURCES = tuple(RESOURCE_BY_VENDOR.values()) + OTHER_ACCELERATOR_RESOURCES
+#: Accelerators by their resource name's shape: NVIDIA's MIG slices (`nvidia.com/mig-3g.40gb`, the mixed strategy
+#: of NVIDIA/k8s-device-plugin) and its shared GPUs (`nvidia.com/gpu.shared`, time-slicing with renameByDefault).
+ACCELERATOR_SHAPE = re.compile(r"nvidia\.com/(mig-[0-9]+g\.[0-9]+gb(\.[a-z0-9+-]+)?|gpu\.shared)")
+#: Extended resources that are never accelerators: network devices pods ask for beside them (RDMA, SR-IOV
+#: virtual functions, host devices, NICs).
+NOT_ACCELERATOR_SHAPE = re.compile(r"rdma/.*|.*(sriov|netdevice|hostdev|nic|vfio-net).*", re.IGNORECASE)
+
+
+def is_accelerator(resource: str) -> bool:
+    """A resource name that is an accelerator: a known one, or one of ACCELERATOR_SHAPE."""
+    return resource in ACCELERATOR_RESOURCES or bool(ACCELERATOR_SHAPE.fullmatch(resource))
+
+
+def may_be_accelerator(resource: str) -> bool:
+    """An extended resource (`DOMAIN/NAME`) that may be an accelerator vllmgen does not know by name: a custom
+    device plugin's (`example.com/gpu-80g`), not a network device's. `hugepages-2Mi` and the core resources have no
+    domain."""
+    return "/" in resource and not is_accelerator(resource) and not NOT_ACCELERATOR_SHAPE.fullmatch(resource)
 
 #: llm-d-modelservice's accelerator types and the resources its chart requests for them (its `accelerator.type`,
 #: charts/llm-d-modelservice/values.yaml in llm-d-incubation/llm-d-modelservice).

@@ -15,8 +15,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from vllmgen import workloads
-from vllmgen.accelerators import ACCELERATOR_RESOURCES, DRA_DEVICE_CLASSES, MODELSERVICE_RESOURCES
+from vllmgen import layouts, workloads
+from vllmgen.accelerators import (ACCELERATOR_RESOURCES, DRA_DEVICE_CLASSES, MODELSERVICE_RESOURCES, is_accelerator,
+                                  may_be_accelerator)
 from vllmgen.lint import identify
 from vllmgen.lint.commandline import (command_text, evaluate, flag_value, has_flag, positional_model, to_float,
                                       to_int)
@@ -177,6 +178,7 @@ def _claim_devices(spec) -> Optional[int]:
 # --- pieces shared by every source --------------------------------------------------------------------
 
 def _accelerator(resources, names) -> tuple[Optional[str], Optional[int]]:
+    """The first of `names` (or a resource of an accelerator's shape) the container requests, and how many."""
     if not isinstance(resources, dict):
         return None, None
     for section in ("limits", "requests"):
@@ -185,7 +187,20 @@ def _accelerator(resources, names) -> tuple[Optional[str], Optional[int]]:
             for name in names:
                 if name in block and name:
                     return name, to_int(block[name])
+            for name in block:
+                if isinstance(name, str) and is_accelerator(name):
+                    return name, to_int(block[name])
     return None, None
+
+
+def _unknown_devices(resources) -> bool:
+    """The container requests an extended resource that may be an accelerator vllmgen does not know by name (a
+    custom device plugin's): how many accelerators it has cannot be told."""
+    if not isinstance(resources, dict):
+        return False
+    return any(isinstance(name, str) and may_be_accelerator(name)
+               for section in ("limits", "requests") if isinstance(resources.get(section), dict)
+               for name in resources[section])
 
 
 def _parallel_from_args(view: ContainerView, variables: dict[str, Optional[int]], runs_vllm: bool) -> None:
@@ -332,7 +347,7 @@ def _container_view(ld: LoadedDoc, pod: PodTemplate, c: Container, label: str, r
     if devices is not None:
         v.accelerator_resource = v.accelerator_resource or "DRA devices"
         v.accelerator_count = (v.accelerator_count or 0) + devices
-    v.accelerators_unknown = unknown
+    v.accelerators_unknown = unknown or (v.accelerator_resource is None and _unknown_devices(c.resources))
     if not ident.reviewed:
         return v
     v.args_path = c.path + (("args",) if "args" in c.data else ("command",) if "command" in c.data else ())
@@ -409,6 +424,7 @@ def _supervised(v: ContainerView, c: Container, pod: PodTemplate, ctx: FileConte
     if spec is None:
         return
     v.spec = spec
+    v.spans_pods = _spec_spans_pods(spec)
     engine = spec.get("engine") if isinstance(spec.get("engine"), dict) else {}
     v.tensor = to_int(engine.get("tensorParallelSize")) or 1
     v.pipeline = to_int(engine.get("pipelineParallelSize")) or 1  # multi-node: stages over the group's pods
@@ -505,7 +521,16 @@ def _spans(v: ContainerView, per_pod: Optional[int], pods: int) -> bool:
         return False
     if flag_value(v.text, "--distributed-executor-backend") == "ray" or (to_int(flag_value(v.text, "--nnodes")) or 1) > 1:
         return True
+    if _spec_spans_pods(v.spec):  # `vllmgen serve`: its spec's layout says so, whatever the pod's devices are called
+        return True
     return v.world is not None and per_pod is not None and v.world > per_pod
+
+
+def _spec_spans_pods(spec: Optional[dict]) -> bool:
+    """A mounted spec whose layout runs one model's ranks over the group's pods (multi-node)."""
+    if not isinstance(spec, dict) or spec.get("layout") not in layouts.LAYOUT_TABLE:
+        return False
+    return layouts.of(spec).group_launch == "node-ranks"
 
 
 def _kubernetes_views(ld: LoadedDoc, problems: list[Problem], ctx: FileContext) -> list[ContainerView]:
