@@ -16,6 +16,7 @@ import shlex
 import traceback
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 FILE = "spec.yaml"
 #: What the LeaderWorkerSet controller injects into a wide-ep pod (values of a worker of a 2-pod group).
@@ -160,7 +161,27 @@ def _after_values(effective: dict, text: str, hatches: dict, vllm: bool) -> Outc
         raise _Failed("mounted spec", f"differs from the validated spec at {', '.join(changed)}")
     if vllm and servers.of(again).name == "vllm" and not layouts.of(again).simulator:
         _check_commands(again, objs)
+    _check_lint(text, hatches)
     return Outcome("passed")
+
+
+def _check_lint(text: str, hatches: dict) -> None:
+    """`vllmgen lint` calls the values of an accepted spec free of errors (warnings may stand: a spec may ask
+    for what a reviewer would question, such as prefill pods without an InferencePool)."""
+    import tempfile
+
+    from vllmgen.lint.runner import Linter
+    from vllmgen.yamlio import dump, parse_document
+
+    if hatches:
+        data = _merge(parse_document(text, "values.yaml").data, hatches)
+        text = dump(data)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "values.yaml"
+        path.write_text(text, encoding="utf-8")
+        errors = [f for f in Linter().lint_paths([str(path)]).findings if f.severity == "error"]
+    if errors:
+        raise _Failed("lint", f"{errors[0].rule} at line {errors[0].line}: {errors[0].message[:250]}")
 
 
 _EXPONENT = re.compile(r"\b[0-9]+(\.[0-9]+)?e\+[0-9]+\b")
