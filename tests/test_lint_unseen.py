@@ -18,7 +18,7 @@ from vllmgen.schemas import chart_values_schema
 
 DATA = Path(__file__).resolve().parent / "data" / "lint"
 
-DEPLOYMENT_WITH_KEY = """\
+DEPLOYMENT = """\
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: qwen}
@@ -30,10 +30,12 @@ spec:
       containers:
         - name: vllm
           image: vllm/vllm-openai:v0.33.0
-          args: [Qwen/Qwen3-8B, --api-key, sk-0123456789abcdef0123456789abcdef]
-          resources: {limits: {nvidia.com/gpu: 1}}
+          args: [%(args)s]
+          resources: {limits: {%(limits)s}}
           startupProbe: {httpGet: {path: /health, port: 8000}, periodSeconds: 1, failureThreshold: 900}
 """
+DEPLOYMENT_WITH_KEY = DEPLOYMENT % {"args": "Qwen/Qwen3-8B, --api-key, sk-0123456789abcdef0123456789abcdef",
+                                    "limits": "nvidia.com/gpu: 1"}
 
 
 def lint(tmp_path: Path, files: dict[str, str]):
@@ -258,31 +260,14 @@ def test_the_server_running_pod_of_a_dual_pod_requester_is_inspected():
         (f"{patch}/containers/1", "vllm")]  # the patch's vLLM container, added by name
 
 
-TP2 = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: qwen}
-spec:
-  selector: {matchLabels: {app: qwen}}
-  template:
-    metadata: {labels: {app: qwen}}
-    spec:
-      containers:
-        - name: vllm
-          image: vllm/vllm-openai:v0.33.0
-          args: [Qwen/Qwen3-8B, --tensor-parallel-size, "2"]
-          resources: {limits: {%s}}
-          startupProbe: {httpGet: {path: /health, port: 8000}, periodSeconds: 1, failureThreshold: 900}
-"""
-
-
 def test_accelerators_known_by_shape_are_counted_and_unknown_device_plugins_are_not_guessed(tmp_path):
     """A MIG slice (`nvidia.com/mig-3g.40gb`, k8s-device-plugin's mixed strategy) is an accelerator: one slice under
     tensor parallel 2 cannot start. A custom device plugin's resource may be an accelerator of any size: no
     "requests no accelerators" for it (that was a false error on vllmgen's own values with such a resource). An
     RDMA NIC beside no GPU is no accelerator."""
     def vg009(limits: str) -> list[str]:
-        (tmp_path / "d.yaml").write_text(TP2 % limits)
+        (tmp_path / "d.yaml").write_text(DEPLOYMENT % {"args": 'Qwen/Qwen3-8B, --tensor-parallel-size, "2"',
+                                                        "limits": limits})
         return [f.message for f in Linter().lint_paths([str(tmp_path / "d.yaml")]).findings if f.rule == "VG009"]
 
     [mig] = vg009('"nvidia.com/mig-3g.40gb": 1')
