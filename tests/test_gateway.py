@@ -11,10 +11,13 @@ import hashlib
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from tests import chartcheck as cc
-from vllmgen import gateway, images, layouts, roles as rolesmod, schemas
+from vllmgen import gateway, images, layouts, roles as rolesmod, schemas, spec as specmod
+from vllmgen.cli import app
 from vllmgen.errors import InputError, InputErrors
+from vllmgen.yamlio import parse_document
 
 NAMESPACE = "llm-d"
 RELEASE = "ms"
@@ -317,6 +320,22 @@ def test_vllmgen_refuses_what_no_pool_can_serve():
         MODEL + "routing: {inferencePool: true}\n", server="triton")
     assert "run no KV connector" in _refused(
         MODEL + "routing: {inferencePool: true}\n", ["standalone", "prefill", "decode"], layout="simulated")
+
+
+def test_a_specs_own_roles_that_no_pool_can_serve_are_refused_in_the_spec():
+    """The three roles written in the spec (not asked for with --role): the refusal names the spec file and
+    /roles, not the command line (found by benchmarks/spec_space.py)."""
+    text = MODEL + ("routing: {inferencePool: true}\nroles: {standalone: {replicas: 1}, prefill: {replicas: 1}, "
+                    "decode: {replicas: 1}}\n")
+    with pytest.raises(InputError) as caught:
+        specmod.parse_spec(text, "spec.yaml")
+    assert caught.value.file == "spec.yaml" and caught.value.pointer == "/roles"
+    assert "run no KV connector" in caught.value.message
+    # the same spec asked for prefill and decode only on the command line (`vllmgen values --role prefill --role
+    # decode`) renders them
+    res = CliRunner().invoke(app, ["values", "--spec", "-", "--role", "prefill", "--role", "decode"], input=text)
+    assert res.exit_code == 0, res.output
+    assert parse_document(res.output, "values.yaml").data["routing"]["inferencePool"]["create"] is True
 
 
 def _render_error(values: dict) -> str:

@@ -87,7 +87,7 @@ def _effective(doc: Document, *, layout, server, trusted: bool = False, roles: l
         spec["server"] = server
     fill_defaults(spec, schema(), schema())
     derive(spec, roles)
-    errors = derived_errors(spec) or cross_check(spec)
+    errors = derived_errors(spec) or cross_check(spec, roles)
     if errors:
         raise InputErrors([doc.error(path, msg) for path, msg in errors]) if len(errors) > 1 else \
             doc.error(*errors[0])
@@ -288,8 +288,9 @@ def _node_rank_errors(spec: dict) -> list[tuple[tuple, str]]:
     return errors
 
 
-def cross_check(spec: dict) -> list[tuple[tuple, str]]:
-    """Combinations the schema cannot express. Returns [(path, message)]."""
+def cross_check(spec: dict, asked_roles: list[str] | None = None) -> list[tuple[tuple, str]]:
+    """Combinations the schema cannot express. Returns [(path, message)]. `asked_roles`: the roles the command line
+    asks for (their combination is then the command line's to answer for, not the spec's)."""
     errors: list[tuple[tuple, str]] = []
     engine, acc, lay = spec["engine"], spec["accelerator"], layouts.of(spec)
     server = servers.of(spec)
@@ -385,7 +386,7 @@ def cross_check(spec: dict) -> list[tuple[tuple, str]]:
         errors.append((biggest, f"the spec takes {size} bytes mounted, more than {MOUNTED_SPEC_MAX_BYTES}: the "
                                 "ConfigMap that carries it into the pod must stay under Kubernetes' 1 MiB; this "
                                 "field is the largest"))
-    errors += _gateway_check(spec)
+    errors += _gateway_check(spec, asked_roles)
     if not any(autoscaling.deployed(r) for r in spec["roles"].values()):
         errors.append((("roles",), "every role has 0 replicas: nothing would be deployed"))
     errors += _autoscaling_errors(spec)
@@ -442,9 +443,12 @@ def _fields(spec: dict):
             yield (key,), len(json.dumps(value, ensure_ascii=False).encode())
 
 
-def _gateway_check(spec: dict) -> list[tuple[tuple, str]]:
+def _gateway_check(spec: dict, asked_roles: list[str] | None) -> list[tuple[tuple, str]]:
     routing = spec["routing"]
     errors: list[tuple[tuple, str]] = []
+    why = "" if asked_roles else gateway.roles_error(spec, active_roles(spec))
+    if why:  # the spec's own roles: say so in the spec, where they are written
+        errors.append((("roles",), why))
     if routing["gateway"].get("name") and not routing["inferencePool"]:
         errors.append((("routing", "gateway", "name"), "the HTTPRoute sends requests to the InferencePool: set "
                                                         "routing.inferencePool true, or leave routing.gateway out"))

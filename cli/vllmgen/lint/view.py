@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from vllmgen import layouts, workloads
-from vllmgen.accelerators import (ACCELERATOR_RESOURCES, DRA_DEVICE_CLASSES, MODELSERVICE_RESOURCES, is_accelerator,
-                                  may_be_accelerator)
+from vllmgen.accelerators import (ACCELERATOR_RESOURCES, DRA_DEVICE_CLASSES, MODELSERVICE_RESOURCES,
+                                  NOT_ACCELERATOR_SHAPE, is_accelerator, may_be_accelerator)
 from vllmgen.lint import identify
 from vllmgen.lint.commandline import (command_text, evaluate, flag_value, has_flag, positional_model, to_float,
                                       to_int)
@@ -131,7 +131,7 @@ class FileContext:
     ResourceClaimTemplates (name -> accelerator devices requested, None when it requests none it knows)."""
 
     configmaps: dict[str, dict] = field(default_factory=dict)
-    claim_templates: dict[str, Optional[int]] = field(default_factory=dict)
+    claim_templates: dict[str, tuple[Optional[int], bool]] = field(default_factory=dict)  # name -> _claim_devices
 
     def model_configs(self) -> tuple[str, ...]:
         """Triton model configurations (`*.pbtxt` keys) the file's ConfigMaps hold."""
@@ -155,15 +155,16 @@ def file_context(datas) -> FileContext:
     return ctx
 
 
-def _claim_devices(spec) -> Optional[int]:
+def _claim_devices(spec) -> tuple[Optional[int], bool]:
     """Accelerators a ResourceClaimTemplate requests: devices of an accelerator device class (resource.k8s.io v1
-    `exactly`, or v1beta1 requests), `count` defaulting to 1 (allocationMode ExactCount)."""
+    `exactly`, or v1beta1 requests), `count` defaulting to 1 (allocationMode ExactCount); and whether it asks for a
+    device class vllmgen does not know, which may be accelerators of a DRA driver of its own."""
     inner = spec.get("spec") if isinstance(spec, dict) else None
     devices = inner.get("devices") if isinstance(inner, dict) else None
     requests = devices.get("requests") if isinstance(devices, dict) else None
     if not isinstance(requests, list):
-        return None
-    total, seen = 0, False
+        return None, False
+    total, seen, other = 0, False, False
     for r in requests:
         if not isinstance(r, dict):
             continue
@@ -172,7 +173,9 @@ def _claim_devices(spec) -> Optional[int]:
         if isinstance(cls, str) and cls in DRA_DEVICE_CLASSES:
             seen = True
             total += to_int(exact.get("count")) or 1
-    return total if seen else None
+        elif isinstance(cls, str) and not NOT_ACCELERATOR_SHAPE.fullmatch(cls):
+            other = True
+    return (total if seen else None), other
 
 
 # --- pieces shared by every source --------------------------------------------------------------------
@@ -332,9 +335,10 @@ def _dra(c: Container, pod: PodTemplate, ctx: FileContext) -> tuple[Optional[int
         if template is None or template not in ctx.claim_templates:
             unknown = True
             continue
-        devices = ctx.claim_templates[template]
+        devices, other = ctx.claim_templates[template]
         if devices is not None:
             total, seen = total + devices, True
+        unknown = unknown or (other and devices is None)
     return (total if seen else None), unknown
 
 
