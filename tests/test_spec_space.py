@@ -85,6 +85,8 @@ DEFECTS = [
      "model": {"source": "/models/tiny", "weightsGiB": 100}, "probes": {"mode": "plain"}},
     {"model": {"source": "/models/tiny", "weightsGiB": 1}, "routing": {"inferencePool": True},
      "roles": {"standalone": {"replicas": 1}, "prefill": {"replicas": 1}, "decode": {"replicas": 1}}},
+    # an accelerator resource without a domain: the schemas pass it, the API server refuses it in a container
+    {"model": {"source": "/models/tiny", "weightsGiB": 1}, "accelerator": {"resource": "E-tKDuNkB4dXZs0o2XsXsL8JDS0"}},
 ]
 
 
@@ -104,6 +106,7 @@ DEFECTS = [
 @example(DEFECTS[11], False)
 @example(DEFECTS[12], True)
 @example(DEFECTS[13], False)
+@example(DEFECTS[14], True)
 def test_every_generated_spec_is_refused_clearly_or_works_end_to_end(spec, as_json):
     _check(_text(spec, as_json))
 
@@ -132,7 +135,8 @@ def test_the_pairwise_rows_cover_every_pair():
 NAMED = {"autoscaled-70b": "passed", "otlp-url": "passed", "api-key-prefix": "refused", "infinite-budget": "refused",
          "stray-extra-arg": "refused", "yaml11-names": "passed", "noncharacter": "refused", "huge-quantity": "refused",
          "huge-exponent": "refused", "dotted-exponent": "passed", "adapter-comma": "passed",
-         "exponent-integers": "passed", "custom-dra-class": "passed", "spec-roles-in-one-pool": "refused"}
+         "exponent-integers": "passed", "custom-dra-class": "passed", "spec-roles-in-one-pool": "refused",
+         "unprefixed-resource": "refused"}
 
 
 @pytest.mark.parametrize("spec,expected", zip(DEFECTS, NAMED.values(), strict=True), ids=list(NAMED))

@@ -27,9 +27,9 @@ WORDS: dict[str, str] = {
     r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?((a|b|rc)[0-9]+)?$": "a vLLM release such as `0.11.0` (or `v0.11.0`, or a "
                                                        "pre-release such as `0.11.0rc1`)",
     r"^[A-Za-z_][A-Za-z0-9_]*$": "an environment variable name: letters, digits and `_`, not starting with a digit",
-    r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$":
-        "a Kubernetes resource name such as `nvidia.com/gpu` (an optional lower-case DNS prefix and `/`, then "
-        "letters, digits, `-`, `_` and `.`)",
+    r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$":
+        "an extended resource name such as `nvidia.com/gpu`: a lower-case DNS prefix, `/`, then letters, digits, "
+        "`-`, `_` and `.` (the API server refuses an unprefixed name in a container's resources)",
     r"^(model-cache|pvc://[a-z0-9]([-a-z0-9]{0,251}[a-z0-9])?(/[^\s]*)?)?$": "`model-cache` (the chart's claim), "
                                                                       "`pvc://CLAIM[/PATH]` or empty",
     r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?(@sha256:[a-f0-9]{64})?$": "an image reference "

@@ -20,7 +20,7 @@ from vllmgen.cleartext import (CONTROLLED_ENV, CONTROLLED_FLAGS, SECRET_ROUTE, c
                                 has_userinfo)
 from vllmgen.errors import InputError, InputErrors
 from vllmgen.roles import ROLES
-from vllmgen.trees import leaves
+from vllmgen.trees import leaves, value_at
 from vllmgen.yamlio import (Document, is_json_text, load_document, parse_document, parse_json_document,
                              read_text)
 
@@ -311,6 +311,12 @@ def cross_check(spec: dict, asked_roles: list[str] | None = None) -> list[tuple[
         errors.append((("engine", "dataParallelSize"),
                        f"layout {lay.name} runs all data-parallel ranks in one pod, so dataParallelSize ({dp}) must "
                        f"equal dataParallelSizeLocal ({local}); use layout wide-ep to spread ranks across pods"))
+    for path in (("accelerator", "resource"), ("wideEP", "rdmaResource")):
+        name = value_at(spec, path)
+        if isinstance(name, str) and name.split("/", 1)[0].endswith("kubernetes.io"):
+            errors.append((path, f"{name} is in the kubernetes.io domain, which holds Kubernetes' own resources: the "
+                                 "API server refuses it as a container's extended resource (use the device "
+                                 "plugin's own domain, such as nvidia.com/gpu)"))
     shm = spec["wideEP"]["dshmSizeLimit"]
     if quantities.value(shm) > quantities.MAX_VALUE:
         errors.append((("wideEP", "dshmSizeLimit"),
