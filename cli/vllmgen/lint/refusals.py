@@ -33,6 +33,12 @@ R_REFUSALS = {r.id: r for r in (
     Rule("VG062", "selector-misses-template", "error",
          "the API server refuses a workload whose selector does not match its pod template's labels",
          "make spec.selector.matchLabels a subset of spec.template.metadata.labels"),
+    Rule("VG064", "extended-resource-request", "error",
+         "the API server refuses an extended resource (an accelerator, an RDMA NIC) that is not a whole number, a "
+         "request of one without a limit or with a different limit (they cannot be overcommitted), and a resource "
+         "name with no domain that is not cpu, memory, ephemeral-storage or hugepages-*",
+         "give the extended resource a whole-number limit only (the request defaults to it), under its device "
+         "plugin's name (nvidia.com/gpu)"),
     Rule("VG063", "object-collision", "error",
          "two objects of the same kind, namespace and name: the second overwrites the first, and Helm refuses "
          "to install a release that renders both",
@@ -87,12 +93,57 @@ def pod_hits(template: workloads.PodTemplate, data: Any) -> Iterator[tuple[str, 
         res = c.get("resources") if isinstance(c.get("resources"), dict) else {}
         requests = res.get("requests") if isinstance(res.get("requests"), dict) else {}
         limits = res.get("limits") if isinstance(res.get("limits"), dict) else {}
+        who = f"{template.kind} {template.name}, container {c.get('name')}"
         for name, raw in requests.items():
             want, cap = quantity(raw), quantity(limits.get(name))
-            if want is not None and cap is not None and want > cap:
+            if want is not None and cap is not None and want > cap and _overcommit_allowed(name):
                 yield ("VG060", where + ("resources", "requests", name),
-                       f"{template.kind} {template.name}, container {c.get('name')}: requests {name} {raw} above "
-                       f"its limit {limits[name]}")
+                       f"{who}: requests {name} {raw} above its limit {limits[name]}")
+        yield from _extended_hits(who, where + ("resources",), requests, limits)
+
+
+#: Resource names a container may request without a domain (IsStandardContainerResourceName in
+#: kubernetes/kubernetes pkg/apis/core/helper/helpers.go; hugepages-<size> too).
+STANDARD_CONTAINER_RESOURCES = ("cpu", "memory", "ephemeral-storage")
+
+
+def _native(name: str) -> bool:
+    """IsNativeResource: no domain, or the kubernetes.io one."""
+    return "/" not in name or "kubernetes.io/" in name
+
+
+def _overcommit_allowed(name: str) -> bool:
+    """IsOvercommitAllowed: native resources but huge pages; an extended resource's request must equal its limit."""
+    return _native(name) and not name.startswith("hugepages-")
+
+
+def _extended_hits(who: str, path: tuple, requests: dict, limits: dict) -> Iterator[tuple[str, tuple, str]]:
+    """What ValidateResourceRequirements (kubernetes/kubernetes pkg/apis/core/validation/validation.go) refuses of
+    extended resources and resource names."""
+    for section, block in (("limits", limits), ("requests", requests)):
+        for name, raw in block.items():
+            if not isinstance(name, str):
+                continue
+            at = path + (section, name)
+            if "/" not in name and name not in STANDARD_CONTAINER_RESOURCES and not name.startswith("hugepages-"):
+                yield "VG064", at, f"{who}: {section} {name}: must be a standard resource for containers (cpu, " \
+                                   "memory, ephemeral-storage, hugepages-*) or an extended resource DOMAIN/NAME"
+            elif not _native(name):
+                amount = quantity(raw)
+                if amount is not None and amount != amount.to_integral_value():
+                    yield "VG064", at, f"{who}: {section} {name} {raw}: an extended resource must be a whole number"
+    for name, raw in requests.items():
+        if not isinstance(name, str) or _overcommit_allowed(name):
+            continue
+        at = path + ("requests", name)
+        if name not in limits:
+            yield "VG064", at, f"{who}: requests {name} {raw} with no limit: Limit must be set for non " \
+                               "overcommitable resources"
+        else:
+            want, cap = quantity(raw), quantity(limits[name])
+            if want is not None and cap is not None and want != cap:
+                yield "VG064", at, f"{who}: requests {name} {raw} must be equal to its limit {limits[name]} (it " \
+                                   "cannot be overcommitted)"
 
 
 def selector_hits(obj: dict, path: tuple) -> Iterator[tuple[str, tuple, str]]:
