@@ -181,6 +181,18 @@ def _check_lint(text: str) -> None:
         raise _Failed("lint", f"{errors[0].rule} at line {errors[0].line}: {errors[0].message[:250]}")
 
 
+_EXPONENT = re.compile(r"\b[0-9]+(\.[0-9]+)?e\+[0-9]+\b")
+
+
+def _floats(objs: list[dict]) -> list[str]:
+    """Numbers Helm wrote in exponent form (`1e+06`: Go formats a float64 of 1,000,000 or more so), which the
+    schemas read as integers but the API server's JSON decoder refuses for an integer field."""
+    from vllmgen.trees import leaves
+
+    return sorted(f"{'/'.join(map(str, path))}: {node!r} is written as a float"
+                  for obj in objs for path, node in leaves(obj) if isinstance(node, float))
+
+
 def _merge(values: dict, hatches: dict) -> dict:
     out = copy.deepcopy(values)
     for key, value in hatches.items():
