@@ -242,6 +242,8 @@ def _check_commands(spec: dict, objs: list[dict]) -> None:
             argv = words[words.index("serve") + 1:]
         else:
             argv = engine.vllm_args(spec, role, env)
+            if argv and not args:  # Helm's toYaml drops a block it cannot write (and says nothing)
+                raise _Failed("rendered args", f"{role}: the chart rendered the vLLM container without its args")
         try:
             ns = parse_vllm(argv)
         except _ParseExit as exc:

@@ -7,7 +7,10 @@ import copy
 from hypothesis import strategies as st
 
 SAFE = st.from_regex(r"[a-z][a-z0-9-]{0,14}[a-z0-9]", fullmatch=True)
-UNICODE = st.text(min_size=0, max_size=40)
+#: Characters no spec string may hold (vllmgen.spec refuses them: Helm's toYaml cannot write them).
+NOT_YAML = "\x7f" + "".join(map(chr, range(0x80, 0x85))) + "".join(map(chr, range(0x86, 0xA0))) + "\ufffe\uffff"
+UNICODE = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters=NOT_YAML), min_size=0,
+                  max_size=40)
 ROLES = ["standalone", "prefill", "decode"]
 
 

@@ -87,6 +87,10 @@ DEFECTS = [
      "roles": {"standalone": {"replicas": 1}, "prefill": {"replicas": 1}, "decode": {"replicas": 1}}},
     # an accelerator resource without a domain: the schemas pass it, the API server refuses it in a container
     {"model": {"source": "/models/tiny", "weightsGiB": 1}, "accelerator": {"resource": "E-tKDuNkB4dXZs0o2XsXsL8JDS0"}},
+    # a C1 control character in the model path: Helm's toYaml swallowed go-yaml's refusal and rendered the
+    # container with no args at all (lint saw tensor parallel 1 beside 64 GPUs); must be refused
+    {"model": {"source": "pvc://models/\x81tiny", "weightsGiB": 1}, "engine": {"tensorParallelSize": 2},
+     "probes": {"mode": "plain"}},
 ]
 
 
@@ -107,6 +111,7 @@ DEFECTS = [
 @example(DEFECTS[12], True)
 @example(DEFECTS[13], False)
 @example(DEFECTS[14], True)
+@example(DEFECTS[15], True)
 def test_every_generated_spec_is_refused_clearly_or_works_end_to_end(spec, as_json):
     _check(_text(spec, as_json))
 
@@ -136,7 +141,7 @@ NAMED = {"autoscaled-70b": "passed", "otlp-url": "passed", "api-key-prefix": "re
          "stray-extra-arg": "refused", "yaml11-names": "passed", "noncharacter": "refused", "huge-quantity": "refused",
          "huge-exponent": "refused", "dotted-exponent": "passed", "adapter-comma": "passed",
          "exponent-integers": "passed", "custom-dra-class": "passed", "spec-roles-in-one-pool": "refused",
-         "unprefixed-resource": "refused"}
+         "unprefixed-resource": "refused", "c1-control-character": "refused"}
 
 
 @pytest.mark.parametrize("spec,expected", zip(DEFECTS, NAMED.values(), strict=True), ids=list(NAMED))

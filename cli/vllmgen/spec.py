@@ -408,14 +408,17 @@ def _userinfo_errors(spec: dict) -> list[tuple[tuple, str]]:
             errors.append((path, f"a URL with credentials (user:password@) in clear text would land in the values, "
                                  f"the spec ConfigMap and the logs; {SECRET_ROUTE}"))
         elif isinstance(node, str) and _NOT_YAML.search(node):
-            errors.append((path, "holds U+FFFE or U+FFFF, which no YAML stream may carry (YAML 1.2, 5.1 "
-                                 "Character Set): the chart's values and the mounted spec could not be read back"))
+            char = _NOT_YAML.search(node).group(0)
+            errors.append((path, f"holds U+{ord(char):04X}, which no YAML stream may carry (YAML 1.2, 5.1 "
+                                 "Character Set): Helm's toYaml writes it raw and drops the whole block it is in "
+                                 "(a container's args, its env) without a word"))
     return sorted(errors)
 
 
-#: Characters outside YAML's printable set that no escaping in Helm's `toYaml` output avoids: go-yaml and every YAML
-#: reader refuse them raw.
-_NOT_YAML = re.compile("[\ufffe\uffff]")
+#: Characters outside YAML's printable set (YAML 1.2, 5.1) that Go's JSON encoder leaves raw, so Helm's `toYaml`
+#: (JSON, then go-yaml) meets them raw: go-yaml refuses them and toYaml swallows the error, rendering nothing. DEL,
+#: the C1 controls but NEL, U+FFFE and U+FFFF, and lone surrogates (the C0 controls are escaped by the JSON step).
+_NOT_YAML = re.compile("[\x7f-\x84\x86-\x9f\ufffe\uffff\ud800-\udfff]")
 
 
 def _autoscaling_errors(spec: dict) -> list[tuple[tuple, str]]:
