@@ -29,6 +29,12 @@ ACCELERATOR_SHAPE = re.compile(r"nvidia\.com/(mig-[0-9]+g\.[0-9]+gb(\.[a-z0-9+-]
 NOT_ACCELERATOR_SHAPE = re.compile(r"rdma/.*|.*(sriov|netdevice|hostdev|nic|vfio-net).*", re.IGNORECASE)
 
 
+def is_native_resource(name: str) -> bool:
+    """Kubernetes' own resource names (IsNativeResource in kubernetes/kubernetes pkg/apis/core/helper/helpers.go):
+    no domain, or one in kubernetes.io. Any other `DOMAIN/NAME` is an extended resource."""
+    return "/" not in name or "kubernetes.io/" in name
+
+
 def is_accelerator(resource: str) -> bool:
     """A resource name that is an accelerator: a known one, or one of ACCELERATOR_SHAPE."""
     return resource in ACCELERATOR_RESOURCES or bool(ACCELERATOR_SHAPE.fullmatch(resource))

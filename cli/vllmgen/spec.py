@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Any
 
 from vllmgen import autoscaling, gateway, layouts, patterns, quantities, servers
-from vllmgen.accelerators import RESOURCE_BY_VENDOR
+from vllmgen.accelerators import RESOURCE_BY_VENDOR, is_native_resource
 from vllmgen.budget import MAX_BUDGET_SECONDS, startup_budget, weights_bytes
 from vllmgen.cleartext import (CONTROLLED_ENV, CONTROLLED_FLAGS, SECRET_ROUTE, controlled_flag, credential_env,
                                 has_userinfo)
@@ -313,7 +313,7 @@ def cross_check(spec: dict, asked_roles: list[str] | None = None) -> list[tuple[
                        f"equal dataParallelSizeLocal ({local}); use layout wide-ep to spread ranks across pods"))
     for path in (("accelerator", "resource"), ("wideEP", "rdmaResource")):
         name = value_at(spec, path)
-        if isinstance(name, str) and name.split("/", 1)[0].endswith("kubernetes.io"):
+        if isinstance(name, str) and is_native_resource(name):  # the schema's pattern requires a domain
             errors.append((path, f"{name} is in the kubernetes.io domain, which holds Kubernetes' own resources: the "
                                  "API server refuses it as a container's extended resource (use the device "
                                  "plugin's own domain, such as nvidia.com/gpu)"))

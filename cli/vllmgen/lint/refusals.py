@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any, Iterator, Optional
 
 from vllmgen import quantities, workloads
+from vllmgen.accelerators import is_native_resource
 from vllmgen.trees import value_at
 from vllmgen.lint.findings import Rule
 
@@ -107,14 +108,9 @@ def pod_hits(template: workloads.PodTemplate, data: Any) -> Iterator[tuple[str, 
 STANDARD_CONTAINER_RESOURCES = ("cpu", "memory", "ephemeral-storage")
 
 
-def _native(name: str) -> bool:
-    """IsNativeResource: no domain, or the kubernetes.io one."""
-    return "/" not in name or "kubernetes.io/" in name
-
-
 def _overcommit_allowed(name: str) -> bool:
     """IsOvercommitAllowed: native resources but huge pages; an extended resource's request must equal its limit."""
-    return _native(name) and not name.startswith("hugepages-")
+    return is_native_resource(name) and not name.startswith("hugepages-")
 
 
 def _extended_hits(who: str, path: tuple, requests: dict, limits: dict) -> Iterator[tuple[str, tuple, str]]:
@@ -128,7 +124,7 @@ def _extended_hits(who: str, path: tuple, requests: dict, limits: dict) -> Itera
             if "/" not in name and name not in STANDARD_CONTAINER_RESOURCES and not name.startswith("hugepages-"):
                 yield "VG064", at, f"{who}: {section} {name}: must be a standard resource for containers (cpu, " \
                                    "memory, ephemeral-storage, hugepages-*) or an extended resource DOMAIN/NAME"
-            elif not _native(name):
+            elif not is_native_resource(name):
                 amount = quantity(raw)
                 if amount is not None and amount != amount.to_integral_value():
                     yield "VG064", at, f"{who}: {section} {name} {raw}: an extended resource must be a whole number"
